@@ -1,0 +1,96 @@
+import Crypto
+import SwiftASN1
+import X509
+
+import Foundation
+
+/// A device's public key in canonical form (DER SubjectPublicKeyInfo), restricted to the
+/// algorithms Hallmark accepts for device identities: ECDSA P-256 and P-384.
+public struct DeviceKey: Hashable, Sendable {
+    /// The key algorithms a device identity may use.
+    public enum Algorithm: String, Sendable, Codable {
+        case p256 = "P-256"
+        case p384 = "P-384"
+    }
+
+    /// The key as swift-certificates models it.
+    public let publicKey: Certificate.PublicKey
+    /// The algorithm of the key.
+    public let algorithm: Algorithm
+    /// The DER encoding of the SubjectPublicKeyInfo.
+    public let spkiDER: [UInt8]
+
+    /// Wraps a certificate or CSR public key.
+    /// - Throws: `key_algorithm_not_allowed` for anything but P-256 or P-384.
+    public init(_ publicKey: Certificate.PublicKey) throws(HallmarkError) {
+        if P256.Signing.PublicKey(publicKey) != nil {
+            self.algorithm = .p256
+        } else if P384.Signing.PublicKey(publicKey) != nil {
+            self.algorithm = .p384
+        } else {
+            throw HallmarkError(
+                .keyAlgorithmNotAllowed, "The key is not ECDSA P-256 or P-384.",
+                remedy: "Generate the device key on the P-256 (prime256v1) or P-384 (secp384r1) curve.")
+        }
+        self.publicKey = publicKey
+        var serializer = DER.Serializer()
+        do {
+            try serializer.serialize(publicKey)
+        } catch {
+            throw HallmarkError(.internalError, "A public key could not be encoded.", remedy: "Report this as a bug.")
+        }
+        self.spkiDER = serializer.serializedBytes
+    }
+
+    /// Parses a DER SubjectPublicKeyInfo.
+    public init(spkiDER bytes: [UInt8]) throws(HallmarkError) {
+        let key: Certificate.PublicKey
+        do {
+            key = try Certificate.PublicKey(derEncoded: bytes)
+        } catch {
+            throw HallmarkError(
+                .allowlistInvalid, "The public key is not a valid DER SubjectPublicKeyInfo.",
+                remedy: "Give the key as PEM (BEGIN PUBLIC KEY) or base64 of its DER SubjectPublicKeyInfo.")
+        }
+        try self.init(key)
+    }
+
+    /// Parses the text forms found in allowlists: a PEM `PUBLIC KEY` block, base64 of a DER
+    /// SubjectPublicKeyInfo, or hexadecimal of the same DER.
+    public init(text: String) throws(HallmarkError) {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("-----BEGIN") {
+            let key: Certificate.PublicKey
+            do {
+                key = try Certificate.PublicKey(pemEncoded: trimmed)
+            } catch {
+                throw HallmarkError(
+                    .allowlistInvalid, "The PEM block is not a valid PUBLIC KEY.",
+                    remedy: "Export the key with `openssl pkey -pubout` (a BEGIN PUBLIC KEY block).")
+            }
+            try self.init(key)
+            return
+        }
+        let compact = trimmed.filter { !$0.isWhitespace }
+        if let der = Data(base64Encoded: compact) {
+            try self.init(spkiDER: Array(der))
+        } else if let der = [UInt8](hexString: compact) {
+            try self.init(spkiDER: der)
+        } else {
+            throw HallmarkError(
+                .allowlistInvalid, "The public key is neither PEM, base64 nor hex.",
+                remedy: "Give the key as PEM (BEGIN PUBLIC KEY) or base64 of its DER SubjectPublicKeyInfo.")
+        }
+    }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo, in hex: the key's stable fingerprint.
+    public var fingerprint: String { SHA256.hash(data: spkiDER).hexString }
+
+    /// The key as a PEM `PUBLIC KEY` block.
+    public var pem: String {
+        PEMDocument(type: "PUBLIC KEY", derBytes: spkiDER).pemString
+    }
+
+    public static func == (lhs: DeviceKey, rhs: DeviceKey) -> Bool { lhs.spkiDER == rhs.spkiDER }
+    public func hash(into hasher: inout Hasher) { hasher.combine(spkiDER) }
+}

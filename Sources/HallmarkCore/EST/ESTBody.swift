@@ -1,0 +1,38 @@
+import Foundation
+
+/// Decoding and encoding of EST message bodies: base64 DER (RFC 7030 §4 with RFC 8951), with
+/// line breaks allowed. For the convenience of hand-driven clients, a PEM block or raw DER is
+/// accepted too.
+public enum ESTBody {
+    /// Largest request body accepted, in bytes. A CSR is well under 4 KiB.
+    public static let maximumRequestSize = 64 * 1024
+
+    /// Decodes a request body into DER.
+    /// - Throws: `body_encoding_invalid` when it is none of base64, PEM or DER.
+    public static func decode(_ body: [UInt8]) throws(HallmarkError) -> [UInt8] {
+        guard !body.isEmpty else {
+            throw HallmarkError(
+                .bodyEncodingInvalid, "The request body is empty.",
+                remedy: "Send the CSR as base64 of its DER encoding (openssl req -outform DER | base64).")
+        }
+        if body.first == 0x30 && body.contains(where: { $0 >= 0x80 || $0 < 0x09 }) {
+            return body  // raw DER
+        }
+        var text = String(decoding: body, as: UTF8.self)
+        if text.contains("-----BEGIN") {
+            text = text.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("-----") }.joined()
+        }
+        let compact = text.filter { !$0.isWhitespace }
+        guard let data = Data(base64Encoded: compact), !data.isEmpty else {
+            throw HallmarkError(
+                .bodyEncodingInvalid, "The request body is not valid base64.",
+                remedy: "Send the CSR as base64 of its DER encoding (openssl req -outform DER | base64).")
+        }
+        return Array(data)
+    }
+
+    /// Encodes DER as base64 in 64-character lines, as EST responses carry it.
+    public static func encode(_ der: [UInt8]) -> String {
+        Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithCarriageReturn, .endLineWithLineFeed]) + "\r\n"
+    }
+}

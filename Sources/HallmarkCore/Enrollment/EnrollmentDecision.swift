@@ -1,0 +1,135 @@
+import Foundation
+
+/// What to do with an enrollment request, decided from the request and the registry's records.
+public enum EnrollmentDecision: Sendable, Equatable {
+    /// Issue a new certificate for the thing; `supersedes` names the certificate it replaces.
+    case issue(thingName: String, supersedes: String?)
+    /// The request repeats one already answered: send back this certificate, issue nothing.
+    case returnExisting(serial: String)
+    /// Refuse, with the reason.
+    case refuse(HallmarkError)
+
+    /// The refusal, if this is one.
+    public var refusal: HallmarkError? {
+        if case .refuse(let error) = self { return error }
+        return nil
+    }
+}
+
+/// The rules of first enrollment (`simpleenroll`) and renewal (`simplereenroll`), as pure functions.
+public enum EnrollmentRules {
+    /// Decides a first enrollment.
+    ///
+    /// - The UDID must be on the allowlist, and the device neither decommissioned nor quarantined.
+    /// - The CSR key must be the root-of-trust key on record. Another key is `key_mismatch` for a
+    ///   device never enrolled, and `clone_suspected` for one already enrolled.
+    /// - If the device already holds an active certificate for this key, the request is a retry:
+    ///   that certificate is returned and nothing is issued.
+    /// - Parameters:
+    ///   - request: The inspected CSR.
+    ///   - device: The allowlist record for the CSR's UDID, if any.
+    ///   - active: The device's active certificate, if any.
+    public static func decideEnrollment(
+        _ request: EnrollmentRequest, device: DeviceRecord?, active: CertificateRecord?
+    ) -> EnrollmentDecision {
+        guard let device else {
+            return .refuse(
+                HallmarkError(
+                    .unknownDevice, "Device \(request.udid) is not on the allowlist.",
+                    remedy: "Import the device's UDID and root-of-trust key (`hallmark allowlist import`), then retry."))
+        }
+        if let refusal = refusal(for: device.status, udid: device.udid) { return .refuse(refusal) }
+        guard request.key == device.key else {
+            if device.status == .enrolled || active != nil {
+                return .refuse(
+                    HallmarkError(
+                        .cloneSuspected,
+                        "Device \(request.udid) is already enrolled and this CSR carries another key: a suspected clone.",
+                        remedy: "A genuine device signs with its root-of-trust key; an operator should inspect this device."))
+            }
+            return .refuse(
+                HallmarkError(
+                    .keyMismatch, "The CSR's key is not the root-of-trust key on record for device \(request.udid).",
+                    remedy: "Build the CSR with the device's root-of-trust key, or correct the allowlist record."))
+        }
+        if let active {
+            if active.keyFingerprint == request.key.fingerprint {
+                return .returnExisting(serial: active.serial)
+            }
+            return .issue(thingName: active.thingName, supersedes: active.serial)
+        }
+        return .issue(thingName: thingName(for: device), supersedes: nil)
+    }
+
+    /// Decides a renewal, made over TLS with the certificate being renewed.
+    ///
+    /// - The presented certificate must be one Hallmark issued, within its validity, and active. A
+    ///   superseded one is accepted only to repeat the renewal that replaced it (same key): the
+    ///   replacement is returned and nothing is issued.
+    /// - The CSR must name the same device; its key may be the same or new.
+    public static func decideRenewal(
+        _ request: EnrollmentRequest, presented: CertificateRecord?, successor: CertificateRecord?,
+        device: DeviceRecord?, now: Date
+    ) -> EnrollmentDecision {
+        guard let presented else {
+            return .refuse(
+                HallmarkError(
+                    .clientCertificateInvalid, "The client certificate was not issued by this Hallmark.",
+                    remedy: "Renew with the certificate Hallmark issued; a device without one enrols with simpleenroll."))
+        }
+        guard presented.notBefore <= now, now <= presented.notAfter else {
+            return .refuse(
+                HallmarkError(
+                    .certificateExpired, "The client certificate \(presented.serial) is outside its validity period.",
+                    remedy: "Enrol again with simpleenroll using the root-of-trust key."))
+        }
+        guard request.udid == presented.udid else {
+            return .refuse(
+                HallmarkError(
+                    .subjectMismatch, "The CSR names \(request.udid) but the client certificate belongs to \(presented.udid).",
+                    remedy: "Renew each device with its own certificate and its own UDID in the CSR."))
+        }
+        guard let device else {
+            return .refuse(
+                HallmarkError(
+                    .unknownDevice, "Device \(presented.udid) is no longer on the allowlist.",
+                    remedy: "Ask an operator to restore the device record."))
+        }
+        if let refusal = refusal(for: device.status, udid: device.udid) { return .refuse(refusal) }
+        switch presented.status {
+        case .active:
+            return .issue(thingName: presented.thingName, supersedes: presented.serial)
+        case .superseded:
+            if let successor, successor.status == .active, successor.keyFingerprint == request.key.fingerprint {
+                return .returnExisting(serial: successor.serial)
+            }
+            return .refuse(
+                HallmarkError(
+                    .certificateNotActive, "The client certificate \(presented.serial) was already renewed.",
+                    remedy: "Renew with the device's current certificate."))
+        case .revoked:
+            return .refuse(
+                HallmarkError(
+                    .certificateNotActive, "The client certificate \(presented.serial) is revoked.",
+                    remedy: "A revoked device cannot renew; an operator must re-admit it."))
+        }
+    }
+
+    /// The thing name for a device: its UDID.
+    public static func thingName(for device: DeviceRecord) -> String { device.udid.rawValue }
+
+    static func refusal(for status: DeviceStatus, udid: UDID) -> HallmarkError? {
+        switch status {
+        case .decommissioned:
+            return HallmarkError(
+                .deviceDecommissioned, "Device \(udid) is decommissioned.",
+                remedy: "A decommissioned device cannot enrol unless an operator transfers or re-admits it.")
+        case .quarantined:
+            return HallmarkError(
+                .deviceQuarantined, "Device \(udid) is quarantined.",
+                remedy: "An operator must release the device before it can enrol.")
+        case .allowed, .enrolled:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import HallmarkCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import X509
+
+/// EST (RFC 7030) under `/.well-known/est`: `cacerts`, `simpleenroll`, `simplereenroll`, `csrattrs`.
+///
+/// Requests carry base64 DER (`application/pkcs10`); answers are base64 DER with
+/// `Content-Transfer-Encoding: base64`, certificates as certs-only PKCS#7.
+struct ESTRoutes: Sendable {
+    let enrollment: EnrollmentService
+    let caCertificatesBody: String
+    let csrAttributesBody: String
+
+    init(enrollment: EnrollmentService) throws {
+        self.enrollment = enrollment
+        self.caCertificatesBody = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.authority.chain))
+        self.csrAttributesBody = ESTBody.encode(try CSRAttributesResponse.der())
+    }
+
+    func register(on router: Router<HallmarkRequestContext>) {
+        let est = router.group("/.well-known/est")
+        est.get("cacerts") { _, _ in
+            Self.base64Response(caCertificatesBody, contentType: "application/pkcs7-mime")
+        }
+        est.get("csrattrs") { _, _ in
+            Self.base64Response(csrAttributesBody, contentType: "application/csrattrs")
+        }
+        est.post("simpleenroll") { request, context in
+            await handle(request, context, action: "enroll") { der in
+                try await enrollment.enroll(csrDER: der, source: context.remoteAddress)
+            }
+        }
+        est.post("simplereenroll") { request, context in
+            await handle(request, context, action: "reenroll") { der in
+                let clientCertificate = try? await context.clientCertificate()
+                return try await enrollment.reenroll(
+                    csrDER: der, clientCertificate: clientCertificate, source: context.remoteAddress)
+            }
+        }
+    }
+
+    private func handle(
+        _ request: Request, _ context: HallmarkRequestContext, action: String,
+        _ body: ([UInt8]) async throws -> EnrollmentService.Issued
+    ) async -> Response {
+        var request = request
+        do {
+            let der = try await readCSR(&request, context, action: action)
+            let issued = try await body(der)
+            let pkcs7 = try CertsOnlyPKCS7.encode([issued.certificate])
+            return Self.base64Response(
+                ESTBody.encode(pkcs7), contentType: "application/pkcs7-mime; smime-type=certs-only")
+        } catch let error as HallmarkError {
+            context.logger.info(
+                "est refusal", metadata: ["action": .string(action), "code": .string(error.code.rawValue)])
+            return ErrorResponse.make(error)
+        } catch {
+            context.logger.error("est failure", metadata: ["action": .string(action), "error": .string("\(error)")])
+            return ErrorResponse.make(
+                HallmarkError(.internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it."))
+        }
+    }
+
+    private func readCSR(_ request: inout Request, _ context: HallmarkRequestContext, action: String) async throws -> [UInt8] {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard mediaType == "application/pkcs10" else {
+            throw try await enrollment.refuse(
+                HallmarkError(
+                    .unsupportedMediaType,
+                    "Content-Type is '\(contentType.prefix(60))'; EST expects application/pkcs10.",
+                    remedy: "Send the CSR with the header 'Content-Type: application/pkcs10'."),
+                action: action, udid: nil, source: context.remoteAddress)
+        }
+        let tooLarge = HallmarkError(
+            .bodyTooLarge, "The request body exceeds \(ESTBody.maximumRequestSize) bytes.",
+            remedy: "Send one CSR, base64 of its DER; a CSR is a few hundred bytes.")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > ESTBody.maximumRequestSize {
+            throw try await enrollment.refuse(tooLarge, action: action, udid: nil, source: context.remoteAddress)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: ESTBody.maximumRequestSize)
+        } catch {
+            throw try await enrollment.refuse(tooLarge, action: action, udid: nil, source: context.remoteAddress)
+        }
+        do {
+            return try ESTBody.decode(Array(buffer.readableBytesView))
+        } catch {
+            throw try await enrollment.refuse(error, action: action, udid: nil, source: context.remoteAddress)
+        }
+    }
+
+    static func base64Response(_ body: String, contentType: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[HTTPField.Name("Content-Transfer-Encoding")!] = "base64"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}

@@ -1,0 +1,136 @@
+import HallmarkCore
+import HallmarkStore
+import X509
+
+import Foundation
+
+/// Carries out enrollment and renewal: inspects the CSR, decides with ``EnrollmentRules``, signs,
+/// and commits through the registry, which takes the decision again under its write lock.
+///
+/// Every outcome, allowed or refused, is in the event log before the caller gets its answer.
+public struct EnrollmentService: Sendable {
+    let registry: Registry
+    let authority: IssuingAuthority
+    let clock: @Sendable () -> Date
+
+    public init(registry: Registry, authority: IssuingAuthority, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.registry = registry
+        self.authority = authority
+        self.clock = clock
+    }
+
+    /// The certificate an enrollment produced, and whether it is new.
+    public struct Issued: Sendable {
+        public var certificate: Certificate
+        public var record: CertificateRecord
+        /// False when the request repeated an answered one and the earlier certificate came back.
+        public var isNew: Bool
+    }
+
+    /// First enrollment (`simpleenroll`).
+    /// - Throws: ``HallmarkError`` for every refusal, after logging it.
+    public func enroll(csrDER: [UInt8], source: String?) async throws -> Issued {
+        let now = clock()
+        let request = try await inspect(csrDER, action: "enroll", source: source, now: now)
+        let event = AuditEvent(
+            at: now, tenant: Registry.defaultTenant, action: "enroll", decision: .allow, code: "",
+            udid: request.udid.rawValue, source: source, detail: "")
+        let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
+            EnrollmentRules.decideEnrollment(request, device: view.device, active: view.active)
+        }
+        let view = try registry.enrollmentView(udid: request.udid)
+        return try await commit(
+            request: request, preliminary: decide(view), device: view.device, presentedFingerprint: nil,
+            decide: decide, event: event, now: now)
+    }
+
+    /// Renewal (`simplereenroll`), authenticated by the TLS client certificate.
+    /// - Throws: ``HallmarkError`` for every refusal, after logging it.
+    public func reenroll(csrDER: [UInt8], clientCertificate: Certificate?, source: String?) async throws -> Issued {
+        let now = clock()
+        guard let clientCertificate else {
+            throw try await refuse(
+                HallmarkError(
+                    .clientCertificateRequired, "simplereenroll needs the device's current certificate as TLS client certificate.",
+                    remedy: "Connect with the certificate and key being renewed (curl --cert CERT --key KEY)."),
+                action: "reenroll", udid: nil, source: source, now: now)
+        }
+        guard clientCertificate.issuer == authority.certificate.subject,
+            authority.certificate.publicKey.isValidSignature(clientCertificate.signature, for: clientCertificate)
+        else {
+            throw try await refuse(
+                HallmarkError(
+                    .clientCertificateInvalid, "The client certificate was not issued by this Hallmark's CA.",
+                    remedy: "Renew with the certificate Hallmark issued; a device without one enrols with simpleenroll."),
+                action: "reenroll", udid: nil, source: source, now: now)
+        }
+        let request = try await inspect(csrDER, action: "reenroll", source: source, now: now)
+        let fingerprint = CertificateFingerprint.sha256(clientCertificate)
+        let event = AuditEvent(
+            at: now, tenant: Registry.defaultTenant, action: "reenroll", decision: .allow, code: "",
+            udid: request.udid.rawValue, source: source, detail: "")
+        let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
+            EnrollmentRules.decideRenewal(
+                request, presented: view.presented, successor: view.successor, device: view.device, now: now)
+        }
+        // The device is found through the presented certificate, not through the CSR's claim.
+        let presented = try registry.certificate(fingerprint: fingerprint)
+        let view = try registry.enrollmentView(udid: presented?.udid ?? request.udid, presentedFingerprint: fingerprint)
+        return try await commit(
+            request: request, preliminary: decide(view), device: view.device, presentedFingerprint: fingerprint,
+            decide: decide, event: event, now: now, udid: presented?.udid)
+    }
+
+    private func commit(
+        request: EnrollmentRequest, preliminary: EnrollmentDecision, device: DeviceRecord?,
+        presentedFingerprint: String?, decide: @escaping @Sendable (Registry.EnrollmentView) -> EnrollmentDecision,
+        event: AuditEvent, now: Date, udid: UDID? = nil
+    ) async throws -> Issued {
+        var candidate: CertificateRecord?
+        if case .issue(let thingName, _) = preliminary, let device {
+            candidate = try sign(request: request, thingName: thingName, device: device, now: now)
+        }
+        let outcome = try await registry.commitEnrollment(
+            udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint, decide: decide,
+            candidate: candidate, event: event)
+        switch outcome {
+        case .issued(let record):
+            return Issued(certificate: try Certificate(derEncoded: record.der), record: record, isNew: true)
+        case .existing(let record):
+            return Issued(certificate: try Certificate(derEncoded: record.der), record: record, isNew: false)
+        case .refused(let error):
+            throw error
+        }
+    }
+
+    private func sign(request: EnrollmentRequest, thingName: String, device: DeviceRecord, now: Date) throws -> CertificateRecord {
+        let profile = try registry.product(tenant: device.tenant, id: device.product)?.profile ?? DeviceCertificateProfile()
+        let certificate = try authority.issueDeviceCertificate(
+            thingName: thingName, key: request.key, profile: profile, now: now)
+        let der = try certificate.derBytes()
+        return CertificateRecord(
+            serial: Array(certificate.serialNumber.bytes).hexString, tenant: device.tenant, thingName: thingName,
+            udid: device.udid, fingerprint: CertificateFingerprint.sha256(der: der), keyFingerprint: request.key.fingerprint,
+            notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, status: .active,
+            replacedBy: nil, der: der)
+    }
+
+    private func inspect(_ der: [UInt8], action: String, source: String?, now: Date) async throws -> EnrollmentRequest {
+        do {
+            return try EnrollmentRequest(der: der)
+        } catch {
+            throw try await refuse(error, action: action, udid: nil, source: source, now: now)
+        }
+    }
+
+    /// Logs a refusal that happens before the registry is consulted, and returns it to throw.
+    public func refuse(_ error: HallmarkError, action: String, udid: String?, source: String?, now: Date? = nil) async throws
+        -> HallmarkError
+    {
+        try await registry.append(
+            AuditEvent(
+                at: now ?? clock(), tenant: Registry.defaultTenant, action: action, decision: .refuse,
+                code: error.code.rawValue, udid: udid, source: source, detail: error.reason))
+        return error
+    }
+}

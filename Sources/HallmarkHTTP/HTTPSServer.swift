@@ -1,0 +1,58 @@
+import HallmarkCore
+import HallmarkStore
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import X509
+
+/// Hallmark's HTTPS listener: EST, health, and (later) the admin API, with optional TLS client
+/// certificates (required by `simplereenroll` only).
+public enum HTTPSServer {
+    /// Listener settings.
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public init(host: String = "0.0.0.0", port: Int = 8443) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// Builds the Hummingbird application.
+    /// - Parameters:
+    ///   - onRunning: Called with the bound port once listening (useful with port 0).
+    public static func makeApplication(
+        configuration: Configuration, enrollment: EnrollmentService, registry: Registry,
+        serverChain: [Certificate], serverKey: Certificate.PrivateKey, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: HallmarkRequestContext.self)
+        router.get("/healthz") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}\n")))
+        }
+        try ESTRoutes(enrollment: enrollment).register(on: router)
+
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
+            privateKey: .privateKey(
+                try NIOSSLPrivateKey(bytes: Array(serverKey.serializeAsPEM().pemString.utf8), format: .pem)))
+        tls.minimumTLSVersion = .tlsv12
+        // Client certificates are optional at the TLS layer and validated by the handler that
+        // needs one, so a bad certificate gets a clear EST error instead of a bare TLS alert.
+        // The handshake still proves the client holds the certificate's private key.
+        tls.certificateVerification = .optionalVerification
+        let channel = TLSChannelConfiguration(tlsConfiguration: tls) { _, promise in
+            promise.succeed(.certificateVerified)
+        }
+        return Application(
+            router: router,
+            server: try .tls(.http1(), configuration: channel),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hallmark"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+    }
+}

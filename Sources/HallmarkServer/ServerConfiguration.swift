@@ -1,0 +1,33 @@
+import Foundation
+
+/// Everything `hallmark serve` needs to know. Defaults suit one machine; a JSON file, the
+/// environment and flags override them, in that order.
+public struct ServerConfiguration: Sendable, Equatable, Codable {
+    /// Where the registry and CA live.
+    public var dataDirectory: String
+    /// The HTTPS (EST, health) listener's address.
+    public var httpsHost: String
+    public var httpsPort: Int
+    /// Host names and IPs in the TLS server certificate; `localhost` and `127.0.0.1` always are.
+    public var hostNames: [String]
+    /// Log level: trace, debug, info, notice, warning, error, critical.
+    public var logLevel: String
+
+    public init(
+        dataDirectory: String = "./hallmark-data", httpsHost: String = "0.0.0.0", httpsPort: Int = 8443,
+        hostNames: [String] = [], logLevel: String = "info"
+    ) {
+        self.dataDirectory = dataDirectory
+        self.httpsHost = httpsHost
+        self.httpsPort = httpsPort
+        self.hostNames = hostNames
+        self.logLevel = logLevel
+    }
+
+    /// The SAN list of the server certificate: the configured names plus localhost and 127.0.0.1.
+    public var serverCertificateNames: [String] {
+        var names: [String] = []
+        for name in hostNames + ["localhost", "127.0.0.1"] where !names.contains(name) { names.append(name) }
+        return names
+    }
+}

@@ -1,0 +1,141 @@
+import HallmarkCore
+import X509
+
+import Foundation
+
+/// The certificate authority's files in the data directory: certificates as PEM, private keys
+/// sealed under the passphrase (``SealedPrivateKey``), key files mode 0600 in a 0700 directory.
+public struct AuthorityFiles: Sendable {
+    public let directory: URL
+
+    public init(dataDirectory: URL) {
+        self.directory = dataDirectory.appendingPathComponent("ca", isDirectory: true)
+    }
+
+    var rootCertificate: URL { directory.appendingPathComponent("root.pem") }
+    var rootKey: URL { directory.appendingPathComponent("root.key.sealed") }
+    var issuingCertificate: URL { directory.appendingPathComponent("issuing.pem") }
+    var issuingKey: URL { directory.appendingPathComponent("issuing.key.sealed") }
+    var serverCertificate: URL { directory.appendingPathComponent("tls-server.pem") }
+    var serverKey: URL { directory.appendingPathComponent("tls-server.key.sealed") }
+    /// The chain devices trust (issuing CA then root), as PEM.
+    public var chainFile: URL { directory.appendingPathComponent("chain.pem") }
+    /// The root certificate file, for clients (`curl --cacert`).
+    public var rootFile: URL { rootCertificate }
+
+    /// Whether `ca init` has run here.
+    public var isInitialised: Bool { FileManager.default.fileExists(atPath: issuingKey.path) }
+
+    /// Creates the root (P-384) and issuing CA (P-256).
+    /// - Throws: `ca_already_initialised` when a CA exists here.
+    @discardableResult
+    public func initialise(
+        organization: String, passphrase: Passphrase, now: Date
+    ) throws -> IssuingAuthority {
+        guard !isInitialised else {
+            throw HallmarkError(
+                .caAlreadyInitialised, "A CA already exists in \(directory.path).",
+                remedy: "Use it, or choose another --data-dir for a new CA.")
+        }
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let rootKey = Certificate.PrivateKey(P384Key.make())
+        let rootName = try DistinguishedName {
+            OrganizationName(organization)
+            CommonName("\(organization) Root CA")
+        }
+        let root = try CertificateProfiles.root(key: rootKey, name: rootName, now: now)
+        let issuingKey = Certificate.PrivateKey(P256Key.make())
+        let issuingName = try DistinguishedName {
+            OrganizationName(organization)
+            CommonName("\(organization) Issuing CA 1")
+        }
+        let issuing = try CertificateProfiles.intermediate(
+            publicKey: issuingKey.publicKey, name: issuingName, issuer: root, issuerKey: rootKey, now: now)
+        try write(SealedPrivateKey.seal(rootKey, purpose: "root-ca", passphrase: passphrase), to: self.rootKey)
+        try write(SealedPrivateKey.seal(issuingKey, purpose: "issuing-ca", passphrase: passphrase), to: self.issuingKey)
+        try writePEM([root], to: rootCertificate)
+        try writePEM([issuing], to: issuingCertificate)
+        try writePEM([issuing, root], to: chainFile)
+        return IssuingAuthority(certificate: issuing, privateKey: issuingKey, root: root)
+    }
+
+    /// Loads the issuing CA, opening its key with the passphrase.
+    public func loadIssuingAuthority(passphrase: Passphrase) throws -> IssuingAuthority {
+        guard isInitialised else {
+            throw HallmarkError(
+                .caNotInitialised, "No CA in \(directory.path).",
+                remedy: "Run `hallmark ca init --data-dir DIR` first.")
+        }
+        let key = try readSealed(issuingKey).open(passphrase: passphrase)
+        let issuing = try readCertificate(issuingCertificate)
+        guard key.publicKey == issuing.publicKey else {
+            throw HallmarkError(.keyFileInvalid, "The issuing CA key does not match its certificate.", remedy: "Restore the data directory from backup.")
+        }
+        return IssuingAuthority(certificate: issuing, privateKey: key, root: try readCertificate(rootCertificate))
+    }
+
+    /// The root certificate, without opening any key.
+    public func loadRoot() throws -> Certificate { try readCertificate(rootCertificate) }
+
+    /// The TLS server identity: reused while it covers `hostNames` and has a month left, else
+    /// issued anew by the issuing CA and saved.
+    public func serverIdentity(
+        authority: IssuingAuthority, hostNames: [String], passphrase: Passphrase, now: Date
+    ) throws -> (chain: [Certificate], key: Certificate.PrivateKey) {
+        if FileManager.default.fileExists(atPath: serverKey.path),
+            let certificate = try? readCertificate(serverCertificate),
+            certificate.notValidAfter > now + 30 * 86400,
+            Set(try Self.subjectAlternativeNames(certificate)) == Set(hostNames)
+        {
+            let key = try readSealed(serverKey).open(passphrase: passphrase)
+            if key.publicKey == certificate.publicKey { return ([certificate, authority.certificate], key) }
+        }
+        let key = Certificate.PrivateKey(P256Key.make())
+        let certificate = try authority.issueServerCertificate(key: key.publicKey, hostNames: hostNames, now: now)
+        try write(SealedPrivateKey.seal(key, purpose: "tls-server", passphrase: passphrase), to: serverKey)
+        try writePEM([certificate], to: serverCertificate)
+        return ([certificate, authority.certificate], key)
+    }
+
+    static func subjectAlternativeNames(_ certificate: Certificate) throws -> [String] {
+        guard let san = try certificate.extensions.subjectAlternativeNames else { return [] }
+        return san.compactMap { name in
+            switch name {
+            case .dnsName(let dns): return dns
+            case .ipAddress(let octets):
+                let bytes = Array(octets.bytes)
+                return bytes.count == 4 ? bytes.map(String.init).joined(separator: ".") : (bytes == Array(repeating: 0, count: 15) + [1] ? "::1" : nil)
+            default: return nil
+            }
+        }
+    }
+
+    private func write(_ sealed: SealedPrivateKey, to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(sealed)
+        FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        try data.write(to: url)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
+    }
+
+    private func readSealed(_ url: URL) throws -> SealedPrivateKey {
+        do {
+            return try JSONDecoder().decode(SealedPrivateKey.self, from: Data(contentsOf: url))
+        } catch {
+            throw HallmarkError(
+                .keyFileInvalid, "\(url.lastPathComponent) is missing or not a Hallmark sealed key.",
+                remedy: "Restore the data directory from backup.")
+        }
+    }
+
+    private func writePEM(_ certificates: [Certificate], to url: URL) throws {
+        let text = try certificates.map { try $0.serializeAsPEM().pemString }.joined(separator: "\n") + "\n"
+        try Data(text.utf8).write(to: url)
+    }
+
+    private func readCertificate(_ url: URL) throws -> Certificate {
+        try Certificate(pemEncoded: String(decoding: Data(contentsOf: url), as: UTF8.self))
+    }
+}

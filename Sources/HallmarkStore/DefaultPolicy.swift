@@ -1,0 +1,21 @@
+/// The policy every product starts with, in AWS IoT policy syntax: a thing may connect only with
+/// its own name as client id and use only its own topic subtree.
+public enum DefaultPolicy {
+    /// The policy's name.
+    public static let name = "default-thing-policy"
+
+    /// The policy document.
+    public static let document = """
+        {
+          "Version": "2012-10-17",
+          "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect",
+             "Resource": "arn:hallmark:iot:::client/${iot:Connection.Thing.ThingName}"},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+             "Resource": "arn:hallmark:iot:::topic/things/${iot:Connection.Thing.ThingName}/*"},
+            {"Effect": "Allow", "Action": "iot:Subscribe",
+             "Resource": "arn:hallmark:iot:::topicfilter/things/${iot:Connection.Thing.ThingName}/*"}
+          ]
+        }
+        """
+}

@@ -1,0 +1,81 @@
+import Dispatch
+import GRDB
+import Synchronization
+
+/// Batches many small write transactions into one (group commit).
+///
+/// Callers submit a closure; a single dispatch queue drains everything queued so far into one
+/// transaction, each closure inside its own savepoint, so one failing closure does not undo the
+/// others. A caller resumes only after the transaction holding its work has committed: an answer
+/// given is an answer on disk.
+final class GroupCommitter: Sendable {
+    private struct Job: Sendable {
+        /// Runs the work inside a savepoint and returns how to deliver its result after commit.
+        let run: @Sendable (Database) -> @Sendable () -> Void
+        /// Delivers a failure of the whole transaction.
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    private struct State {
+        var queue: [Job] = []
+        var draining = false
+    }
+
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+    private let drainQueue = DispatchQueue(label: "hallmark.registry.group-commit")
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    /// Runs `work` in the next batched transaction and returns its result once committed.
+    func perform<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = Job(
+                run: { db in
+                    var outcome: Result<T, any Error> = .failure(CancellationError())
+                    do {
+                        try db.inSavepoint {
+                            outcome = .success(try work(db))
+                            return .commit
+                        }
+                    } catch {
+                        outcome = .failure(error)
+                    }
+                    let delivered = outcome
+                    return { continuation.resume(with: delivered) }
+                },
+                fail: { error in continuation.resume(throwing: error) })
+            let startDrain = state.withLock { state in
+                state.queue.append(job)
+                if state.draining { return false }
+                state.draining = true
+                return true
+            }
+            if startDrain {
+                drainQueue.async { self.drain() }
+            }
+        }
+    }
+
+    private func drain() {
+        while true {
+            let batch = state.withLock { state -> [Job] in
+                if state.queue.isEmpty {
+                    state.draining = false
+                    return []
+                }
+                defer { state.queue.removeAll(keepingCapacity: true) }
+                return state.queue
+            }
+            if batch.isEmpty { return }
+            do {
+                let deliveries = try pool.write { db in batch.map { $0.run(db) } }
+                for deliver in deliveries { deliver() }
+            } catch {
+                for job in batch { job.fail(error) }
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import GRDB
+import HallmarkCore
+
+import Foundation
+
+extension Registry {
+    /// The registry state an enrollment decision reads, fetched inside the committing transaction.
+    public struct EnrollmentView: Sendable {
+        public var device: DeviceRecord?
+        public var active: CertificateRecord?
+        /// For renewals: the certificate presented, and the certificate that replaced it.
+        public var presented: CertificateRecord?
+        public var successor: CertificateRecord?
+    }
+
+    /// How an enrollment ended once committed.
+    public enum EnrollmentOutcome: Sendable {
+        /// A new certificate was recorded.
+        case issued(CertificateRecord)
+        /// The request repeated one already answered; this is the certificate it got.
+        case existing(CertificateRecord)
+        /// Refused; the refusal event is on disk.
+        case refused(HallmarkError)
+    }
+
+    /// Reads what a first enrollment or renewal decision needs, outside any transaction (a
+    /// fast path; the decision is taken again inside the commit).
+    public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) throws -> EnrollmentView {
+        try pool.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
+    }
+
+    static func enrollmentView(_ db: Database, udid: UDID, presentedFingerprint: String?) throws -> EnrollmentView {
+        var view = EnrollmentView(device: try device(db, udid), active: try activeCertificate(db, udid))
+        if let presentedFingerprint {
+            view.presented = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM certificates WHERE fingerprint = ?"),
+                arguments: [presentedFingerprint]
+            ).map(certificateRecord)
+            if let next = view.presented?.replacedBy {
+                view.successor = try certificate(db, serial: next)
+            }
+        }
+        return view
+    }
+
+    /// Takes the enrollment decision again under the write lock and carries it out.
+    ///
+    /// `decide` sees the registry as of this transaction, so two racing requests for one device
+    /// cannot both issue: the second sees the first's certificate. `candidate` is the certificate
+    /// signed ahead of the commit; it is recorded only if the decision is still to issue.
+    /// - Parameters:
+    ///   - udid: The device.
+    ///   - presentedFingerprint: For renewals, the fingerprint of the client certificate.
+    ///   - decide: The pure decision over the fresh registry view.
+    ///   - candidate: The certificate to record if the decision is to issue.
+    ///   - event: The event to write, completed with the outcome.
+    public func commitEnrollment(
+        udid: UDID, presentedFingerprint: String?, decide: @escaping @Sendable (EnrollmentView) -> EnrollmentDecision,
+        candidate: CertificateRecord?, event: AuditEvent
+    ) async throws -> EnrollmentOutcome {
+        try await committer.perform { db in
+            let view = try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint)
+            var event = event
+            switch decide(view) {
+            case .refuse(let error):
+                event.decision = .refuse
+                event.code = error.code.rawValue
+                event.detail = error.reason
+                try Self.insert(event, db)
+                return .refused(error)
+            case .returnExisting(let serial):
+                guard let existing = try Self.certificate(db, serial: serial) else {
+                    throw HallmarkError(.internalError, "Certificate \(serial) vanished.", remedy: "Retry.")
+                }
+                event.decision = .allow
+                event.code = "returned_existing"
+                event.serial = serial
+                event.thing = existing.thingName
+                event.detail = "repeat of an answered request; certificate \(serial) returned, nothing issued"
+                try Self.insert(event, db)
+                return .existing(existing)
+            case .issue(let thingName, let supersedes):
+                guard var record = candidate, let device = view.device else {
+                    throw HallmarkError(.internalError, "No certificate was prepared for issuance.", remedy: "Retry.")
+                }
+                record.thingName = thingName
+                try Self.recordIssuance(record, device: device, supersedes: supersedes, issuedAt: event.at, db)
+                event.decision = .allow
+                event.code = supersedes == nil ? "issued" : "renewed"
+                event.serial = record.serial
+                event.thing = thingName
+                event.detail =
+                    supersedes.map { "certificate \(record.serial) issued, superseding \($0)" }
+                    ?? "certificate \(record.serial) issued"
+                try Self.insert(event, db)
+                return .issued(record)
+            }
+        }
+    }
+
+    static func recordIssuance(
+        _ record: CertificateRecord, device: DeviceRecord, supersedes: String?, issuedAt: Date, _ db: Database
+    ) throws {
+        let at = record.notBefore.timeIntervalSince1970
+        if let supersedes {
+            try db.cachedStatement(
+                sql: "UPDATE certificates SET status = 'superseded', replaced_by = ? WHERE serial = ? AND status = 'active'"
+            ).execute(arguments: [record.serial, supersedes])
+        }
+        let thingExists =
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM things WHERE tenant_id = ? AND name = ?"),
+                arguments: [device.tenant, record.thingName]) ?? false
+        if !thingExists {
+            try db.cachedStatement(
+                sql: "INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)"
+            ).execute(arguments: [device.tenant, record.thingName, device.udid.rawValue, device.product, at])
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name)
+                    SELECT tenant_id, ?, default_policy FROM products WHERE tenant_id = ? AND id = ?
+                    """
+            ).execute(arguments: [record.thingName, device.tenant, device.product])
+        }
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO certificates (serial, tenant_id, thing_name, udid, fingerprint, key_fingerprint,
+                    not_before, not_after, status, replaced_by, issued_at, der)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?)
+                """
+        ).execute(arguments: [
+            record.serial, device.tenant, record.thingName, device.udid.rawValue, record.fingerprint,
+            record.keyFingerprint, record.notBefore.timeIntervalSince1970, record.notAfter.timeIntervalSince1970,
+            issuedAt.timeIntervalSince1970, Data(record.der),
+        ])
+        try db.cachedStatement(
+            sql: "UPDATE devices SET status = 'enrolled', updated_at = ? WHERE udid = ? AND status = 'allowed'"
+        ).execute(arguments: [at, device.udid.rawValue])
+    }
+
+    /// Appends one event through the batched writer.
+    public func append(_ event: AuditEvent) async throws {
+        try await append([event])
+    }
+}

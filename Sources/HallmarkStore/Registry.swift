@@ -1,0 +1,304 @@
+import GRDB
+import HallmarkCore
+
+import Foundation
+
+/// The device registry on embedded SQLite (WAL): tenants, products, the allowlist, things,
+/// certificates, policies and the append-only event log.
+public final class Registry: Sendable {
+    /// The tenant every object belongs to until tenants are managed.
+    public static let defaultTenant = "default"
+    /// The product devices are imported into unless told otherwise.
+    public static let defaultProduct = "default"
+
+    let pool: DatabasePool
+    let committer: GroupCommitter
+
+    /// Opens (creating if needed) the registry at a path and brings its schema up to date.
+    public init(path: String, now: Date = Date()) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL + NORMAL: a committed transaction survives a killed process.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        try RegistrySchema.migrator.migrate(pool)
+        self.committer = GroupCommitter(pool: pool)
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
+                arguments: [Self.defaultTenant, "Default tenant", now.timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO policies (tenant_id, name, version, document, created_at) VALUES (?, ?, 1, ?, ?)",
+                arguments: [Self.defaultTenant, DefaultPolicy.name, DefaultPolicy.document, now.timeIntervalSince1970])
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO products (tenant_id, id, name, certificate_validity_seconds, default_policy, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    Self.defaultTenant, Self.defaultProduct, "Default product",
+                    DeviceCertificateProfile.defaultValidity, DefaultPolicy.name, now.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    // MARK: Products
+
+    /// A product's settings.
+    public struct Product: Sendable, Hashable {
+        public var tenant: String
+        public var id: String
+        public var name: String
+        public var profile: DeviceCertificateProfile
+        public var defaultPolicy: String
+    }
+
+    /// Finds a product.
+    public func product(tenant: String, id: String) throws -> Product? {
+        try pool.read { db in try Self.product(db, tenant: tenant, id: id) }
+    }
+
+    static func product(_ db: Database, tenant: String, id: String) throws -> Product? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM products WHERE tenant_id = ? AND id = ?", arguments: [tenant, id])
+        else { return nil }
+        return Product(
+            tenant: row["tenant_id"], id: row["id"], name: row["name"],
+            profile: DeviceCertificateProfile(validity: row["certificate_validity_seconds"]),
+            defaultPolicy: row["default_policy"])
+    }
+
+    /// Creates or updates a product.
+    public func upsertProduct(_ product: Product, now: Date) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO products (tenant_id, id, name, certificate_validity_seconds, default_policy, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name,
+                        certificate_validity_seconds = excluded.certificate_validity_seconds,
+                        default_policy = excluded.default_policy
+                    """,
+                arguments: [
+                    product.tenant, product.id, product.name, product.profile.validity, product.defaultPolicy,
+                    now.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    // MARK: Devices
+
+    /// Finds a device by UDID.
+    public func device(_ udid: UDID) throws -> DeviceRecord? {
+        try pool.read { db in try Self.device(db, udid) }
+    }
+
+    static func device(_ db: Database, _ udid: UDID) throws -> DeviceRecord? {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM devices WHERE udid = ?"), arguments: [udid.rawValue])
+        else { return nil }
+        return try deviceRecord(row)
+    }
+
+    static func deviceRecord(_ row: Row) throws -> DeviceRecord {
+        let der: Data = row["public_key"]
+        return DeviceRecord(
+            tenant: row["tenant_id"], udid: try UDID(validating: row["udid"]), key: try DeviceKey(spkiDER: Array(der)),
+            status: DeviceStatus(rawValue: row["status"]) ?? .quarantined, source: row["source"],
+            product: row["product_id"])
+    }
+
+    /// Lists devices, optionally only those in one status.
+    public func devices(status: DeviceStatus? = nil, limit: Int = 100) throws -> [DeviceRecord] {
+        try pool.read { db in
+            let rows: [Row]
+            if let status {
+                rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM devices WHERE status = ? ORDER BY udid LIMIT ?",
+                    arguments: [status.rawValue, limit])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY udid LIMIT ?", arguments: [limit])
+            }
+            return try rows.map(Self.deviceRecord)
+        }
+    }
+
+    /// Counts devices per status.
+    public func deviceCounts() throws -> [DeviceStatus: Int] {
+        try pool.read { db in
+            var counts: [DeviceStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM devices GROUP BY status") {
+                if let status = DeviceStatus(rawValue: row["status"]) { counts[status] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    /// Sets a device's status (quarantine, release, decommission), with an event.
+    public func setDeviceStatus(_ udid: UDID, to status: DeviceStatus, reason: String, now: Date) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE devices SET status = ?, updated_at = ? WHERE udid = ?",
+                arguments: [status.rawValue, now.timeIntervalSince1970, udid.rawValue])
+            guard db.changesCount == 1 else {
+                throw HallmarkError(.notFound, "Device \(udid) is not in the registry.", remedy: "Check the UDID.")
+            }
+            try Self.insert(
+                AuditEvent(
+                    at: now, tenant: Self.defaultTenant, action: "device.status", decision: .allow,
+                    code: "status_\(status.rawValue)", udid: udid.rawValue, detail: reason), db)
+        }
+    }
+
+    // MARK: Certificates
+
+    /// The device's active certificate, if it has one.
+    public func activeCertificate(_ udid: UDID) throws -> CertificateRecord? {
+        try pool.read { db in try Self.activeCertificate(db, udid) }
+    }
+
+    static func activeCertificate(_ db: Database, _ udid: UDID) throws -> CertificateRecord? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM certificates WHERE udid = ? AND status = 'active'"),
+            arguments: [udid.rawValue]
+        ).map(certificateRecord)
+    }
+
+    /// Finds a certificate by the SHA-256 fingerprint of its DER.
+    public func certificate(fingerprint: String) throws -> CertificateRecord? {
+        try pool.read { db in
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM certificates WHERE fingerprint = ?"), arguments: [fingerprint]
+            ).map(Self.certificateRecord)
+        }
+    }
+
+    /// Finds a certificate by serial number (hex).
+    public func certificate(serial: String) throws -> CertificateRecord? {
+        try pool.read { db in try Self.certificate(db, serial: serial) }
+    }
+
+    static func certificate(_ db: Database, serial: String) throws -> CertificateRecord? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM certificates WHERE serial = ?"), arguments: [serial.lowercased()]
+        ).map(certificateRecord)
+    }
+
+    /// Lists certificates, newest first.
+    public func certificates(udid: UDID? = nil, limit: Int = 100) throws -> [CertificateRecord] {
+        try pool.read { db in
+            if let udid {
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM certificates WHERE udid = ? ORDER BY issued_at DESC LIMIT ?",
+                    arguments: [udid.rawValue, limit]
+                ).map(Self.certificateRecord)
+            }
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM certificates ORDER BY issued_at DESC LIMIT ?", arguments: [limit]
+            ).map(Self.certificateRecord)
+        }
+    }
+
+    static func certificateRecord(_ row: Row) throws -> CertificateRecord {
+        let der: Data = row["der"]
+        return CertificateRecord(
+            serial: row["serial"], tenant: row["tenant_id"], thingName: row["thing_name"],
+            udid: try UDID(validating: row["udid"]), fingerprint: row["fingerprint"],
+            keyFingerprint: row["key_fingerprint"],
+            notBefore: Date(timeIntervalSince1970: row["not_before"]),
+            notAfter: Date(timeIntervalSince1970: row["not_after"]),
+            status: CertificateStatus(rawValue: row["status"]) ?? .revoked, replacedBy: row["replaced_by"],
+            der: Array(der))
+    }
+
+    // MARK: Things
+
+    /// A thing: the registry's name for an enrolled device.
+    public struct Thing: Sendable, Hashable {
+        public var tenant: String
+        public var name: String
+        public var udid: String
+        public var product: String
+        public var createdAt: Date
+        public var policies: [String]
+    }
+
+    /// Finds a thing by name.
+    public func thing(named name: String, tenant: String = defaultTenant) throws -> Thing? {
+        try pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM things WHERE tenant_id = ? AND name = ?", arguments: [tenant, name])
+            else { return nil }
+            let policies = try String.fetchAll(
+                db, sql: "SELECT policy_name FROM thing_policies WHERE tenant_id = ? AND thing_name = ? ORDER BY policy_name",
+                arguments: [tenant, name])
+            return Thing(
+                tenant: row["tenant_id"], name: row["name"], udid: row["udid"], product: row["product_id"],
+                createdAt: Date(timeIntervalSince1970: row["created_at"]), policies: policies)
+        }
+    }
+
+    /// Counts things.
+    public func thingCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things") ?? 0 }
+    }
+
+    // MARK: Events
+
+    /// Appends events to the log, in one batched transaction with other writers.
+    public func append(_ events: [AuditEvent]) async throws {
+        try await committer.perform { db in
+            for event in events { try Self.insert(event, db) }
+        }
+    }
+
+    static func insert(_ event: AuditEvent, _ db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO events (at, tenant_id, action, decision, code, udid, thing, serial, source, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            event.at.timeIntervalSince1970, event.tenant, event.action, event.decision.rawValue, event.code,
+            event.udid, event.thing, event.serial, event.source, event.detail,
+        ])
+    }
+
+    /// Reads the event log, newest first.
+    public func events(udid: String? = nil, code: String? = nil, limit: Int = 50) throws -> [AuditEvent] {
+        try pool.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let udid {
+                clauses.append("udid = ?")
+                arguments += [udid]
+            }
+            if let code {
+                clauses.append("code = ?")
+                arguments += [code]
+            }
+            arguments += [limit]
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM events \(filter) ORDER BY id DESC LIMIT ?", arguments: arguments
+            ).map { row in
+                AuditEvent(
+                    at: Date(timeIntervalSince1970: row["at"]), tenant: row["tenant_id"], action: row["action"],
+                    decision: AuditEvent.Decision(rawValue: row["decision"]) ?? .refuse, code: row["code"],
+                    udid: row["udid"], thing: row["thing"], serial: row["serial"], source: row["source"],
+                    detail: row["detail"])
+            }
+        }
+    }
+
+    /// Runs raw SQL against the database; for tests that prove the log cannot be rewritten.
+    package func execute(sql: String) throws {
+        try pool.write { db in try db.execute(sql: sql) }
+    }
+}

@@ -1,0 +1,80 @@
+import Crypto
+import HallmarkCore
+import SwiftASN1
+import X509
+
+import Foundation
+
+/// Builds throwaway PKIs for tests: a Hallmark-shaped root and issuing CA, and hostile variants
+/// (a fake root with the same name and another key, expired or not-yet-valid leaves).
+public struct TestPKI: Sendable {
+    public let rootKey: Certificate.PrivateKey
+    public let root: Certificate
+    public let authority: IssuingAuthority
+
+    /// A root and issuing CA named after `organization`, valid from `now`.
+    public init(organization: String = "Test OEM", now: Date = Date()) throws {
+        let rootKey = Certificate.PrivateKey(P384Key.make())
+        let rootName = try DistinguishedName {
+            OrganizationName(organization)
+            CommonName("\(organization) Root CA")
+        }
+        let root = try CertificateProfiles.root(key: rootKey, name: rootName, now: now)
+        let issuingKey = Certificate.PrivateKey(P256Key.make())
+        let issuing = try CertificateProfiles.intermediate(
+            publicKey: issuingKey.publicKey,
+            name: try DistinguishedName {
+                OrganizationName(organization)
+                CommonName("\(organization) Issuing CA 1")
+            }, issuer: root, issuerKey: rootKey, now: now)
+        self.rootKey = rootKey
+        self.root = root
+        self.authority = IssuingAuthority(certificate: issuing, privateKey: issuingKey, root: root)
+    }
+
+    /// A CSR with subject CN = `commonName`, signed by `key`.
+    public static func csr(commonName: String, key: Certificate.PrivateKey) throws -> CertificateSigningRequest {
+        try CertificateSigningRequest(
+            version: .v1, subject: try DistinguishedName { CommonName(commonName) }, privateKey: key,
+            attributes: .init(), signatureAlgorithm: CertificateProfiles.signatureAlgorithm(for: key))
+    }
+
+    /// The DER of a CSR.
+    public static func der(_ csr: CertificateSigningRequest) throws -> [UInt8] {
+        var serializer = DER.Serializer()
+        try serializer.serialize(csr)
+        return serializer.serializedBytes
+    }
+}
+
+/// A clock for tests: a fixed time that only moves when told.
+public final class TestClock: Sendable {
+    private let state: LockedDate
+
+    public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
+        self.state = LockedDate(start)
+    }
+
+    public var now: Date { state.value }
+
+    public func advance(by interval: TimeInterval) { state.add(interval) }
+}
+
+final class LockedDate: @unchecked Sendable {
+    private var date: Date
+    private let lock = NSLock()
+
+    init(_ date: Date) { self.date = date }
+
+    var value: Date {
+        lock.lock()
+        defer { lock.unlock() }
+        return date
+    }
+
+    func add(_ interval: TimeInterval) {
+        lock.lock()
+        date += interval
+        lock.unlock()
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import HallmarkCore
+import HallmarkDevice
+import Logging
+
+struct DeviceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device", abstract: "The device agent: play a device that enrols over EST.",
+        subcommands: [Factory.self, Boot.self, Run.self, Show.self])
+
+    struct Factory: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manufacture devices (UDID + root-of-trust key each) and export their allowlist CSV.")
+
+        @Option(help: "Where to put the devices (one state directory each).")
+        var out: String
+        @Option var count = 1
+        @Option(help: "The CA file devices trust for their server (e.g. DATA/ca/root.pem).")
+        var trust: String?
+        @Option(help: "Where to write the allowlist (default OUT/allowlist.csv).")
+        var allowlist: String?
+
+        func run() async throws {
+            try await reporting {
+                let base = URL(fileURLWithPath: out, isDirectory: true)
+                let trustPEM = try trust.map { try String(contentsOfFile: $0, encoding: .utf8) }
+                var csv = "udid,public_key\n"
+                for index in 1...max(count, 1) {
+                    let state = try DeviceState.manufacture(at: base.appendingPathComponent(String(format: "device-%05d", index)))
+                    if let trustPEM { try state.install(trustRoots: trustPEM) }
+                    csv += "\(state.udid),\(Data(state.publicKey.spkiDER).base64EncodedString())\n"
+                }
+                let path = allowlist ?? base.appendingPathComponent("allowlist.csv").path
+                try Data(csv.utf8).write(to: URL(fileURLWithPath: path))
+                print("Manufactured \(count) device(s) in \(out); allowlist: \(path)")
+            }
+        }
+    }
+
+    struct Boot: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Boot once: enrol if the device has no certificate, renew if renewal is due.")
+
+        @Option(help: "The device's state directory.")
+        var state: String
+        @Option(help: "The server, https://HOST:PORT.")
+        var server: String
+        @Option(help: "Renew after this fraction of the certificate lifetime.")
+        var renewAt = 2.0 / 3.0
+
+        func run() async throws {
+            try await reporting {
+                let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
+                let agent = DeviceAgent(state: device, server: try .init(url: server), schedule: .init(fraction: renewAt))
+                do {
+                    switch try await agent.boot() {
+                    case .enrolled(let serial): print("\(device.udid): enrolled, certificate \(serial)")
+                    case .renewed(let serial): print("\(device.udid): renewed, certificate \(serial)")
+                    case .current(let serial): print("\(device.udid): certificate \(serial) is current")
+                    }
+                } catch let refusal as ESTClient.Refusal {
+                    throw HallmarkError(.init(rawValue: refusal.code), refusal.message, remedy: "See the server's event log.")
+                }
+            }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the agent: enrol, then renew before expiry, retrying with back-off.")
+
+        @Option var state: String
+        @Option var server: String
+        @Option var renewAt = 2.0 / 3.0
+
+        func run() async throws {
+            try await reporting {
+                LoggingSystem.bootstrap(StreamLogHandler.standardError)
+                let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
+                let agent = DeviceAgent(state: device, server: try .init(url: server), schedule: .init(fraction: renewAt))
+                try await agent.run()
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a device's UDID, key and certificate.")
+        @Option var state: String
+
+        func run() async throws {
+            try await reporting {
+                let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
+                print("udid: \(device.udid)")
+                print("root-of-trust key fingerprint: \(device.publicKey.fingerprint)")
+                if let certificate = try device.certificate() {
+                    print("certificate: \(certificate.subject), serial \(certificate.serialNumber), until \(certificate.notValidAfter)")
+                } else {
+                    print("certificate: none (not enrolled)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `hallmark` command line.
+@main
+struct Hallmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hallmark",
+        abstract: "A self-hosted trust service for IoT fleets: CA, device registry, zero-touch EST enrollment.",
+        subcommands: [
+            ServeCommand.self, CACommand.self, AllowlistCommand.self, RegistryCommand.self, DeviceCommand.self,
+            DemoCommand.self,
+        ])
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import HallmarkCore
+import HallmarkStore
+
+struct RegistryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry", abstract: "Inspect and manage the device registry.",
+        subcommands: [Status.self, Devices.self, Certificates.self, Events.self, SetStatus.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Counts of devices by status, and things.")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                let counts = try registry.deviceCounts()
+                for status in DeviceStatus.allCases { print("\(status.rawValue): \(counts[status] ?? 0)") }
+                print("things: \(try registry.thingCount())")
+            }
+        }
+    }
+
+    struct Devices: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List devices on the allowlist.")
+        @OptionGroup var data: DataOptions
+        @Option(help: "Only devices in this status (allowed, enrolled, quarantined, decommissioned).")
+        var status: String?
+        @Option var limit = 50
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                let filter = try status.map { text in
+                    guard let status = DeviceStatus(rawValue: text) else {
+                        throw HallmarkError(.notFound, "Unknown status \(text).", remedy: "Use allowed, enrolled, quarantined or decommissioned.")
+                    }
+                    return status
+                }
+                for device in try registry.devices(status: filter, limit: limit) {
+                    print("\(device.udid)\t\(device.status.rawValue)\t\(device.product)\tkey \(device.key.fingerprint.prefix(16))…\tfrom \(device.source)")
+                }
+            }
+        }
+    }
+
+    struct Certificates: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List issued certificates, newest first.")
+        @OptionGroup var data: DataOptions
+        @Option var udid: String?
+        @Option var limit = 50
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                let udid = try udid.map { try UDID(validating: $0) }
+                for record in try registry.certificates(udid: udid, limit: limit) {
+                    print("\(record.serial)\t\(record.status.rawValue)\t\(record.thingName)\tuntil \(record.notAfter)")
+                }
+            }
+        }
+    }
+
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Read the append-only event log, newest first.")
+        @OptionGroup var data: DataOptions
+        @Option var udid: String?
+        @Option var code: String?
+        @Option var limit = 50
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                let formatter = ISO8601DateFormatter()
+                for event in try registry.events(udid: udid, code: code, limit: limit) {
+                    print(
+                        "\(formatter.string(from: event.at))\t\(event.action)\t\(event.decision.rawValue)\t\(event.code)\t\(event.udid ?? "-")\t\(event.detail)")
+                }
+            }
+        }
+    }
+
+    struct SetStatus: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-status", abstract: "Quarantine, release or decommission a device.")
+        @OptionGroup var data: DataOptions
+        @Argument var udid: String
+        @Argument(help: "quarantined, decommissioned, or allowed/enrolled to release.")
+        var status: String
+        @Option var reason = "operator action"
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                guard let status = DeviceStatus(rawValue: status) else {
+                    throw HallmarkError(.notFound, "Unknown status \(self.status).", remedy: "Use allowed, enrolled, quarantined or decommissioned.")
+                }
+                try registry.setDeviceStatus(try UDID(validating: udid), to: status, reason: reason, now: Date())
+                print("\(udid): \(status.rawValue)")
+            }
+        }
+    }
+}
