@@ -31,8 +31,8 @@ public enum ESTBody {
         return Array(data)
     }
 
-    /// Encodes DER as base64 in 64-character lines, as EST responses carry it.
+    /// Encodes DER as base64 in 64-character lines ending in LF, which `base64 -d` and openssl read.
     public static func encode(_ der: [UInt8]) -> String {
-        Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithCarriageReturn, .endLineWithLineFeed]) + "\r\n"
+        Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed]) + "\n"
     }
 }
