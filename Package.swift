@@ -110,12 +110,21 @@ let package = Package(
         ),
         .testTarget(
             name: "HallmarkCoreTests",
-            dependencies: ["HallmarkCore", "HallmarkTesting"],
+            dependencies: [
+                "HallmarkCore", "HallmarkTesting", "HallmarkDevice",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HallmarkStoreTests",
-            dependencies: ["HallmarkStore", "HallmarkTesting"],
+            dependencies: [
+                "HallmarkStore", "HallmarkTesting", "HallmarkCore",
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -65,7 +65,7 @@ public struct DeviceState: Sendable {
 
     /// Saves the operational certificate (written to a temporary file, then renamed).
     public func store(certificate: Certificate) throws {
-        let temporary = directory.appendingPathComponent("certificate.pem.new")
+        let temporary = directory.appendingPathComponent("certificate.pem.\(UUID().uuidString).new")
         try Data(try certificate.serializeAsPEM().pemString.utf8).write(to: temporary)
         guard rename(temporary.path, certificateFile.path) == 0 else {
             throw HallmarkError(.internalError, "Cannot save \(certificateFile.path) (errno \(errno)).", remedy: "Check the state directory's permissions.")

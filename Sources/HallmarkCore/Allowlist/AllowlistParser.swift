@@ -27,6 +27,12 @@ public struct AllowlistParser: Sendable {
         public var problems: [AllowlistProblem] = []
         public var rowsRead = 0
 
+        public init(entries: [AllowlistEntry] = [], problems: [AllowlistProblem] = [], rowsRead: Int = 0) {
+            self.entries = entries
+            self.problems = problems
+            self.rowsRead = rowsRead
+        }
+
         public var invalidCount: Int { problems.count { $0.severity == .invalid } }
         public var duplicateCount: Int { problems.count { $0.severity == .duplicate } }
     }

@@ -1,0 +1,73 @@
+import Foundation
+import HallmarkCore
+import Testing
+import _CryptoExtras
+import X509
+
+@Suite struct AllowlistParserTests {
+    func key() throws -> DeviceKey { try DeviceKey(Certificate.PrivateKey(P256Key.make()).publicKey) }
+
+    @Test func csrWithPEMBase64AndHexKeys() throws {
+        let (a, b, c) = (try key(), try key(), try key())
+        let csv = """
+            udid,public_key
+            DEV-A,"\(a.pem)"
+            DEV-B,\(Data(b.spkiDER).base64EncodedString())
+            DEV-C,\(c.spkiDER.map { String(format: "%02x", $0) }.joined())
+
+            """
+        let result = AllowlistParser().parse(Array(csv.utf8), format: .csv)
+        #expect(result.problems.isEmpty)
+        #expect(result.entries.map(\.udid.rawValue) == ["DEV-A", "DEV-B", "DEV-C"])
+        #expect(result.entries[0].key == a)
+        #expect(result.entries[1].line > 2)  // the PEM row spans several lines
+    }
+
+    @Test func badRowsAreReportedByLine() throws {
+        let good = try key()
+        let csv = """
+            udid,public_key
+            DEV-1,\(Data(good.spkiDER).base64EncodedString())
+            bad udid,\(Data(try key().spkiDER).base64EncodedString())
+            DEV-3,not-a-key
+            DEV-4
+            DEV-1,\(Data(good.spkiDER).base64EncodedString())
+            DEV-1,\(Data(try key().spkiDER).base64EncodedString())
+            DEV-7,\(Data(good.spkiDER).base64EncodedString())
+            """
+        let result = AllowlistParser().parse(Array(csv.utf8), format: .csv)
+        #expect(result.entries.count == 1)
+        let byLine = Dictionary(uniqueKeysWithValues: result.problems.map { ($0.line, $0) })
+        #expect(byLine[3]?.error.code == .udidInvalid)
+        #expect(byLine[4]?.error.code == .allowlistInvalid)
+        #expect(byLine[5]?.error.code == .allowlistInvalid)
+        #expect(byLine[6]?.severity == .duplicate)
+        #expect(byLine[7]?.error.code == .allowlistConflict)
+        #expect(byLine[8]?.error.code == .allowlistConflict)
+        #expect(result.invalidCount == 5)
+    }
+
+    @Test func rsaKeysAreRefused() throws {
+        let rsa = try Certificate.PrivateKey(_RSA.Signing.PrivateKey(keySize: .bits2048))
+        let text = try rsa.publicKey.serializeAsPEM().pemString
+        #expect(throws: HallmarkError(.keyAlgorithmNotAllowed, "", remedy: "")) { try DeviceKey(text: text) }
+    }
+
+    @Test func jsonArrayAndDocument() throws {
+        let k = try key()
+        let array = "[{\"udid\": \"J-1\", \"public_key\": \"\(Data(k.spkiDER).base64EncodedString())\"}, {\"udid\": \"J-2\"}]"
+        let result = AllowlistParser().parse(Array(array.utf8), format: .json)
+        #expect(result.entries.count == 1)
+        #expect(result.problems.first?.line == 2)
+        let document = "{\"devices\": [{\"udid\": \"J-1\", \"publicKey\": \"\(Data(k.spkiDER).base64EncodedString())\"}]}"
+        #expect(AllowlistParser().parse(Array(document.utf8), format: .json).entries.count == 1)
+        #expect(AllowlistParser().parse(Array("{oops".utf8), format: .json).invalidCount == 1)
+    }
+
+    @Test func unclosedQuoteIsReported() {
+        let csv = "udid,public_key\nDEV-1,\"-----BEGIN PUBLIC KEY-----\n"
+        let result = AllowlistParser().parse(Array(csv.utf8), format: .csv)
+        #expect(result.problems.first?.line == 2)
+        #expect(result.entries.isEmpty)
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every Hallmark test: Swift unit and live tests, then the end-to-end tests with real clients.
+# Installs the Debian and PyPI tools the tests use when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+[ -e /usr/include/sqlite3.h ] || need_apt+=(libsqlite3-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! command -v lint_pkix_cert >/dev/null || ! command -v lint_pkix_signer_signee_cert_chain >/dev/null; then
+  echo "installing: pkilint"
+  python3 -m pip install -q pkilint || python3 -m pip install -q --break-system-packages pkilint
+fi
+
+swift build --build-tests
+swift test --skip-build
+HALLMARK="$(swift build --show-bin-path)/hallmark"
+HALLMARK="$HALLMARK" bash Tests/e2e/est_real_clients.sh
+"$HALLMARK" demo --devices 20
+echo "all tests passed"
