@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmarks, each printed beside a same-machine reference.",
+        subcommands: [BenchEnrollCommand.self])
+}
