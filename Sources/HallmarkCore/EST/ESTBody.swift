@@ -18,12 +18,18 @@ public enum ESTBody {
         if body.first == 0x30 && body.contains(where: { $0 >= 0x80 || $0 < 0x09 }) {
             return body  // raw DER
         }
-        var text = String(decoding: body, as: UTF8.self)
-        if text.contains("-----BEGIN") {
-            text = text.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("-----") }.joined()
+        // Work on bytes: keep the base64 alphabet, drop whitespace and any PEM armour lines.
+        var compact: [UInt8] = []
+        compact.reserveCapacity(body.count)
+        var lineStart = true
+        var skippingLine = false
+        for byte in body {
+            if lineStart { skippingLine = byte == UInt8(ascii: "-") }
+            lineStart = byte == 0x0A
+            if skippingLine || byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { continue }
+            compact.append(byte)
         }
-        let compact = text.filter { !$0.isWhitespace }
-        guard let data = Data(base64Encoded: compact), !data.isEmpty else {
+        guard let data = Data(base64Encoded: Data(compact)), !data.isEmpty else {
             throw HallmarkError(
                 .bodyEncodingInvalid, "The request body is not valid base64.",
                 remedy: "Send the CSR as base64 of its DER encoding (openssl req -outform DER | base64).")

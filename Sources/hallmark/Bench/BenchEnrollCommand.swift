@@ -43,13 +43,18 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(1))
         let idleRSS = server.residentMegabytes()
 
+        let cpuBefore = server.cpuSeconds()
         let run = try await BenchLoad.run(
             fleet: fleet, port: server.port, trust: [authority.root], concurrency: concurrency)
+        let serverCPU = server.cpuSeconds() - cpuBefore
         let peakRSS = server.peakResidentMegabytes()
         let issued = try registry.thingCount()
 
         print(String(format: "end-to-end: %.0f enrollments/s (%d ok, %d failed) in %.2f s", run.throughput, run.succeeded, run.failed, run.seconds))
         print(String(format: "latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", run.p50 * 1000, run.p99 * 1000, run.max * 1000))
+        print(String(format: "server CPU: %.0f µs per enrollment (ceiling: %.0f µs per operation per core); server used %.0f%% of %d cores",
+                     serverCPU / Double(max(run.succeeded, 1)) * 1e6, Double(cores) / ceiling * 1e6,
+                     serverCPU / run.seconds / Double(cores) * 100, cores))
         print(String(format: "ratio end-to-end / ceiling: %.2f (target >= 0.50)", run.throughput / ceiling))
         print(String(format: "server resident memory: idle with %d allowlisted devices %.0f MB (target < 200 MB); peak during run %.0f MB",
                      devices + idleDevices, idleRSS, peakRSS))
