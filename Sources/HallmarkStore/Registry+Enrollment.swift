@@ -101,7 +101,7 @@ extension Registry {
     static func recordIssuance(
         _ record: CertificateRecord, device: DeviceRecord, supersedes: String?, issuedAt: Date, _ db: Database
     ) throws {
-        let at = record.notBefore.timeIntervalSince1970
+        let at = issuedAt.timeIntervalSince1970
         if let supersedes {
             try db.cachedStatement(
                 sql: "UPDATE certificates SET status = 'superseded', replaced_by = ? WHERE serial = ? AND status = 'active'"
