@@ -48,13 +48,13 @@ public struct DeviceAgent: Sendable {
     public func boot(now: Date = Date()) async throws -> BootResult {
         if let certificate = try state.certificate() {
             guard now >= schedule.renewalTime(notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter) else {
-                return .current(serial: Self.serial(certificate))
+                return .current(serial: certificate.serialHex)
             }
             let renewed = try await renew(using: certificate)
-            return .renewed(serial: Self.serial(renewed))
+            return .renewed(serial: renewed.serialHex)
         }
         let certificate = try await enroll()
-        return .enrolled(serial: Self.serial(certificate))
+        return .enrolled(serial: certificate.serialHex)
     }
 
     /// Enrols over EST with a CSR signed by the root-of-trust key.
@@ -64,7 +64,7 @@ public struct DeviceAgent: Sendable {
             try await ESTClient(connection: connection).enroll(try state.makeCSR())
         }
         try state.store(certificate: certificate)
-        logger.info("enrolled", metadata: ["udid": "\(state.udid)", "serial": "\(Self.serial(certificate))"])
+        logger.info("enrolled", metadata: ["udid": "\(state.udid)", "serial": "\(certificate.serialHex)"])
         return certificate
     }
 
@@ -76,7 +76,7 @@ public struct DeviceAgent: Sendable {
             try await ESTClient(connection: connection).enroll(try state.makeCSR(), renewal: true)
         }
         try state.store(certificate: certificate)
-        logger.info("renewed", metadata: ["udid": "\(state.udid)", "serial": "\(Self.serial(certificate))"])
+        logger.info("renewed", metadata: ["udid": "\(state.udid)", "serial": "\(certificate.serialHex)"])
         return certificate
     }
 
@@ -103,5 +103,4 @@ public struct DeviceAgent: Sendable {
         }
     }
 
-    static func serial(_ certificate: Certificate) -> String { Array(certificate.serialNumber.bytes).hexString }
 }

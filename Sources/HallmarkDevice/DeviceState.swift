@@ -50,11 +50,7 @@ public struct DeviceState: Sendable {
 
     /// The CSR a device sends: subject CN = UDID, key and signature from the root of trust.
     public func makeCSR(key: Certificate.PrivateKey? = nil, udid: UDID? = nil) throws -> CertificateSigningRequest {
-        let signingKey = key ?? rootOfTrust
-        let subject = try DistinguishedName { CommonName((udid ?? self.udid).rawValue) }
-        return try CertificateSigningRequest(
-            version: .v1, subject: subject, privateKey: signingKey, attributes: .init(),
-            signatureAlgorithm: CertificateProfiles.signatureAlgorithm(for: signingKey))
+        try DeviceCSR.make(commonName: (udid ?? self.udid).rawValue, key: key ?? rootOfTrust)
     }
 
     /// The operational certificate, if enrolled.

@@ -31,9 +31,7 @@ public struct ESTClient {
 
     /// `POST /simpleenroll` or `/simplereenroll` with a CSR; returns the issued certificate.
     public func enroll(_ csr: CertificateSigningRequest, renewal: Bool = false) async throws -> Certificate {
-        var serializer = DER.Serializer()
-        try serializer.serialize(csr)
-        return try await enroll(csrDER: serializer.serializedBytes, renewal: renewal)
+        try await enroll(csrDER: csr.derBytes(), renewal: renewal)
     }
 
     /// `POST /simpleenroll` or `/simplereenroll` with a DER CSR.

@@ -109,7 +109,7 @@ public struct EnrollmentService: Sendable {
             thingName: thingName, key: request.key, profile: profile, now: now)
         let der = try certificate.derBytes()
         return CertificateRecord(
-            serial: Array(certificate.serialNumber.bytes).hexString, tenant: device.tenant, thingName: thingName,
+            serial: certificate.serialHex, tenant: device.tenant, thingName: thingName,
             udid: device.udid, fingerprint: CertificateFingerprint.sha256(der: der), keyFingerprint: request.key.fingerprint,
             notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, status: .active,
             replacedBy: nil, der: der)

@@ -34,16 +34,12 @@ public struct TestPKI: Sendable {
 
     /// A CSR with subject CN = `commonName`, signed by `key`.
     public static func csr(commonName: String, key: Certificate.PrivateKey) throws -> CertificateSigningRequest {
-        try CertificateSigningRequest(
-            version: .v1, subject: try DistinguishedName { CommonName(commonName) }, privateKey: key,
-            attributes: .init(), signatureAlgorithm: CertificateProfiles.signatureAlgorithm(for: key))
+        try DeviceCSR.make(commonName: commonName, key: key)
     }
 
     /// The DER of a CSR.
     public static func der(_ csr: CertificateSigningRequest) throws -> [UInt8] {
-        var serializer = DER.Serializer()
-        try serializer.serialize(csr)
-        return serializer.serializedBytes
+        try csr.derBytes()
     }
 }
 

@@ -41,7 +41,7 @@ import X509
                 for _ in 0..<10 {
                     group.addTask {
                         let certificate = try await DeviceAgent(state: device, server: endpoint).enroll()
-                        return Array(certificate.serialNumber.bytes).hexString
+                        return certificate.serialHex
                     }
                 }
                 return try await group.reduce(into: Set<String>()) { $0.insert($1) }

@@ -1,6 +1,5 @@
 import Foundation
 import HallmarkCore
-import SwiftASN1
 import X509
 
 /// A simulated device for benchmarks: allowlist entry and a ready CSR.
@@ -16,12 +15,7 @@ enum BenchFleet {
         try await parallel(count: count) { index in
             let key = Certificate.PrivateKey(P256Key.make())
             let udid = try UDID(validating: "\(prefix)-\(index)")
-            let csr = try CertificateSigningRequest(
-                version: .v1, subject: try DistinguishedName { CommonName(udid.rawValue) }, privateKey: key,
-                attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256)
-            var serializer = DER.Serializer()
-            try serializer.serialize(csr)
-            let der = serializer.serializedBytes
+            let der = try DeviceCSR.make(commonName: udid.rawValue, key: key).derBytes()
             return BenchDevice(
                 entry: AllowlistEntry(udid: udid, key: try DeviceKey(key.publicKey), line: index),
                 csrDER: der, body: Array(ESTBody.encode(der).utf8))
@@ -52,5 +46,3 @@ enum BenchFleet {
         }
     }
 }
-
-

@@ -86,7 +86,7 @@ struct DemoStory {
         report.expect(enrolled == devices.count, "every genuine device got its certificate")
         report.expect(try registry.thingCount() == devices.count, "\(devices.count) things created, each with the product's policy")
         if let first = try devices[0].certificate() {
-            report.say("device \(devices[0].udid): certificate \(first.subject), serial \(hex(first))")
+            report.say("device \(devices[0].udid): certificate \(first.subject), serial \(first.serialHex)")
         }
     }
 
@@ -97,14 +97,14 @@ struct DemoStory {
         let again = try await DeviceAgent(state: device, server: endpoint, logger: quiet).enroll()
         report.expect(
             original?.serialNumber == again.serialNumber,
-            "the retry got the same certificate (serial \(hex(again))); nothing new was issued")
+            "the retry got the same certificate (serial \(again.serialHex)); nothing new was issued")
     }
 
     private func renewalScene(_ device: DeviceState, endpoint: DeviceAgent.Server) async throws {
         report.scene("6. Renewal: the device re-enrols over mutual TLS with its current certificate")
         guard let current = try device.certificate() else { return report.fail("device has no certificate to renew") }
         let renewed = try await DeviceAgent(state: device, server: endpoint, logger: quiet).renew(using: current)
-        report.expect(renewed.serialNumber != current.serialNumber, "simplereenroll issued a new certificate (serial \(hex(renewed)))")
+        report.expect(renewed.serialNumber != current.serialNumber, "simplereenroll issued a new certificate (serial \(renewed.serialHex))")
         report.say("the old certificate is now 'superseded'")
     }
 
@@ -157,5 +157,3 @@ struct DemoStory {
         }
     }
 }
-
-private func hex(_ certificate: Certificate) -> String { Array(certificate.serialNumber.bytes).hexString }
