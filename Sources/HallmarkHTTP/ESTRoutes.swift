@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkStore
 import HTTPTypes
 import Hummingbird
 import NIOCore

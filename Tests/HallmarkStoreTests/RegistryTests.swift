@@ -63,10 +63,10 @@ import X509
         let registry = try registry()
         let (entry, key) = try entries(1)[0]
         _ = try registry.importAllowlist(parsed([entry]), source: "t", skipInvalid: false, now: Date())
-        let service = EnrollmentHarness(registry: registry, authority: pki.authority)
+        let service = EnrollmentService(registry: registry, authority: pki.authority)
         let csr = try TestPKI.der(TestPKI.csr(commonName: entry.udid.rawValue, key: key))
         let serials = try await withThrowingTaskGroup(of: String.self) { group in
-            for _ in 0..<40 { group.addTask { try await service.enroll(csr) } }
+            for _ in 0..<40 { group.addTask { try await service.enroll(csrDER: csr, source: nil).record.serial } }
             return try await group.reduce(into: [String]()) { $0.append($1) }
         }
         #expect(Set(serials).count == 1)
@@ -82,43 +82,13 @@ import X509
         do {
             let registry = try registry()
             _ = try registry.importAllowlist(parsed([entry]), source: "t", skipInvalid: false, now: Date())
-            serial = try await EnrollmentHarness(registry: registry, authority: pki.authority)
-                .enroll(try TestPKI.der(TestPKI.csr(commonName: entry.udid.rawValue, key: key)))
+            serial = try await EnrollmentService(registry: registry, authority: pki.authority)
+                .enroll(csrDER: try TestPKI.der(TestPKI.csr(commonName: entry.udid.rawValue, key: key)), source: nil)
+                .record.serial
         }
         let reopened = try registry()
         #expect(try reopened.activeCertificate(entry.udid)?.serial == serial)
         #expect(try reopened.device(entry.udid)?.status == .enrolled)
         #expect(try reopened.thing(named: entry.udid.rawValue)?.policies == [DefaultPolicy.name])
-    }
-}
-
-/// Drives the registry's commit the way the EST handler does, without HTTP.
-struct EnrollmentHarness: Sendable {
-    let registry: Registry
-    let authority: IssuingAuthority
-
-    func enroll(_ der: [UInt8]) async throws -> String {
-        let request = try EnrollmentRequest(der: der)
-        let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
-            EnrollmentRules.decideEnrollment(request, device: view.device, active: view.active)
-        }
-        let view = try registry.enrollmentView(udid: request.udid)
-        var candidate: CertificateRecord?
-        if case .issue(let thing, _) = decide(view), let device = view.device {
-            let certificate = try authority.issueDeviceCertificate(thingName: thing, key: request.key, profile: .init(), now: Date())
-            let der = try certificate.derBytes()
-            candidate = CertificateRecord(
-                serial: Array(certificate.serialNumber.bytes).map { String(format: "%02x", $0) }.joined(), tenant: "default",
-                thingName: thing, udid: device.udid, fingerprint: CertificateFingerprint.sha256(der: der),
-                keyFingerprint: request.key.fingerprint, notBefore: certificate.notValidBefore,
-                notAfter: certificate.notValidAfter, status: .active, replacedBy: nil, der: der)
-        }
-        let outcome = try await registry.commitEnrollment(
-            udid: request.udid, presentedFingerprint: nil, decide: decide, candidate: candidate,
-            event: AuditEvent(at: Date(), tenant: "default", action: "enroll", decision: .allow, code: "", udid: request.udid.rawValue, detail: ""))
-        switch outcome {
-        case .issued(let record), .existing(let record): return record.serial
-        case .refused(let error): throw error
-        }
     }
 }

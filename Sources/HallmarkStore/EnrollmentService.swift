@@ -1,5 +1,4 @@
 import HallmarkCore
-import HallmarkStore
 import X509
 
 import Foundation
@@ -10,7 +9,8 @@ import Foundation
 /// Every outcome, allowed or refused, is in the event log before the caller gets its answer.
 public struct EnrollmentService: Sendable {
     let registry: Registry
-    let authority: IssuingAuthority
+    /// The issuing CA that signs device certificates.
+    public let authority: IssuingAuthority
     let clock: @Sendable () -> Date
 
     public init(registry: Registry, authority: IssuingAuthority, clock: @escaping @Sendable () -> Date = { Date() }) {
