@@ -16,6 +16,11 @@ public enum CertificateStatus: String, Sendable, Codable, CaseIterable {
     case active
     /// Replaced by a renewal; accepted only to retry the renewal that replaced it.
     case superseded
-    /// Revoked by an operator.
+    /// Revoked by an operator: refused everywhere, for good.
     case revoked
+    /// Set aside by an operator; `hallmark cert activate` brings it back.
+    case inactive
+    /// Presented by a device of a registered CA without a provisioning template (JITR): known, not
+    /// yet allowed to connect until an operator activates it.
+    case pendingActivation = "pending_activation"
 }

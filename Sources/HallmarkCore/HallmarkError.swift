@@ -63,6 +63,16 @@ extension HallmarkError.Code {
     public static let caAlreadyInitialised = Self(rawValue: "ca_already_initialised")
     // Configuration
     public static let configInvalid = Self(rawValue: "config_invalid")
+    // Broker: connection, authorisation, certificates
+    public static let policyInvalid = Self(rawValue: "policy_invalid")
+    public static let notAuthorized = Self(rawValue: "not_authorized")
+    public static let certificateUnknown = Self(rawValue: "certificate_unknown")
+    public static let certificateRevoked = Self(rawValue: "certificate_revoked")
+    public static let certificateUntrusted = Self(rawValue: "certificate_untrusted")
+    public static let certificatePendingActivation = Self(rawValue: "certificate_pending_activation")
+    public static let thingInactive = Self(rawValue: "thing_inactive")
+    public static let protocolViolation = Self(rawValue: "protocol_violation")
+    public static let caRegistrationInvalid = Self(rawValue: "ca_registration_invalid")
     // Generic
     public static let notFound = Self(rawValue: "not_found")
     public static let internalError = Self(rawValue: "internal_error")

@@ -185,7 +185,7 @@ public final class Registry: Sendable {
 
     static func certificate(_ db: Database, serial: String) throws -> CertificateRecord? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM certificates WHERE serial = ?"), arguments: [serial.lowercased()]
+            db.cachedStatement(sql: "SELECT * FROM certificates WHERE serial = ? AND ca_id = 'hallmark'"), arguments: [serial.lowercased()]
         ).map(certificateRecord)
     }
 
@@ -208,7 +208,7 @@ public final class Registry: Sendable {
         let der: Data = row["der"]
         return CertificateRecord(
             serial: row["serial"], tenant: row["tenant_id"], thingName: row["thing_name"],
-            udid: try UDID(validating: row["udid"]), fingerprint: row["fingerprint"],
+            udid: try (row["udid"] as String?).map { try UDID(validating: $0) }, fingerprint: row["fingerprint"],
             keyFingerprint: row["key_fingerprint"],
             notBefore: Date(timeIntervalSince1970: row["not_before"]),
             notAfter: Date(timeIntervalSince1970: row["not_after"]),
@@ -222,8 +222,11 @@ public final class Registry: Sendable {
     public struct Thing: Sendable, Hashable {
         public var tenant: String
         public var name: String
-        public var udid: String
+        /// The allowlisted device; nil for a thing provisioned through a registered OEM CA.
+        public var udid: String?
         public var product: String
+        /// `active` or `inactive`.
+        public var status: String
         public var createdAt: Date
         public var policies: [String]
     }
@@ -239,7 +242,7 @@ public final class Registry: Sendable {
                 db, sql: "SELECT policy_name FROM thing_policies WHERE tenant_id = ? AND thing_name = ? ORDER BY policy_name",
                 arguments: [tenant, name])
             return Thing(
-                tenant: row["tenant_id"], name: row["name"], udid: row["udid"], product: row["product_id"],
+                tenant: row["tenant_id"], name: row["name"], udid: row["udid"], product: row["product_id"], status: row["status"],
                 createdAt: Date(timeIntervalSince1970: row["created_at"]), policies: policies)
         }
     }

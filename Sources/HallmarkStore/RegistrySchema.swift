@@ -91,6 +91,78 @@ enum RegistrySchema {
                         BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
                     """)
         }
+        migrator.registerMigration("v2-broker") { db in
+            // Certificates of registered OEM CAs have no allowlisted device behind them; a thing may be
+            // deactivated. SQLite cannot relax a column constraint in place, so both tables are rebuilt.
+            try db.execute(
+                sql: """
+                    CREATE TABLE certificates_v2 (
+                        fingerprint TEXT PRIMARY KEY,
+                        serial TEXT NOT NULL,
+                        ca_id TEXT NOT NULL DEFAULT 'hallmark',
+                        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                        thing_name TEXT NOT NULL,
+                        udid TEXT REFERENCES devices(udid),
+                        key_fingerprint TEXT NOT NULL,
+                        not_before REAL NOT NULL,
+                        not_after REAL NOT NULL,
+                        status TEXT NOT NULL,
+                        replaced_by TEXT,
+                        issued_at REAL NOT NULL,
+                        der BLOB NOT NULL,
+                        status_changed_at REAL,
+                        status_reason TEXT
+                    );
+                    INSERT INTO certificates_v2 (fingerprint, serial, tenant_id, thing_name, udid, key_fingerprint,
+                        not_before, not_after, status, replaced_by, issued_at, der)
+                    SELECT fingerprint, serial, tenant_id, thing_name, udid, key_fingerprint, not_before, not_after,
+                        status, replaced_by, issued_at, der FROM certificates;
+                    DROP TABLE certificates;
+                    ALTER TABLE certificates_v2 RENAME TO certificates;
+                    CREATE UNIQUE INDEX certificates_by_ca_serial ON certificates(ca_id, serial);
+                    CREATE INDEX certificates_by_udid ON certificates(udid, status);
+                    CREATE INDEX certificates_by_thing ON certificates(tenant_id, thing_name);
+                    CREATE UNIQUE INDEX certificates_one_active ON certificates(udid) WHERE status = 'active';
+
+                    CREATE TABLE things_v2 (
+                        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                        name TEXT NOT NULL,
+                        udid TEXT UNIQUE REFERENCES devices(udid),
+                        product_id TEXT NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'active',
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, name)
+                    );
+                    INSERT INTO things_v2 (tenant_id, name, udid, product_id, created_at)
+                    SELECT tenant_id, name, udid, product_id, created_at FROM things;
+                    DROP TABLE things;
+                    ALTER TABLE things_v2 RENAME TO things;
+
+                    CREATE TABLE ca_certificates (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                        subject TEXT NOT NULL,
+                        der BLOB NOT NULL,
+                        status TEXT NOT NULL,
+                        template TEXT,
+                        registered_at REAL NOT NULL
+                    );
+                    CREATE TABLE registration_codes (
+                        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+                        code TEXT NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE telemetry (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        tenant_id TEXT NOT NULL,
+                        thing TEXT NOT NULL,
+                        topic TEXT NOT NULL,
+                        at REAL NOT NULL,
+                        payload BLOB NOT NULL
+                    );
+                    CREATE INDEX telemetry_by_thing ON telemetry(tenant_id, thing, topic, id);
+                    """)
+        }
         return migrator
     }
 }

@@ -86,13 +86,13 @@ public enum EnrollmentRules {
         guard request.udid == presented.udid else {
             return .refuse(
                 HallmarkError(
-                    .subjectMismatch, "The CSR names \(request.udid) but the client certificate belongs to \(presented.udid).",
+                    .subjectMismatch, "The CSR names \(request.udid) but the client certificate belongs to \(presented.udid?.rawValue ?? "a device of another CA").",
                     remedy: "Renew each device with its own certificate and its own UDID in the CSR."))
         }
         guard let device else {
             return .refuse(
                 HallmarkError(
-                    .unknownDevice, "Device \(presented.udid) is no longer on the allowlist.",
+                    .unknownDevice, "Device \(presented.udid?.rawValue ?? "?") is no longer on the allowlist.",
                     remedy: "Ask an operator to restore the device record."))
         }
         if let refusal = refusal(for: device.status, udid: device.udid) { return .refuse(refusal) }
@@ -110,8 +110,13 @@ public enum EnrollmentRules {
         case .revoked:
             return .refuse(
                 HallmarkError(
-                    .certificateNotActive, "The client certificate \(presented.serial) is revoked.",
+                    .certificateRevoked, "The client certificate \(presented.serial) is revoked.",
                     remedy: "A revoked device cannot renew; an operator must re-admit it."))
+        case .inactive, .pendingActivation:
+            return .refuse(
+                HallmarkError(
+                    .certificateNotActive, "The client certificate \(presented.serial) is \(presented.status.rawValue).",
+                    remedy: "An operator must activate it (hallmark cert activate) before it can renew."))
         }
     }
 

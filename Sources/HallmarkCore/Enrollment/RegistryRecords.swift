@@ -27,7 +27,8 @@ public struct CertificateRecord: Sendable, Hashable {
     public var serial: String
     public var tenant: String
     public var thingName: String
-    public var udid: UDID
+    /// The allowlisted device; nil for a certificate of a registered OEM CA.
+    public var udid: UDID?
     /// SHA-256 of the certificate DER, hex.
     public var fingerprint: String
     /// SHA-256 of the certified public key's SPKI DER, hex.
@@ -41,7 +42,7 @@ public struct CertificateRecord: Sendable, Hashable {
     public var der: [UInt8]
 
     public init(
-        serial: String, tenant: String, thingName: String, udid: UDID, fingerprint: String, keyFingerprint: String,
+        serial: String, tenant: String, thingName: String, udid: UDID?, fingerprint: String, keyFingerprint: String,
         notBefore: Date, notAfter: Date, status: CertificateStatus, replacedBy: String?, der: [UInt8]
     ) {
         self.serial = serial
