@@ -1,11 +1,11 @@
 import ServiceLifecycle
 
 extension HallmarkServer {
-    /// Runs the server in this process for the duration of `body`, which gets the bound HTTPS
-    /// port; then shuts it down gracefully. For the demo and tests (port 0 picks a free port).
-    public func withRunning<Result: Sendable>(_ body: (Int) async throws -> Result) async throws -> Result {
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let group = try makeServiceGroup(signals: []) { port in continuation.yield(port) }
+    /// Runs the server in this process for the duration of `body`, which gets the bound ports;
+    /// then shuts it down gracefully. For the demo and tests (port 0 picks a free port).
+    public func withRunning<Result: Sendable>(_ body: (Ports) async throws -> Result) async throws -> Result {
+        let (ports, continuation) = AsyncStream<Ports>.makeStream()
+        let group = try makeServiceGroup(signals: []) { ports in continuation.yield(ports) }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()

@@ -1,3 +1,4 @@
+import HallmarkBroker
 import HallmarkCore
 import HallmarkHTTP
 import HallmarkStore
@@ -30,13 +31,21 @@ public struct HallmarkServer: Sendable {
         self.registry = try Registry(path: dataDirectory.appendingPathComponent("registry.sqlite").path)
     }
 
+    /// The ports the listeners are bound to.
+    public struct Ports: Sendable, Hashable {
+        public var https: Int
+        public var mqtt: Int
+        public var mqttPlain: Int?
+    }
+
     /// Builds the services and the group that runs them.
     /// - Parameters:
     ///   - signals: Signals that start a graceful shutdown (none for an in-process server).
-    ///   - onHTTPSRunning: Called with the bound HTTPS port.
+    ///   - onRunning: Called once every listener is bound.
     public func makeServiceGroup(
-        signals: [UnixSignal] = [.sigterm, .sigint], onHTTPSRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        signals: [UnixSignal] = [.sigterm, .sigint], onRunning: @escaping @Sendable (Ports) async -> Void = { _ in }
     ) throws -> ServiceGroup {
+        let bound = PortCollector(onComplete: onRunning)
         let files = AuthorityFiles(dataDirectory: URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true))
         let identity = try files.serverIdentity(
             authority: authority, hostNames: configuration.serverCertificateNames, passphrase: passphrase, now: Date())
@@ -44,10 +53,38 @@ public struct HallmarkServer: Sendable {
         let https = try HTTPSServer.makeApplication(
             configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort),
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
-            logger: logger, onRunning: onHTTPSRunning)
+            logger: logger, onRunning: { port in await bound.https(port) })
+        let broker = try BrokerService(
+            configuration: BrokerConfiguration(host: configuration.mqttHost, port: configuration.mqttPort, plainPort: configuration.mqttPlainPort),
+            registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
+            logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
         return ServiceGroup(
             configuration: .init(
-                services: [.init(service: https)], gracefulShutdownSignals: signals, cancellationSignals: [],
-                logger: logger))
+                services: [.init(service: https), .init(service: broker)], gracefulShutdownSignals: signals,
+                cancellationSignals: [], logger: logger))
+    }
+}
+
+/// Waits for every listener's port, then reports them together.
+private actor PortCollector {
+    let onComplete: @Sendable (HallmarkServer.Ports) async -> Void
+    var httpsPort: Int?
+    var mqttPorts: (Int, Int?)?
+
+    init(onComplete: @escaping @Sendable (HallmarkServer.Ports) async -> Void) { self.onComplete = onComplete }
+
+    func https(_ port: Int) async {
+        httpsPort = port
+        await report()
+    }
+
+    func mqtt(_ tls: Int, _ plain: Int?) async {
+        mqttPorts = (tls, plain)
+        await report()
+    }
+
+    private func report() async {
+        guard let httpsPort, let mqttPorts else { return }
+        await onComplete(HallmarkServer.Ports(https: httpsPort, mqtt: mqttPorts.0, mqttPlain: mqttPorts.1))
     }
 }

@@ -12,6 +12,9 @@ extension ServerConfiguration {
             var httpsPort: Int?
             var hostNames: [String]?
             var logLevel: String?
+            var mqttHost: String?
+            var mqttPort: Int?
+            var mqttPlainPort: Int?
         }
         let partial: Partial
         do {
@@ -26,20 +29,29 @@ extension ServerConfiguration {
         if let value = partial.httpsPort { httpsPort = value }
         if let value = partial.hostNames { hostNames = value }
         if let value = partial.logLevel { logLevel = value }
+        if let value = partial.mqttHost { mqttHost = value }
+        if let value = partial.mqttPort { mqttPort = value }
+        if let value = partial.mqttPlainPort { mqttPlainPort = value }
     }
 
     /// Applies `HALLMARK_*` environment variables: `HALLMARK_DATA_DIR`, `HALLMARK_HTTPS_HOST`,
-    /// `HALLMARK_HTTPS_PORT`, `HALLMARK_HOSTNAMES` (comma-separated), `HALLMARK_LOG_LEVEL`.
+    /// `HALLMARK_HTTPS_PORT`, `HALLMARK_HOSTNAMES` (comma-separated), `HALLMARK_LOG_LEVEL`,
+    /// `HALLMARK_MQTT_HOST`, `HALLMARK_MQTT_PORT`, `HALLMARK_MQTT_PLAIN_PORT`.
     public mutating func apply(environment: [String: String]) throws {
-        if let value = environment["HALLMARK_DATA_DIR"] { dataDirectory = value }
-        if let value = environment["HALLMARK_HTTPS_HOST"] { httpsHost = value }
-        if let value = environment["HALLMARK_HTTPS_PORT"] {
+        func port(_ name: String) throws -> Int? {
+            guard let value = environment[name] else { return nil }
             guard let port = Int(value), (0...65535).contains(port) else {
                 throw HallmarkError(
-                    .configInvalid, "HALLMARK_HTTPS_PORT is '\(value)', not a port number.", remedy: "Set a number from 0 to 65535.")
+                    .configInvalid, "\(name) is '\(value)', not a port number.", remedy: "Set a number from 0 to 65535.")
             }
-            httpsPort = port
+            return port
         }
+        if let value = environment["HALLMARK_DATA_DIR"] { dataDirectory = value }
+        if let value = environment["HALLMARK_HTTPS_HOST"] { httpsHost = value }
+        if let value = try port("HALLMARK_HTTPS_PORT") { httpsPort = value }
+        if let value = environment["HALLMARK_MQTT_HOST"] { mqttHost = value }
+        if let value = try port("HALLMARK_MQTT_PORT") { mqttPort = value }
+        if let value = try port("HALLMARK_MQTT_PLAIN_PORT") { mqttPlainPort = value }
         if let value = environment["HALLMARK_HOSTNAMES"] {
             hostNames = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }

@@ -12,11 +12,20 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var hostNames: [String]
     /// Log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
+    /// The MQTT broker's mutual-TLS listener (default port 8883).
+    public var mqttHost: String
+    public var mqttPort: Int
+    /// The broker's optional plain-TCP listener, on 127.0.0.1 only; off unless set.
+    public var mqttPlainPort: Int?
 
     public init(
         dataDirectory: String = "./hallmark-data", httpsHost: String = "0.0.0.0", httpsPort: Int = 8443,
-        hostNames: [String] = [], logLevel: String = "info"
+        hostNames: [String] = [], logLevel: String = "info", mqttHost: String = "0.0.0.0", mqttPort: Int = 8883,
+        mqttPlainPort: Int? = nil
     ) {
+        self.mqttHost = mqttHost
+        self.mqttPort = mqttPort
+        self.mqttPlainPort = mqttPlainPort
         self.dataDirectory = dataDirectory
         self.httpsHost = httpsHost
         self.httpsPort = httpsPort

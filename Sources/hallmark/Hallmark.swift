@@ -8,6 +8,6 @@ struct Hallmark: AsyncParsableCommand {
         abstract: "A self-hosted trust service for IoT fleets: CA, device registry, zero-touch EST enrollment.",
         subcommands: [
             ServeCommand.self, CACommand.self, AllowlistCommand.self, RegistryCommand.self, DeviceCommand.self,
-            DemoCommand.self, BenchCommand.self,
+            CertCommand.self, ThingCommand.self, PolicyCommand.self, TelemetryCommand.self, DemoCommand.self, BenchCommand.self,
         ])
 }

@@ -5,11 +5,11 @@ import Logging
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run Hallmark: EST enrollment over HTTPS, health check.")
+        commandName: "serve", abstract: "Run Hallmark: EST enrollment over HTTPS and the MQTT broker over mutual TLS.")
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: "A JSON configuration file (keys: httpsHost, httpsPort, hostNames, logLevel).")
+    @Option(help: "A JSON configuration file (keys: httpsHost, httpsPort, hostNames, logLevel, mqttHost, mqttPort, mqttPlainPort).")
     var config: String?
 
     @Option(help: "Address of the HTTPS listener (default 0.0.0.0).")
@@ -17,6 +17,18 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Port of the HTTPS listener (default 8443; 0 picks a free port).")
     var httpsPort: Int?
+
+    @Option(help: "Address of the MQTT (mutual TLS) listener (default 0.0.0.0).")
+    var mqttHost: String?
+
+    @Option(help: "Port of the MQTT (mutual TLS) listener (default 8883; 0 picks a free port).")
+    var mqttPort: Int?
+
+    @Option(help: "Port of a plain-TCP MQTT listener on 127.0.0.1, for local development and conformance tests (off by default).")
+    var mqttPlainPort: Int?
+
+    @Option(help: "Write the bound MQTT port to this file once listening.")
+    var mqttPortFile: String?
 
     @Option(name: .customLong("hostname"), help: "A host name or IP for the server certificate (repeatable).")
     var hostNames: [String] = []
@@ -37,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
             if let httpsPort { configuration.httpsPort = httpsPort }
             if !hostNames.isEmpty { configuration.hostNames = hostNames }
             if let logLevel { configuration.logLevel = logLevel }
+            if let mqttHost { configuration.mqttHost = mqttHost }
+            if let mqttPort { configuration.mqttPort = mqttPort }
+            if let mqttPlainPort { configuration.mqttPlainPort = mqttPlainPort }
 
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
@@ -45,9 +60,14 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let server = try HallmarkServer(configuration: configuration, passphrase: try data.passphrase())
             let portFile = self.portFile
-            let group = try server.makeServiceGroup { port in
-                if let portFile { try? Data("\(port)\n".utf8).write(to: URL(fileURLWithPath: portFile)) }
-                FileHandle.standardError.write(Data("hallmark: HTTPS (EST) listening on port \(port)\n".utf8))
+            let mqttPortFile = self.mqttPortFile
+            let group = try server.makeServiceGroup { ports in
+                // The MQTT file first: a script waiting on the HTTPS file then finds both.
+                if let mqttPortFile { try? Data("\(ports.mqtt)\n".utf8).write(to: URL(fileURLWithPath: mqttPortFile)) }
+                if let portFile { try? Data("\(ports.https)\n".utf8).write(to: URL(fileURLWithPath: portFile)) }
+                var line = "hallmark: HTTPS (EST) on port \(ports.https), MQTT (mutual TLS) on port \(ports.mqtt)"
+                if let plain = ports.mqttPlain { line += ", plain MQTT on 127.0.0.1:\(plain)" }
+                FileHandle.standardError.write(Data((line + "\n").utf8))
             }
             try await group.run()
         }

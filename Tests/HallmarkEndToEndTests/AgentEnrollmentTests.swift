@@ -23,10 +23,10 @@ import X509
             skipInvalid: false, now: Date())
 
         let server = try HallmarkServer(
-            configuration: .init(dataDirectory: data.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error"),
+            configuration: .init(dataDirectory: data.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error", mqttHost: "127.0.0.1", mqttPort: 0),
             passphrase: passphrase)
-        try await server.withRunning { port in
-            let endpoint = DeviceAgent.Server(host: "127.0.0.1", port: port)
+        try await server.withRunning { ports in
+            let endpoint = DeviceAgent.Server(host: "127.0.0.1", port: ports.https)
             let agent = DeviceAgent(state: device, server: endpoint)
             guard case .enrolled(let first) = try await agent.boot() else {
                 Issue.record("first boot did not enrol")

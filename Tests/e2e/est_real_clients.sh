@@ -44,7 +44,7 @@ grep -q "line 2" out.txt && grep -q "line 3" out.txt && ok "invalid allowlist ro
 grep -q "Imported 4 device" out.txt && ok "allowlist imported (PEM and base64 DER keys)"
 
 echo "# serve"
-"$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --port-file port.txt 2>server.log &
+"$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --mqtt-host 127.0.0.1 --mqtt-port 0 --port-file port.txt 2>server.log &
 SERVER_PID=$!
 for _ in $(seq 1 100); do [ -s port.txt ] && break; sleep 0.1; done
 PORT=$(cat port.txt); URL="https://localhost:$PORT"
@@ -173,7 +173,7 @@ echo "# graceful shutdown and persistence"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && ok "SIGTERM: graceful shutdown, exit 0"
 SERVER_PID=""
 rm -f port.txt
-"$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --port-file port.txt 2>>server.log &
+"$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --mqtt-host 127.0.0.1 --mqtt-port 0 --port-file port.txt 2>>server.log &
 SERVER_PID=$!
 for _ in $(seq 1 100); do [ -s port.txt ] && break; sleep 0.1; done
 URL="https://localhost:$(cat port.txt)"
@@ -182,7 +182,7 @@ csr dev2.key "/CN=E2E-DEV-2" > dev2.csr
 base64 -d resp.txt | openssl pkcs7 -inform DER -print_certs | openssl x509 -noout -serial > dev2.serial
 kill -KILL "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 rm -f port.txt
-"$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --port-file port.txt 2>>server.log &
+"$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --mqtt-host 127.0.0.1 --mqtt-port 0 --port-file port.txt 2>>server.log &
 SERVER_PID=$!
 for _ in $(seq 1 100); do [ -s port.txt ] && break; sleep 0.1; done
 URL="https://localhost:$(cat port.txt)"

@@ -15,7 +15,7 @@ final class BenchServer: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = [
-            "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0",
+            "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0",
             "--port-file", portFile.path, "--log-level", "error",
         ]
         var environment = ProcessInfo.processInfo.environment

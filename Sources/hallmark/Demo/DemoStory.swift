@@ -48,9 +48,11 @@ struct DemoStory {
         report.expect(imported.imported == fleet.count, "\(imported.imported) devices on the allowlist")
 
         let server = try HallmarkServer(
-            configuration: ServerConfiguration(dataDirectory: dataDirectory.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error"),
+            configuration: ServerConfiguration(dataDirectory: dataDirectory.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error",
+                                               mqttHost: "127.0.0.1", mqttPort: 0),
             passphrase: passphrase)
-        try await server.withRunning { port in
+        try await server.withRunning { ports in
+            let port = ports.https
             report.say("hallmark serve is listening on https://127.0.0.1:\(port) (EST)")
             let endpoint = DeviceAgent.Server(host: "127.0.0.1", port: port)
             let genuine = Array(fleet.prefix(deviceCount))

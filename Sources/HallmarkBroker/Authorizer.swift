@@ -1,0 +1,79 @@
+import HallmarkCore
+import HallmarkStore
+import NIOConcurrencyHelpers
+
+/// One connection's policies, evaluated with a small per-resource cache: a thing publishing to the
+/// same topics pays for policy matching once per topic.
+final class Authorizer: Sendable {
+    let policies: [Policy]
+    let context: Policy.Context
+    private let cache = NIOLockedValueBox<[Key: Policy.Decision]>([:])
+    private static let cacheLimit = 4096
+
+    private struct Key: Hashable {
+        var action: Policy.Action
+        var resource: String
+    }
+
+    init(policies: [Policy], context: Policy.Context) {
+        self.policies = policies
+        self.context = context
+    }
+
+    func decide(_ action: Policy.Action, _ resource: String) -> Policy.Decision {
+        let key = Key(action: action, resource: resource)
+        if let known = cache.withLockedValue({ $0[key] }) { return known }
+        let decision = Policy.evaluate(policies, action: action, resource: resource, context: context)
+        cache.withLockedValue {
+            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[key] = decision
+        }
+        return decision
+    }
+}
+
+/// Decides whether a verified certificate may open an MQTT session with a client id, from the
+/// registry's view of the certificate, its thing and its device.
+enum ConnectDecision {
+    static func decide(
+        identity: ConnectionIdentity, clientID: String, commonName: String?
+    ) -> Result<Authorizer, HallmarkError> {
+        let serial = identity.serial
+        switch identity.certificateStatus {
+        case .active:
+            break
+        case .revoked:
+            return .failure(HallmarkError(.certificateRevoked, "Certificate \(serial) is revoked.",
+                                          remedy: "The device must enrol again; an operator decides whether it may."))
+        case .pendingActivation:
+            return .failure(HallmarkError(.certificatePendingActivation, "Certificate \(serial) is registered and waiting for activation.",
+                                          remedy: "An operator activates it with `hallmark cert activate`."))
+        case .inactive, .superseded:
+            return .failure(HallmarkError(.certificateNotActive, "Certificate \(serial) is \(identity.certificateStatus.rawValue).",
+                                          remedy: "Connect with the device's current certificate, or ask an operator to activate this one."))
+        }
+        switch identity.deviceStatus {
+        case .quarantined?:
+            return .failure(HallmarkError(.deviceQuarantined, "Device \(identity.udid ?? "?") is quarantined.",
+                                          remedy: "An operator must release the device."))
+        case .decommissioned?:
+            return .failure(HallmarkError(.deviceDecommissioned, "Device \(identity.udid ?? "?") is decommissioned.",
+                                          remedy: "A decommissioned device cannot connect."))
+        default:
+            break
+        }
+        guard identity.thingStatus == "active" else {
+            return .failure(HallmarkError(.thingInactive, "Thing \(identity.thingName) is \(identity.thingStatus ?? "missing").",
+                                          remedy: "An operator activates it with `hallmark thing activate`."))
+        }
+        let policies = identity.policyDocuments.compactMap { try? Policy(document: $0) }
+        let authorizer = Authorizer(
+            policies: policies,
+            context: Policy.Context(thingName: identity.thingName, clientID: clientID, certificateCommonName: commonName))
+        guard authorizer.decide(.connect, clientID).isAllowed else {
+            return .failure(HallmarkError(.notAuthorized, "Thing \(identity.thingName) may not connect with client id \"\(clientID)\".",
+                                          remedy: "Connect with the thing's name as client id, or attach a policy that allows this one."))
+        }
+        return .success(authorizer)
+    }
+}

@@ -1,0 +1,48 @@
+/// The broker's settings.
+public struct BrokerConfiguration: Sendable, Hashable, Codable {
+    /// The mutual-TLS listener.
+    public var host: String
+    public var port: Int
+    /// An optional plain-TCP listener for local development and conformance suites. It binds to
+    /// 127.0.0.1 only; clients on it have no certificate and are authorised by ``plainPolicy``.
+    public var plainPort: Int?
+    /// The policy document plain-TCP clients get (default: everything except `$`-topics).
+    public var plainPolicy: String
+    /// The largest packet accepted, announced to MQTT 5 clients.
+    public var maximumPacketSize: Int
+    /// Messages queued per session (for an offline session, or a slow consumer) before new ones are dropped.
+    public var maximumQueuedMessages: Int
+    /// QoS 1/2 messages in flight to a 3.1.1 client (MQTT 5 clients announce their Receive Maximum).
+    public var maximumInflight311: Int
+    /// Topic aliases a client may set up (MQTT 5).
+    public var topicAliasMaximum: Int
+    /// Whether a thing's published messages are kept as telemetry.
+    public var recordTelemetry: Bool
+
+    public init(
+        host: String = "0.0.0.0", port: Int = 8883, plainPort: Int? = nil,
+        plainPolicy: String = BrokerConfiguration.openPolicy, maximumPacketSize: Int = 1_048_576,
+        maximumQueuedMessages: Int = 1000, maximumInflight311: Int = 100, topicAliasMaximum: Int = 16,
+        recordTelemetry: Bool = true
+    ) {
+        self.host = host
+        self.port = port
+        self.plainPort = plainPort
+        self.plainPolicy = plainPolicy
+        self.maximumPacketSize = maximumPacketSize
+        self.maximumQueuedMessages = maximumQueuedMessages
+        self.maximumInflight311 = maximumInflight311
+        self.topicAliasMaximum = topicAliasMaximum
+        self.recordTelemetry = recordTelemetry
+    }
+
+    /// Everything, on every topic that does not start with `$` (the `*` in a policy resource does
+    /// not stop at `/`, so `topic/$…` must be denied explicitly).
+    public static let openPolicy = """
+        {"Version": "2012-10-17", "Statement": [
+          {"Effect": "Allow", "Action": "iot:*", "Resource": "*"},
+          {"Effect": "Deny", "Action": ["iot:Publish", "iot:Receive"], "Resource": "topic/$*"},
+          {"Effect": "Deny", "Action": "iot:Subscribe", "Resource": "topicfilter/$*"}
+        ]}
+        """
+}

@@ -1,0 +1,67 @@
+import MQTTCore
+import NIOCore
+
+/// An application message on its way through the broker.
+struct BrokerMessage: Sendable {
+    var topic: String
+    var payload: ByteBuffer
+    var qos: QoS
+    var retain: Bool
+    /// The properties forwarded to subscribers (MQTT 5.0 §3.3.2.3): payload format, content
+    /// type, response topic, correlation data and user properties. Expiry is kept in ``expiresAt``.
+    var properties: Properties
+    /// The publishing session's key (for no-local), nil for wills and the broker's own messages.
+    var publisher: String?
+    var expiresAt: NIODeadline?
+
+    init(publish: PublishPacket, topic: String, publisher: String?, now: NIODeadline) {
+        self.topic = topic
+        self.payload = publish.payload
+        self.qos = publish.qos
+        self.retain = publish.retain
+        var forwarded = Properties()
+        forwarded.payloadFormatIndicator = publish.properties.payloadFormatIndicator
+        forwarded.contentType = publish.properties.contentType
+        forwarded.responseTopic = publish.properties.responseTopic
+        forwarded.correlationData = publish.properties.correlationData
+        forwarded.userProperties = publish.properties.userProperties
+        self.properties = forwarded
+        self.publisher = publisher
+        self.expiresAt = publish.properties.messageExpiryInterval.map { now + .seconds(Int64($0)) }
+    }
+
+    init(will: Will, publisher: String?, now: NIODeadline) {
+        self.init(
+            publish: PublishPacket(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties),
+            topic: will.topic, publisher: publisher, now: now)
+    }
+
+    init(topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.properties = Properties()
+        self.publisher = nil
+        self.expiresAt = nil
+    }
+
+    func isExpired(_ now: NIODeadline) -> Bool { expiresAt.map { $0 <= now } ?? false }
+
+    /// The PUBLISH a subscriber receives.
+    func packet(qos: QoS, retain: Bool, packetID: UInt16?, subscriptionIDs: [UInt32], dup: Bool, now: NIODeadline) -> PublishPacket {
+        var properties = self.properties
+        properties.subscriptionIdentifiers = subscriptionIDs
+        if let expiresAt {
+            let remaining = max(0, (expiresAt - now).nanoseconds / 1_000_000_000)
+            properties.messageExpiryInterval = UInt32(clamping: remaining)
+        }
+        return PublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, dup: dup, packetID: packetID, properties: properties)
+    }
+}
+
+/// A subscription as the broker keeps it.
+struct SubscriptionEntry: Sendable {
+    var options: Subscription
+    var identifier: UInt32?
+}

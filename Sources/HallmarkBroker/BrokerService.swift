@@ -1,0 +1,160 @@
+import HallmarkCore
+import HallmarkStore
+import Logging
+import MQTTCore
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import X509
+
+import Foundation
+
+/// The MQTT broker as a service of `hallmark serve`: the mutual-TLS listener (and the optional
+/// loopback plain listener), the registry watcher that ends sessions of revoked certificates, and
+/// the telemetry writer.
+public final class BrokerService: Service, Sendable {
+    let broker: Broker
+    let serverContext: NIOSSLContext
+    let plainPolicies: [Policy]
+    let onRunning: @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void
+
+    /// - Parameters:
+    ///   - serverChain: The broker's TLS certificate chain (leaf first) and key.
+    ///   - hallmarkCA: Hallmark's issuing CA certificate.
+    public init(
+        configuration: BrokerConfiguration, registry: Registry, serverChain: [Certificate], serverKey: Certificate.PrivateKey,
+        hallmarkCA: Certificate, logger: Logger,
+        onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
+    ) throws {
+        let trust = TrustStore(authorities: [TrustStore.Authority(id: TrustStore.hallmarkCA, certificate: hallmarkCA)])
+        let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry) : nil
+        self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, logger: logger)
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serverKey.serializeAsPEM().pemString.utf8), format: .pem)))
+        tls.minimumTLSVersion = .tlsv12
+        // A client certificate is required; the check itself is Hallmark's (TrustStore).
+        tls.certificateVerification = .noHostnameVerification
+        self.serverContext = try NIOSSLContext(configuration: tls)
+        self.plainPolicies = [try Policy(document: configuration.plainPolicy)]
+        self.onRunning = onRunning
+    }
+
+    public func run() async throws {
+        let configuration = broker.configuration
+        let group = MultiThreadedEventLoopGroup.singleton
+        let tlsChannel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.initialise(channel, listener: .tls) }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        let plainChannel: (any Channel)?
+        if let plainPort = configuration.plainPort {
+            plainChannel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture { try self.initialise(channel, listener: .plain) }
+                }
+                .bind(host: "127.0.0.1", port: plainPort).get()
+        } else {
+            plainChannel = nil
+        }
+        broker.logger.info("MQTT broker listening", metadata: [
+            "tls": "\(tlsChannel.localAddress?.description ?? "?")",
+            "plain": "\(plainChannel?.localAddress?.description ?? "off")",
+        ])
+        await onRunning(tlsChannel.localAddress?.port ?? configuration.port, plainChannel?.localAddress?.port)
+
+        let watcher = RegistryWatcher(broker: broker)
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                tasks.addTask { await watcher.run() }
+                if let telemetry = self.broker.telemetry {
+                    tasks.addTask {
+                        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                            try? await Task.sleep(for: .seconds(1))
+                            do { try await telemetry.flush() } catch { self.broker.logger.error("telemetry not written: \(error)") }
+                        }
+                    }
+                }
+                tasks.addTask {
+                    try await tlsChannel.closeFuture.get()
+                }
+            }
+        } onGracefulShutdown: {
+            tlsChannel.close(promise: nil)
+            plainChannel?.close(promise: nil)
+            for session in self.broker.connectedSessions() {
+                session.liveConnection?.close(reason: .serverShuttingDown, message: "Hallmark is shutting down")
+            }
+        }
+        try? await broker.telemetry?.flush()
+    }
+
+    private func initialise(_ channel: any Channel, listener: MQTTConnectionHandler.Listener) throws {
+        let peerBox = PeerBox()
+        let sync = channel.pipeline.syncOperations
+        if listener == .tls {
+            let trust = broker.trust
+            let broker = self.broker
+            let remote = channel.remoteAddress?.description
+            try sync.addHandler(NIOSSLServerHandler(context: serverContext, customVerificationCallback: { certificates, promise in
+                guard let leaf = certificates.first, let der = try? leaf.toDERBytes() else {
+                    promise.succeed(.failed)
+                    return
+                }
+                switch trust.verify(leafDER: der, now: Date()) {
+                case .success(let peer):
+                    peerBox.peer = peer
+                    promise.succeed(.certificateVerified)
+                case .failure(let error):
+                    broker.record(AuditEvent(
+                        at: Date(), tenant: Registry.defaultTenant, action: "mqtt.tls", decision: .refuse, code: error.code.rawValue,
+                        source: remote, detail: error.reason))
+                    promise.succeed(.failed)
+                }
+            }))
+        }
+        try sync.addHandler(ByteToMessageHandler(MQTTFrameDecoder(maximumPacketSize: broker.configuration.maximumPacketSize)))
+        try sync.addHandler(MQTTConnectionHandler(broker: broker, peerBox: peerBox, listener: listener, plainPolicies: plainPolicies))
+    }
+}
+
+/// Polls the registry's event log (four times a second) for changes that concern live sessions, and
+/// has the affected connections re-checked: a revoked certificate's session ends within a second,
+/// without a restart or a reload.
+struct RegistryWatcher: Sendable {
+    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put", "ca.register"]
+    let broker: Broker
+
+    func run() async {
+        var last = (try? broker.registry.latestEventID()) ?? 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .milliseconds(250))
+            let events: [Registry.LoggedEvent]
+            do {
+                events = try broker.registry.events(after: last, actions: Self.actions)
+            } catch {
+                broker.logger.error("registry watch failed: \(error)")
+                continue
+            }
+            guard let newest = events.last else { continue }
+            last = newest.id
+            broker.forgetIdentities()
+            if events.contains(where: { $0.event.action == "ca.register" }) { broker.reloadAuthorities() }
+            let changes = events.map(\.event)
+            for session in broker.connectedSessions() {
+                guard let handle = session.liveConnection else { continue }
+                handle.eventLoop.execute {
+                    let handler = handle.handler.value
+                    if changes.contains(where: handler.isAffected(by:)) { handler.reauthorize() }
+                }
+            }
+        }
+    }
+}

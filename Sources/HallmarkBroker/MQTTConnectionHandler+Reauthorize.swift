@@ -1,0 +1,48 @@
+import HallmarkCore
+import HallmarkStore
+import MQTTCore
+
+import Foundation
+
+extension MQTTConnectionHandler {
+    /// Decides again whether this connection may go on, after the registry changed (a certificate
+    /// revoked or deactivated, a thing deactivated, a device quarantined, a policy changed). A
+    /// connection no longer allowed is closed at once; one that is gets its new policies.
+    func reauthorize() {
+        guard state == .connected, listener == .tls, let peer = peerBox.peer, let session else { return }
+        let decision: Result<Authorizer, HallmarkError>
+        do {
+            if let identity = try broker.identity(fingerprint: peer.fingerprint) {
+                self.identity = identity
+                decision = ConnectDecision.decide(identity: identity, clientID: clientID, commonName: peer.commonName)
+            } else {
+                decision = .failure(HallmarkError(.certificateUnknown, "Certificate \(peer.serial) left the registry.", remedy: "Enrol again."))
+            }
+        } catch {
+            broker.logger.error("registry read failed while re-checking \(clientID): \(error)")
+            return
+        }
+        switch decision {
+        case .success(let authorizer):
+            self.authorizer = authorizer
+            session.replaceAuthorizer(authorizer)
+        case .failure(let error):
+            broker.record(AuditEvent(
+                at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.session", decision: .refuse,
+                code: error.code.rawValue, udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial,
+                source: remoteAddress, detail: "live session of client id \(clientID) ended: \(error.reason)"))
+            closeWithReason(.administrativeAction, "\(error.code): \(error.reason)")
+        }
+    }
+
+    /// Whether a registry event concerns this connection.
+    func isAffected(by event: AuditEvent) -> Bool {
+        guard let identity else { return false }
+        if event.action == "policy.put" { return event.tenant == identity.tenant }
+        guard event.tenant == identity.tenant else { return false }
+        if let thing = event.thing, thing == identity.thingName { return true }
+        if let serial = event.serial, serial == identity.serial { return true }
+        if let udid = event.udid, udid == identity.udid { return true }
+        return false
+    }
+}

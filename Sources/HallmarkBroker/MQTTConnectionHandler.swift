@@ -1,0 +1,332 @@
+import HallmarkCore
+import HallmarkStore
+import Logging
+import MQTTCore
+import NIOCore
+import NIOSSL
+
+import Foundation
+
+/// What the TLS layer learnt about the client, filled in by the certificate check during the
+/// handshake and read when CONNECT arrives.
+final class PeerBox: @unchecked Sendable {
+    var peer: TrustStore.VerifiedPeer?
+}
+
+/// One client connection: the CONNECT handshake, authorisation of every action, and delivery of
+/// the session's messages. Everything here runs on the connection's event loop.
+final class MQTTConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Packet
+    typealias OutboundOut = ByteBuffer
+
+    enum Listener { case tls, plain }
+
+    enum State { case awaitingConnect, connected, closed }
+
+    let broker: Broker
+    let peerBox: PeerBox
+    let listener: Listener
+    let plainAuthorizerPolicies: [Policy]
+    var state = State.awaitingConnect
+    var context: ChannelHandlerContext?
+    var version = MQTTVersion.v311
+    var session: Session?
+    var authorizer: Authorizer?
+    var identity: ConnectionIdentity?
+    var clientID = ""
+    var will: Will?
+    var willDelay: UInt32 = 0
+    var sessionExpiry: UInt32 = 0
+    var topicAliases: [UInt16: String] = [:]
+    var awaitingRelease: Set<UInt16> = []
+    var clientMaximumPacketSize = Int.max
+    var remoteAddress = "?"
+    var lastDenialLogged: NIODeadline?
+    var deniedSinceLogged = 0
+
+    init(broker: Broker, peerBox: PeerBox, listener: Listener, plainPolicies: [Policy]) {
+        self.broker = broker
+        self.peerBox = peerBox
+        self.listener = listener
+        self.plainAuthorizerPolicies = plainPolicies
+    }
+
+    var thingName: String? { identity?.thingName }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        remoteAddress = context.channel.remoteAddress?.description ?? "?"
+        // A client has ten seconds to send CONNECT.
+        context.eventLoop.scheduleTask(in: .seconds(10)) { [weak self] in
+            guard let self, self.state == .awaitingConnect else { return }
+            self.context?.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let packet = unwrapInboundIn(data)
+        switch state {
+        case .awaitingConnect:
+            guard case .connect(let connect) = packet else { return fail(.protocolError, "the first packet must be CONNECT") }
+            handleConnect(connect)
+        case .connected:
+            handle(packet)
+        case .closed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, state == .connected {
+            closeWithReason(.keepAliveTimeout, "no packet within 1.5 times the keep-alive")
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? MQTTProtocolError {
+            if state == .awaitingConnect, error.reason == .unsupportedProtocolVersion {
+                // A 3.1.1-format CONNACK with return code 1 is what any client version understands.
+                var buffer = context.channel.allocator.buffer(capacity: 4)
+                Packet.connack(ConnAckPacket(reason: .unsupportedProtocolVersion)).encode(version: .v311, into: &buffer)
+                context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+                state = .closed
+                return
+            }
+            fail(error.reason, error.message)
+            return
+        }
+        // TLS failures and resets: the certificate check has already logged its own refusal.
+        broker.logger.debug("connection \(remoteAddress) ended: \(error)")
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let wasConnected = state == .connected
+        state = .closed
+        guard wasConnected, let session else { return }
+        session.detach(ObjectIdentifier(self))
+        if let will { scheduleWill(will, session: session) }
+        if sessionExpiry == 0 {
+            broker.removeSession(session)
+        } else if sessionExpiry != .max {
+            let generation = session.generation
+            let broker = self.broker
+            context.eventLoop.scheduleTask(in: .seconds(Int64(sessionExpiry))) {
+                broker.expireSession(session, generation: generation)
+            }
+        }
+        context.fireChannelInactive()
+    }
+
+    private func scheduleWill(_ will: Will, session: Session) {
+        let broker = self.broker
+        let tenant = session.tenant
+        let message = BrokerMessage(will: will, publisher: session.key, now: .now())
+        // MQTT 5 will delay: held back while the session lives; a client resuming in time cancels it.
+        let delay = min(willDelay, sessionExpiry)
+        guard delay > 0, let context else {
+            broker.publish(message, tenant: tenant)
+            return
+        }
+        let generation = session.generation
+        context.eventLoop.scheduleTask(in: .seconds(Int64(delay))) {
+            if session.generation == generation && !session.isConnected { broker.publish(message, tenant: tenant) }
+        }
+    }
+
+    // MARK: Sending
+
+    func send(_ packet: Packet) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        packet.encode(version: version, into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Writes the session's queued messages, as many as the client's window allows.
+    func drain() {
+        guard state == .connected, let context, let session else { return }
+        let now = NIODeadline.now()
+        var wrote = false
+        while context.channel.isWritable {
+            let batch = session.takeForDelivery(limit: 256, now: now)
+            if batch.isEmpty { break }
+            for publish in batch {
+                if clientMaximumPacketSize != .max,
+                   Packet.publish(publish).encodedSize(version: version) > clientMaximumPacketSize {
+                    // MQTT 5.0 §3.1.2.11.4: a message too large for the client is discarded.
+                    if let id = publish.packetID { _ = session.acknowledge(id, type: publish.qos == .atLeastOnce ? 4 : 5) }
+                    if publish.qos == .exactlyOnce, let id = publish.packetID { _ = session.acknowledge(id, type: 7) }
+                    continue
+                }
+                send(.publish(publish))
+                wrote = true
+            }
+        }
+        if wrote { context.flush() }
+    }
+
+    /// Ends the connection on the broker's initiative (take-over, revocation).
+    func closeByBroker(reason: ReasonCode, message: String) {
+        guard state == .connected else { return }
+        closeWithReason(reason, message)
+    }
+
+    /// Sends DISCONNECT with a reason (MQTT 5) and closes. The will is published.
+    func closeWithReason(_ reason: ReasonCode, _ message: String) {
+        guard let context, state != .closed else { return }
+        if version == .v5 && state == .connected {
+            var properties = Properties()
+            properties.reasonString = message
+            send(.disconnect(ReasonPacket(reason: reason, properties: properties)))
+        }
+        context.flush()
+        context.close(promise: nil)
+    }
+
+    /// A protocol violation: log it, tell an MQTT 5 client why, close.
+    func fail(_ reason: ReasonCode, _ message: String) {
+        broker.record(AuditEvent(
+            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.protocol", decision: .refuse,
+            code: HallmarkError.Code.protocolViolation.rawValue, udid: identity?.udid, thing: identity?.thingName,
+            serial: identity?.serial, source: remoteAddress, detail: "\(message) (reason \(reason))"))
+        closeWithReason(reason, message)
+        state = .closed
+    }
+
+    // MARK: CONNECT
+
+    private func handleConnect(_ connect: ConnectPacket) {
+        version = connect.version
+        if connect.properties.authenticationMethod != nil {
+            return refuseConnect(.badAuthenticationMethod, HallmarkError(
+                .notAuthorized, "Enhanced authentication (AUTH) is not used by Hallmark.",
+                remedy: "Connect without an authentication method; the client certificate is the credential."))
+        }
+        var clientID = connect.clientID
+        var assigned: String?
+        if clientID.isEmpty {
+            guard connect.cleanStart else {
+                return refuseConnect(.clientIdentifierNotValid, HallmarkError(
+                    .notAuthorized, "An empty client id needs a clean session.", remedy: "Connect with the thing's name as client id."))
+            }
+            clientID = "hallmark-" + UUID().uuidString.lowercased()
+            assigned = clientID
+        }
+        self.clientID = clientID
+
+        let authorizer: Authorizer
+        switch authenticate(clientID: clientID) {
+        case .success(let granted): authorizer = granted
+        case .failure(let error): return refuseConnect(error.code == .notAuthorized ? .notAuthorized : .notAuthorized, error)
+        }
+        self.authorizer = authorizer
+        if let will = connect.will, !authorizer.decide(.publish, will.topic).isAllowed || will.topic.hasPrefix("$") {
+            return refuseConnect(.notAuthorized, HallmarkError(
+                .notAuthorized, "The will topic \(will.topic) is not one this thing may publish to.",
+                remedy: "Use a will topic inside the thing's own topics."))
+        }
+
+        will = connect.will
+        willDelay = connect.will?.properties.willDelayInterval ?? 0
+        if connect.version == .v5 {
+            sessionExpiry = connect.properties.sessionExpiryInterval ?? 0
+            clientMaximumPacketSize = connect.properties.maximumPacketSize.map(Int.init) ?? .max
+        } else {
+            sessionExpiry = connect.cleanStart ? 0 : .max
+        }
+        let window = connect.version == .v5
+            ? Int(connect.properties.receiveMaximum ?? 65535) : broker.configuration.maximumInflight311
+
+        guard let context else { return }
+        let handle = ConnectionHandle(
+            eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
+        let tenant = identity?.tenant ?? Registry.defaultTenant
+        let (session, present, previous) = broker.openSession(
+            tenant: tenant, clientID: clientID, cleanStart: connect.cleanStart, handle: handle, authorizer: authorizer, window: window)
+        previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(clientID)")
+        self.session = session
+        state = .connected
+
+        if connect.keepAlive > 0 {
+            let timeout = TimeAmount.milliseconds(Int64(connect.keepAlive) * 1500)
+            try? context.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout), position: .before(self))
+        }
+        var properties = Properties()
+        if connect.version == .v5 {
+            properties.assignedClientIdentifier = assigned
+            properties.maximumPacketSize = UInt32(broker.configuration.maximumPacketSize)
+            properties.topicAliasMaximum = UInt16(broker.configuration.topicAliasMaximum)
+            properties.retainAvailable = 1
+            properties.wildcardSubscriptionAvailable = 1
+            properties.subscriptionIdentifierAvailable = 1
+            properties.sharedSubscriptionAvailable = 0
+        }
+        send(.connack(ConnAckPacket(sessionPresent: present, reason: .success, properties: properties)))
+        if present {
+            for packet in session.retransmissions(now: .now()) { send(packet) }
+        }
+        context.flush()
+        broker.record(AuditEvent(
+            at: Date(), tenant: tenant, action: "mqtt.connect", decision: .allow, code: "connected",
+            udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial, source: remoteAddress,
+            detail: "client id \(clientID), MQTT \(connect.version == .v5 ? "5" : "3.1.1"), session \(present ? "resumed" : "new")"))
+        drain()
+    }
+
+    /// Finds who is connecting: the certificate's registry record (TLS listener) or the plain
+    /// listener's policy.
+    private func authenticate(clientID: String) -> Result<Authorizer, HallmarkError> {
+        guard listener == .tls else {
+            return .success(Authorizer(
+                policies: plainAuthorizerPolicies,
+                context: Policy.Context(thingName: nil, clientID: clientID, certificateCommonName: nil)))
+        }
+        guard let peer = peerBox.peer else {
+            return .failure(HallmarkError(.clientCertificateRequired, "No verified client certificate.", remedy: "Connect with the device certificate."))
+        }
+        let found: ConnectionIdentity?
+        do {
+            found = try broker.identity(fingerprint: peer.fingerprint)
+        } catch {
+            broker.logger.error("registry read failed: \(error)")
+            return .failure(HallmarkError(.internalError, "The registry could not be read.", remedy: "Try again later."))
+        }
+        guard let identity = found else {
+            return .failure(HallmarkError(
+                .certificateUnknown, "Certificate \(peer.serial) is not in the registry.",
+                remedy: peer.caID == TrustStore.hallmarkCA
+                    ? "Connect with the certificate Hallmark issued to this device."
+                    : "Register the certificate, or give its CA a provisioning template."))
+        }
+        self.identity = identity
+        return ConnectDecision.decide(identity: identity, clientID: clientID, commonName: peer.commonName)
+    }
+
+    private func refuseConnect(_ reason: ReasonCode, _ error: HallmarkError) {
+        let peer = peerBox.peer
+        broker.record(AuditEvent(
+            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.connect", decision: .refuse,
+            code: error.code.rawValue, udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial ?? peer?.serial,
+            source: remoteAddress, detail: "\(error.reason) (client id \(clientID))"))
+        var properties = Properties()
+        if version == .v5 { properties.reasonString = "\(error.code): \(error.reason) \(error.remedy)" }
+        send(.connack(ConnAckPacket(reason: reason, properties: properties)))
+        context?.flush()
+        context?.close(promise: nil)
+        state = .closed
+    }
+}

@@ -1,0 +1,190 @@
+import MQTTCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The live connection a session is attached to; its methods run on the connection's event loop.
+struct ConnectionHandle: Sendable {
+    let eventLoop: any EventLoop
+    let handler: NIOLoopBound<MQTTConnectionHandler>
+    let id: ObjectIdentifier
+
+    func drain() {
+        if eventLoop.inEventLoop {
+            handler.value.drain()
+        } else {
+            eventLoop.execute { handler.value.drain() }
+        }
+    }
+
+    func close(reason: ReasonCode, message: String) {
+        eventLoop.execute { handler.value.closeByBroker(reason: reason, message: message) }
+    }
+}
+
+/// An MQTT session: its subscriptions and the messages on their way to its client, which outlive a
+/// connection when the client asked for a persistent session.
+///
+/// Outgoing state is guarded by the session's lock: publishers on any event loop enqueue, the
+/// connection's event loop takes messages off and tracks acknowledgements.
+final class Session: @unchecked Sendable {
+    struct Outgoing {
+        var message: BrokerMessage
+        var qos: QoS
+        var retain: Bool
+        var subscriptionIDs: [UInt32]
+        var packetID: UInt16 = 0
+        /// QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP.
+        var released = false
+    }
+
+    let key: String
+    let tenant: String
+    let clientID: String
+
+    // Guarded by the broker's lock.
+    var subscriptions: [String: SubscriptionEntry] = [:]
+    /// Bumped on every attach, so that a timer of an older connection does nothing.
+    var generation = 0
+
+    private let lock = NIOLock()
+    private var connection: ConnectionHandle?
+    private var queue = CircularBuffer<Outgoing>()
+    private var inflight: [UInt16: Outgoing] = [:]
+    private var inflightOrder: [UInt16] = []
+    private var nextPacketID: UInt16 = 1
+    private var drainScheduled = false
+    private var window = 100
+    private var maximumQueued: Int
+    private(set) var dropped = 0
+    private var authorizerBox: Authorizer?
+
+    init(key: String, tenant: String, clientID: String, maximumQueued: Int) {
+        self.key = key
+        self.tenant = tenant
+        self.clientID = clientID
+        self.maximumQueued = maximumQueued
+    }
+
+    var authorizer: Authorizer? { lock.withLock { authorizerBox } }
+
+    /// Puts new policies in force for the connection (after a policy change).
+    func replaceAuthorizer(_ authorizer: Authorizer) { lock.withLock { authorizerBox = authorizer } }
+
+    /// Attaches a connection; returns the one it replaced, if any.
+    func attach(_ handle: ConnectionHandle, authorizer: Authorizer, window: Int) -> ConnectionHandle? {
+        lock.withLock {
+            let previous = connection
+            connection = handle
+            authorizerBox = authorizer
+            self.window = window
+            drainScheduled = false
+            return previous
+        }
+    }
+
+    /// Detaches a connection if it is still the session's.
+    func detach(_ id: ObjectIdentifier) {
+        lock.withLock {
+            if connection?.id == id {
+                connection = nil
+                drainScheduled = false
+            }
+        }
+    }
+
+    var isConnected: Bool { lock.withLock { connection != nil } }
+    var liveConnection: ConnectionHandle? { lock.withLock { connection } }
+
+    /// Queues a message for the client and wakes its connection. QoS 0 messages for a session
+    /// without a connection are dropped (MQTT 5.0 §4.1); past the queue bound, new messages are.
+    func enqueue(_ message: BrokerMessage, qos: QoS, retain: Bool, subscriptionIDs: [UInt32]) {
+        let wake: ConnectionHandle? = lock.withLock {
+            if connection == nil && qos == .atMostOnce { return nil }
+            guard queue.count < maximumQueued else {
+                dropped += 1
+                return nil
+            }
+            queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
+            guard let connection, !drainScheduled else { return nil }
+            drainScheduled = true
+            return connection
+        }
+        wake?.drain()
+    }
+
+    /// Takes up to `limit` messages to send now, honouring the in-flight window; assigns packet ids.
+    func takeForDelivery(limit: Int, now: NIODeadline) -> [PublishPacket] {
+        lock.withLock {
+            drainScheduled = false
+            var out: [PublishPacket] = []
+            while out.count < limit, let first = queue.first {
+                if first.qos != .atMostOnce && inflight.count >= window { break }
+                var item = queue.removeFirst()
+                if item.message.isExpired(now) { continue }
+                if item.qos != .atMostOnce {
+                    item.packetID = freePacketID()
+                    inflight[item.packetID] = item
+                    inflightOrder.append(item.packetID)
+                }
+                out.append(item.message.packet(
+                    qos: item.qos, retain: item.retain, packetID: item.qos == .atMostOnce ? nil : item.packetID,
+                    subscriptionIDs: item.subscriptionIDs, dup: false, now: now))
+            }
+            return out
+        }
+    }
+
+    var hasQueued: Bool { lock.withLock { !queue.isEmpty } }
+
+    private func freePacketID() -> UInt16 {
+        while true {
+            let id = nextPacketID
+            nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
+            if inflight[id] == nil { return id }
+        }
+    }
+
+    enum AckOutcome { case done, sendRelease, unknown }
+
+    /// Handles PUBACK, PUBREC or PUBCOMP from the client.
+    func acknowledge(_ id: UInt16, type: UInt8) -> AckOutcome {
+        lock.withLock {
+            guard var item = inflight[id] else { return .unknown }
+            switch type {
+            case 5:  // PUBREC
+                guard item.qos == .exactlyOnce else { return .unknown }
+                item.released = true
+                inflight[id] = item
+                return .sendRelease
+            case 4 where item.qos == .atLeastOnce, 7 where item.qos == .exactlyOnce && item.released:
+                inflight[id] = nil
+                inflightOrder.removeAll { $0 == id }
+                return .done
+            default:
+                return .unknown
+            }
+        }
+    }
+
+    /// What to send again to a client resuming the session: unacknowledged PUBLISHes with DUP set,
+    /// and PUBRELs for QoS 2 messages already received (MQTT 5.0 §4.4).
+    func retransmissions(now: NIODeadline) -> [Packet] {
+        lock.withLock {
+            inflightOrder.compactMap { id in
+                guard let item = inflight[id] else { return nil }
+                if item.released { return .pubrel(AckPacket(packetID: id)) }
+                return .publish(item.message.packet(
+                    qos: item.qos, retain: item.retain, packetID: id, subscriptionIDs: item.subscriptionIDs, dup: true, now: now))
+            }
+        }
+    }
+
+    /// Forgets everything queued (a clean start).
+    func reset() {
+        lock.withLock {
+            queue.removeAll()
+            inflight.removeAll()
+            inflightOrder.removeAll()
+        }
+    }
+}

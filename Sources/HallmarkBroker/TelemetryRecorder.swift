@@ -1,0 +1,36 @@
+import HallmarkStore
+import NIOConcurrencyHelpers
+import NIOCore
+
+import Foundation
+
+/// Keeps what things publish, per thing and topic, without putting the store on the publish
+/// path: samples are buffered and written once a second in one transaction, at most
+/// ``Registry/telemetryHistory`` per thing and topic per write, payloads cut at ``maximumPayload``.
+final class TelemetryRecorder: Sendable {
+    static let maximumPayload = 4096
+    private let buffer = NIOLockedValueBox<(samples: [TelemetrySample], perKey: [String: Int])>(([], [:]))
+    private let registry: Registry
+
+    init(registry: Registry) { self.registry = registry }
+
+    func record(tenant: String, thing: String, topic: String, payload: ByteBuffer) {
+        let key = tenant + "\u{0}" + thing + "\u{0}" + topic
+        buffer.withLockedValue { state in
+            let count = state.perKey[key, default: 0]
+            guard count < Registry.telemetryHistory else { return }
+            state.perKey[key] = count + 1
+            let bytes = payload.getBytes(at: payload.readerIndex, length: min(payload.readableBytes, Self.maximumPayload)) ?? []
+            state.samples.append(TelemetrySample(tenant: tenant, thing: thing, topic: topic, at: Date(), payload: bytes))
+        }
+    }
+
+    /// Writes what has been buffered.
+    func flush() async throws {
+        let samples = buffer.withLockedValue { state in
+            defer { state = ([], [:]) }
+            return state.samples
+        }
+        try await registry.appendTelemetry(samples)
+    }
+}

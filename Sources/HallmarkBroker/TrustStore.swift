@@ -1,0 +1,103 @@
+import HallmarkCore
+import NIOConcurrencyHelpers
+import X509
+
+import Foundation
+
+/// The certificate authorities whose device certificates the broker accepts: Hallmark's issuing
+/// CA and the OEM CAs registered with `hallmark ca register`. A client certificate must be signed
+/// directly by one of them, be within its validity, be an end-entity certificate, and allow client
+/// authentication.
+public final class TrustStore: Sendable {
+    /// The `ca_id` of certificates Hallmark issued.
+    public static let hallmarkCA = "hallmark"
+
+    public struct Authority: Sendable {
+        public var id: String
+        public var certificate: Certificate
+        public init(id: String, certificate: Certificate) {
+            self.id = id
+            self.certificate = certificate
+        }
+    }
+
+    /// A client certificate that passed the checks.
+    public struct VerifiedPeer: Sendable, Hashable {
+        public var fingerprint: String
+        public var caID: String
+        public var serial: String
+        public var commonName: String?
+        public var notAfter: Date
+        public var der: [UInt8]
+    }
+
+    private let state: NIOLockedValueBox<(authorities: [Authority], verified: [String: VerifiedPeer])>
+    private static let cacheLimit = 200_000
+
+    public init(authorities: [Authority]) {
+        state = NIOLockedValueBox((authorities, [:]))
+    }
+
+    /// Replaces the set of registered CAs (Hallmark's own stays).
+    public func replaceAuthorities(_ authorities: [Authority]) {
+        state.withLockedValue { $0 = (authorities, [:]) }
+    }
+
+    public var authorities: [Authority] { state.withLockedValue { $0.authorities } }
+
+    /// Checks a client certificate (DER). A certificate seen before is recognised by its SHA-256
+    /// fingerprint and only its validity is checked again.
+    public func verify(leafDER: [UInt8], now: Date) -> Result<VerifiedPeer, HallmarkError> {
+        let fingerprint = CertificateFingerprint.sha256(der: leafDER)
+        if let known = state.withLockedValue({ $0.verified[fingerprint] }) {
+            guard now <= known.notAfter else { return .failure(Self.expired(known.serial)) }
+            return .success(known)
+        }
+        let leaf: Certificate
+        do {
+            leaf = try Certificate(derEncoded: leafDER)
+        } catch {
+            return .failure(HallmarkError(.certificateUntrusted, "The client certificate is not valid DER X.509.",
+                                          remedy: "Connect with the certificate Hallmark or your registered CA issued."))
+        }
+        let serial = leaf.serialHex
+        let candidates = authorities.filter { $0.certificate.subject == leaf.issuer }
+        guard let issuer = candidates.first(where: { $0.certificate.publicKey.isValidSignature(leaf.signature, for: leaf) }) else {
+            return .failure(HallmarkError(
+                .certificateUntrusted,
+                "The client certificate \(serial) (issuer \(leaf.issuer)) is not signed by Hallmark's CA or a registered CA.",
+                remedy: "Enrol the device with Hallmark, or register its CA with `hallmark ca register`."))
+        }
+        guard leaf.notValidBefore <= now, now <= leaf.notValidAfter else { return .failure(Self.expired(serial)) }
+        guard issuer.certificate.notValidBefore <= now, now <= issuer.certificate.notValidAfter else {
+            return .failure(HallmarkError(.certificateExpired, "The CA that issued certificate \(serial) is outside its validity period.",
+                                          remedy: "Register the CA's renewed certificate."))
+        }
+        if let constraints = try? leaf.extensions.basicConstraints, case .isCertificateAuthority = constraints {
+            return .failure(HallmarkError(.certificateUntrusted, "The client certificate \(serial) is a CA certificate.",
+                                          remedy: "Connect with the device's own end-entity certificate."))
+        }
+        if let usage = try? leaf.extensions.extendedKeyUsage, !usage.contains(.clientAuth), !usage.contains(.any) {
+            return .failure(HallmarkError(.certificateUntrusted, "The client certificate \(serial) is not for TLS client authentication (no clientAuth EKU).",
+                                          remedy: "Issue device certificates with extendedKeyUsage clientAuth."))
+        }
+        if let keyUsage = try? leaf.extensions.keyUsage, !keyUsage.digitalSignature {
+            return .failure(HallmarkError(.certificateUntrusted, "The client certificate \(serial) does not allow digital signatures.",
+                                          remedy: "Issue device certificates with keyUsage digitalSignature."))
+        }
+        let commonName = leaf.subject.flatMap { $0 }.first { $0.type == .RDNAttributeType.commonName }.map { String(describing: $0.value) }
+        let peer = VerifiedPeer(
+            fingerprint: fingerprint, caID: issuer.id, serial: serial, commonName: commonName,
+            notAfter: leaf.notValidAfter, der: leafDER)
+        state.withLockedValue {
+            if $0.verified.count >= Self.cacheLimit { $0.verified.removeAll(keepingCapacity: true) }
+            $0.verified[fingerprint] = peer
+        }
+        return .success(peer)
+    }
+
+    private static func expired(_ serial: String) -> HallmarkError {
+        HallmarkError(.certificateExpired, "The client certificate \(serial) is outside its validity period.",
+                      remedy: "Renew the certificate (EST simplereenroll) or enrol again.")
+    }
+}

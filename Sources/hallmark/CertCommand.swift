@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import HallmarkCore
+import HallmarkStore
+
+struct CertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cert",
+        abstract: "Revoke, deactivate or activate a certificate. Live MQTT sessions using it end within a second.",
+        subcommands: [Revoke.self, Deactivate.self, Activate.self])
+
+    struct Target: ParsableArguments {
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The certificate: serial (hex), SHA-256 fingerprint, or a fingerprint prefix of 12+ digits.")
+        var certificate: String
+        @Option(help: "Why (kept in the event log).")
+        var reason = "operator"
+    }
+
+    static func set(_ target: Target, to status: CertificateStatus, verb: String) async throws {
+        try await reporting {
+            let registry = try target.data.openRegistry()
+            let fingerprint = try await registry.setCertificateStatus(target.certificate, to: status, reason: target.reason, now: Date())
+            print("\(verb) certificate \(fingerprint)")
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a certificate, for good.")
+        @OptionGroup var target: Target
+        func run() async throws { try await CertCommand.set(target, to: .revoked, verb: "revoked") }
+    }
+
+    struct Deactivate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a certificate aside until it is activated again.")
+        @OptionGroup var target: Target
+        func run() async throws { try await CertCommand.set(target, to: .inactive, verb: "deactivated") }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Activate an inactive certificate, or one pending activation (JITR); this creates its thing.")
+        @OptionGroup var target: Target
+        func run() async throws { try await CertCommand.set(target, to: .active, verb: "activated") }
+    }
+}
+
+struct ThingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "thing", abstract: "Activate or deactivate a thing. A deactivated thing's MQTT sessions end within a second.",
+        subcommands: [Activate.self, Deactivate.self])
+
+    struct Target: ParsableArguments {
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The thing's name.") var thing: String
+        @Option(help: "Why (kept in the event log).") var reason = "operator"
+    }
+
+    struct Activate: AsyncParsableCommand {
+        @OptionGroup var target: Target
+        func run() async throws {
+            try await reporting {
+                try await target.data.openRegistry().setThingStatus(target.thing, active: true, reason: target.reason, now: Date())
+                print("activated thing \(target.thing)")
+            }
+        }
+    }
+
+    struct Deactivate: AsyncParsableCommand {
+        @OptionGroup var target: Target
+        func run() async throws {
+            try await reporting {
+                try await target.data.openRegistry().setThingStatus(target.thing, active: false, reason: target.reason, now: Date())
+                print("deactivated thing \(target.thing)")
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import HallmarkCore
+import HallmarkStore
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Create, version, attach and detach MQTT authorisation policies (AWS IoT policy syntax).",
+        subcommands: [Create.self, List.self, Show.self, Attach.self, Detach.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a policy from a JSON file, or a new version of it if it exists (the latest version is in force).")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The policy's name.") var name: String
+        @Argument(help: "The JSON policy document.") var file: String
+
+        func run() async throws {
+            try await reporting {
+                guard let document = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw HallmarkError(.notFound, "Cannot read \(file).", remedy: "Check the path.")
+                }
+                let version = try await data.openRegistry().putPolicy(name: name, document: document, now: Date())
+                print("policy \(name) version \(version)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var data: DataOptions
+        func run() async throws {
+            try await reporting {
+                for policy in try data.openRegistry().policies() {
+                    print("\(policy.name)\tversion \(policy.version)\tattached to \(policy.attachments) thing(s)")
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @OptionGroup var data: DataOptions
+        @Argument var name: String
+        func run() async throws {
+            try await reporting {
+                guard let policy = try data.openRegistry().policies().first(where: { $0.name == name }) else {
+                    throw HallmarkError(.notFound, "There is no policy named \(name).", remedy: "List them with `hallmark policy list`.")
+                }
+                print(policy.document)
+            }
+        }
+    }
+
+    struct Attachment: ParsableArguments {
+        @OptionGroup var data: DataOptions
+        @Argument(help: "The policy's name.") var policy: String
+        @Argument(help: "The thing's name.") var thing: String
+    }
+
+    struct Attach: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Attach a policy to a thing (live sessions pick it up within a second).")
+        @OptionGroup var target: Attachment
+        func run() async throws {
+            try await reporting {
+                try await target.data.openRegistry().setPolicyAttachment(policy: target.policy, thing: target.thing, attached: true, now: Date())
+                print("attached \(target.policy) to \(target.thing)")
+            }
+        }
+    }
+
+    struct Detach: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Detach a policy from a thing.")
+        @OptionGroup var target: Attachment
+        func run() async throws {
+            try await reporting {
+                try await target.data.openRegistry().setPolicyAttachment(policy: target.policy, thing: target.thing, attached: false, now: Date())
+                print("detached \(target.policy) from \(target.thing)")
+            }
+        }
+    }
+}
+
+struct TelemetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "telemetry", abstract: "Show what a thing published: the last value per topic, or a topic's history.")
+    @OptionGroup var data: DataOptions
+    @Argument(help: "The thing's name.") var thing: String
+    @Option(help: "Show this topic's history, newest first.") var topic: String?
+    @Option var limit = 20
+
+    func run() async throws {
+        try await reporting {
+            let registry = try data.openRegistry()
+            let samples = try topic.map { try registry.telemetry(thing: thing, topic: $0, limit: limit) } ?? registry.latestTelemetry(thing: thing)
+            if samples.isEmpty { print("no telemetry for \(thing)") }
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            for sample in samples {
+                let text = String(validating: sample.payload, as: UTF8.self).map { "\"\($0)\"" } ?? "\(sample.payload.count) bytes (binary)"
+                print("\(formatter.string(from: sample.at))\t\(sample.topic)\t\(text)")
+            }
+        }
+    }
+}
