@@ -9,6 +9,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 [ -e /usr/include/sqlite3.h ] || need_apt+=(libsqlite3-dev)
+command -v mosquitto_pub >/dev/null || need_apt+=(mosquitto-clients)
+command -v mosquitto >/dev/null && [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -19,9 +21,15 @@ if ! command -v lint_pkix_cert >/dev/null || ! command -v lint_pkix_signer_signe
   python3 -m pip install -q pkilint || python3 -m pip install -q --break-system-packages pkilint
 fi
 
+if ! python3 -c "import paho.mqtt, sys; sys.exit(int(paho.mqtt.__version__.split('.')[0]) < 2)" 2>/dev/null; then
+  echo "installing: paho-mqtt"
+  python3 -m pip install -q "paho-mqtt>=2" || python3 -m pip install -q --break-system-packages "paho-mqtt>=2"
+fi
+
 swift build --build-tests
 swift test --skip-build
 HALLMARK="$(swift build --show-bin-path)/hallmark"
 HALLMARK="$HALLMARK" bash Tests/e2e/est_real_clients.sh
+HALLMARK="$HALLMARK" bash Tests/e2e/mqtt_real_clients.sh
 "$HALLMARK" demo --devices 20
 echo "all tests passed"
