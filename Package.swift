@@ -152,6 +152,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HallmarkBrokerTests",
+            dependencies: [
+                "HallmarkBroker", "HallmarkCore", "HallmarkTesting",
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HallmarkStoreTests",
             dependencies: [
                 "HallmarkStore", "HallmarkTesting", "HallmarkCore",

@@ -94,6 +94,11 @@ import X509
             EnrollmentRules.decideRenewal(
                 try request(), presented: try certificate(key: rootOfTrust, status: .revoked), successor: nil,
                 device: try device(), now: Date()
+            ).refusal?.code == .certificateRevoked)
+        #expect(
+            EnrollmentRules.decideRenewal(
+                try request(), presented: try certificate(key: rootOfTrust, status: .inactive), successor: nil,
+                device: try device(), now: Date()
             ).refusal?.code == .certificateNotActive)
         #expect(
             EnrollmentRules.decideRenewal(

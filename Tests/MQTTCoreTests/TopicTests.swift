@@ -31,10 +31,12 @@ struct TopicTests {
         var tree = SubscriptionTree<Int>()
         tree.insert(filter: "a/b", key: "x", value: 1)
         tree.insert(filter: "a/b", key: "y", value: 2)
-        #expect(!tree.insert(filter: "a/b", key: "x", value: 3))
+        let replacedIsNew = tree.insert(filter: "a/b", key: "x", value: 3)
+        #expect(!replacedIsNew)
         #expect(tree.count == 2)
-        #expect(tree.remove(filter: "a/b", key: "x"))
-        #expect(!tree.remove(filter: "a/b", key: "x"))
+        let removed = tree.remove(filter: "a/b", key: "x")
+        let removedAgain = tree.remove(filter: "a/b", key: "x")
+        #expect(removed && !removedAgain)
         var seen: [Int] = []
         tree.forEachMatch(topic: "a/b") { _, v in seen.append(v) }
         #expect(seen == [2])

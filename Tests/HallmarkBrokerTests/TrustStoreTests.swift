@@ -1,0 +1,71 @@
+@testable import HallmarkBroker
+import HallmarkCore
+import HallmarkTesting
+import Testing
+import X509
+
+import Foundation
+
+@Suite("Broker client-certificate checks")
+struct TrustStoreTests {
+    let pki = try! TestPKI()
+    let now = Date()
+
+    func deviceCertificate(_ pki: TestPKI, at: Date, validity: TimeInterval = 86_400) throws -> [UInt8] {
+        let key = Certificate.PrivateKey(P256Key.make())
+        let device = try DeviceKey(key.publicKey)
+        return try pki.authority.issueDeviceCertificate(
+            thingName: "thing-1", key: device, profile: DeviceCertificateProfile(validity: validity), now: at
+        ).derBytes()
+    }
+
+    /// A leaf signed by the test root, with the given extensions.
+    func rootSigned(_ extensions: Certificate.Extensions) throws -> [UInt8] {
+        let key = Certificate.PrivateKey(P256Key.make())
+        return try Certificate(
+            version: .v3, serialNumber: CertificateProfiles.randomSerial(), publicKey: key.publicKey,
+            notValidBefore: now - 60, notValidAfter: now + 3600, issuer: pki.root.subject,
+            subject: try DistinguishedName { CommonName("odd") },
+            signatureAlgorithm: .ecdsaWithSHA384, extensions: extensions, issuerPrivateKey: pki.rootKey
+        ).derBytes()
+    }
+
+    func code(_ result: Result<TrustStore.VerifiedPeer, HallmarkError>) -> HallmarkError.Code? {
+        if case .failure(let error) = result { return error.code }
+        return nil
+    }
+
+    @Test("a certificate of Hallmark's issuing CA is accepted, and recognised again by fingerprint")
+    func accepted() throws {
+        let store = TrustStore(authorities: [.init(id: "hallmark", certificate: pki.authority.certificate)])
+        let der = try deviceCertificate(pki, at: now)
+        let peer = try store.verify(leafDER: der, now: now).get()
+        #expect(peer.caID == "hallmark" && peer.commonName == "thing-1")
+        #expect(try store.verify(leafDER: der, now: now).get() == peer)
+        #expect(code(store.verify(leafDER: der, now: now + 2 * 86_400)) == .certificateExpired)
+    }
+
+    @Test("a fake CA with the same name, expired and not-yet-valid certificates are refused")
+    func refused() throws {
+        let store = TrustStore(authorities: [.init(id: "hallmark", certificate: pki.authority.certificate)])
+        let fake = try TestPKI()  // same names, other keys
+        #expect(fake.authority.certificate.subject == pki.authority.certificate.subject)
+        #expect(code(store.verify(leafDER: try deviceCertificate(fake, at: now), now: now)) == .certificateUntrusted)
+        #expect(code(store.verify(leafDER: try deviceCertificate(pki, at: now - 10 * 86_400), now: now)) == .certificateExpired)
+        #expect(code(store.verify(leafDER: try deviceCertificate(pki, at: now + 3600), now: now)) == .certificateExpired)
+        #expect(code(store.verify(leafDER: [0x30, 0x03, 0x02, 0x01, 0x01], now: now)) == .certificateUntrusted)
+    }
+
+    @Test("a server-only EKU, a CA certificate and a key without digitalSignature are refused")
+    func wrongUsage() throws {
+        let store = TrustStore(authorities: [.init(id: "oem", certificate: pki.root)])
+        let serverOnly = try rootSigned(try Certificate.Extensions { try ExtendedKeyUsage([.serverAuth]) })
+        let ca = try rootSigned(try Certificate.Extensions { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil)) })
+        let noSignature = try rootSigned(try Certificate.Extensions { Critical(KeyUsage(keyEncipherment: true)) })
+        let fine = try rootSigned(try Certificate.Extensions { try ExtendedKeyUsage([.clientAuth]) })
+        #expect(code(store.verify(leafDER: serverOnly, now: now)) == .certificateUntrusted)
+        #expect(code(store.verify(leafDER: ca, now: now)) == .certificateUntrusted)
+        #expect(code(store.verify(leafDER: noSignature, now: now)) == .certificateUntrusted)
+        #expect(try store.verify(leafDER: fine, now: now).get().caID == "oem")
+    }
+}
