@@ -109,7 +109,9 @@ let package = Package(
         .executableTarget(
             name: "hallmark",
             dependencies: [
-                "HallmarkCore",
+                "HallmarkCore", "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "HallmarkStore",
                 "HallmarkServer",
                 "HallmarkDevice",

@@ -4,19 +4,22 @@ import Foundation
 final class BenchServer: @unchecked Sendable {
     let process: Process
     let port: Int
+    let mqttPort: Int
 
-    private init(process: Process, port: Int) {
+    private init(process: Process, port: Int, mqttPort: Int) {
         self.process = process
         self.port = port
+        self.mqttPort = mqttPort
     }
 
     static func start(dataDirectory: URL, passphrase: String) throws -> BenchServer {
         let portFile = dataDirectory.appendingPathComponent("port")
+        let mqttPortFile = dataDirectory.appendingPathComponent("mqtt-port")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = [
             "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0",
-            "--port-file", portFile.path, "--log-level", "error",
+            "--port-file", portFile.path, "--mqtt-port-file", mqttPortFile.path, "--log-level", "error",
         ]
         var environment = ProcessInfo.processInfo.environment
         environment["HALLMARK_PASSPHRASE"] = passphrase
@@ -24,9 +27,11 @@ final class BenchServer: @unchecked Sendable {
         try process.run()
         for _ in 0..<200 {
             if let text = try? String(contentsOf: portFile, encoding: .utf8),
-                let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                let mqttText = try? String(contentsOf: mqttPortFile, encoding: .utf8),
+                let mqttPort = Int(mqttText.trimmingCharacters(in: .whitespacesAndNewlines))
             {
-                return BenchServer(process: process, port: port)
+                return BenchServer(process: process, port: port, mqttPort: mqttPort)
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
@@ -40,15 +45,7 @@ final class BenchServer: @unchecked Sendable {
     func peakResidentMegabytes() -> Double { status("VmHWM:") }
 
     /// CPU time (user + system) the server has used, in seconds.
-    func cpuSeconds() -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After the command name: state is field 3; utime and stime are fields 14 and 15.
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    func cpuSeconds() -> Double { ProcessCPU.seconds(pid: process.processIdentifier) }
 
     private func status(_ field: String) -> Double {
         guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import HallmarkCore
+import HallmarkDevice
+import HallmarkStore
+import MQTTCore
+import NIOSSL
+import X509
+
+/// `hallmark bench mqtt`: the broker of a `hallmark serve` child process against Mosquitto, started
+/// in the same run with the same CA, certificates and an equivalent ACL, under the same loads.
+struct BenchMQTTCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mqtt", abstract: "MQTT broker: mTLS connections/s and publish throughput vs. Mosquitto; idle-session memory.")
+
+    @Option(help: "Seconds per measurement.") var seconds = 5.0
+    @Option(help: "Concurrent clients connecting and disconnecting.") var connectWorkers = 16
+    @Option(help: "Publishers (one subscriber receives from all).") var publishers = 8
+    @Option(help: "Idle mTLS sessions to hold open for the memory figure (both brokers; this process needs one file descriptor each).")
+    var idleSessions = 15_000
+
+    func run() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-bench-mqtt-\(UUID().uuidString.prefix(8))")
+        defer { if ProcessInfo.processInfo.environment["HALLMARK_BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } }
+        let data = directory.appendingPathComponent("data")
+        let passphraseText = "bench-\(UUID().uuidString)"
+        let passphrase = try Passphrase(passphraseText)
+        say("hallmark bench mqtt: \(seconds) s per load, \(connectWorkers) connecting clients, \(publishers) publishers + 1 subscriber, 64-byte payloads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+        // The same CA and device certificates for both brokers.
+        let authority = try AuthorityFiles(dataDirectory: data).initialise(organization: "Bench", passphrase: passphrase, now: Date())
+        let registry = try Registry(path: data.appendingPathComponent("registry.sqlite").path)
+        let count = max(connectWorkers, publishers) + 2
+        let identities = try await makeIdentities(count: count, authority: authority, registry: registry)
+        let reader = identities[count - 2]
+        let idle = identities[count - 1]
+        try await grant(registry: registry, reader: reader.thing, idle: idle.thing)
+
+        let server = try BenchServer.start(dataDirectory: data, passphrase: passphraseText)
+        defer { server.stop() }
+        let serverKey = Certificate.PrivateKey(P256Key.make())
+        let serverCertificate = try authority.issueServerCertificate(key: serverKey.publicKey, hostNames: ["localhost", "127.0.0.1"], now: Date())
+        let mosquitto = try MosquittoServer(
+            // Its own directory, readable by the user Mosquitto drops privileges to.
+            directory: FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-bench-mosquitto-\(UUID().uuidString.prefix(8))"),
+            caChainPEM: try authority.chain.map { try $0.serializeAsPEM().pemString }.joined(separator: "\n") + "\n",
+            certificatePEM: try serverCertificate.serializeAsPEM().pemString + "\n",
+            keyPEM: try serverKey.serializeAsPEM().pemString + "\n", reader: reader.thing)
+        defer { mosquitto.stop() }
+        try await Task.sleep(for: .milliseconds(500))
+
+        let connecting = Array(identities.prefix(connectWorkers))
+        let publishing = Array(identities.prefix(publishers))
+        func line(_ name: String, _ hallmark: Double, _ reference: Double, _ unit: String, target: Double) {
+            let ratio = hallmark / max(reference, 1e-9)
+            say(String(format: "%@: Hallmark %.0f %@, Mosquitto %.0f %@, ratio %.2f (target >= %.1f%@)",
+                         name, hallmark, unit, reference, unit, ratio, target, ratio >= target ? "" : ", NOT MET"))
+        }
+
+        let hConn = try await BenchMQTTLoad.connections(port: server.mqttPort, identities: connecting, workers: connectWorkers, seconds: seconds)
+        let mConn = try await BenchMQTTLoad.connections(port: mosquitto.port, identities: connecting, workers: connectWorkers, seconds: seconds)
+        line("(a) mTLS connections", hConn.rate, mConn.rate, "conn/s", target: 1.5)
+        if hConn.failures + mConn.failures > 0 { say("    failed connections: Hallmark \(hConn.failures), Mosquitto \(mConn.failures)") }
+
+        for qos in [QoS.atMostOnce, .atLeastOnce] {
+            let h = try await BenchMQTTLoad.throughput(port: server.mqttPort, publishers: publishing, subscriber: reader, qos: qos, seconds: seconds)
+            let m = try await BenchMQTTLoad.throughput(port: mosquitto.port, publishers: publishing, subscriber: reader, qos: qos, seconds: seconds)
+            line("(b) QoS \(qos.rawValue) delivered to the subscriber", h.delivered, m.delivered, "msg/s", target: 1.5)
+            say(String(format: "    published: Hallmark %d, Mosquitto %d", h.published, m.published))
+        }
+
+        if idleSessions > 0 {
+            let before = server.residentMegabytes()
+            let open = try await BenchMQTTLoad.idleSessions(port: server.mqttPort, identity: idle, count: idleSessions)
+            try await Task.sleep(for: .seconds(1))
+            let after = server.residentMegabytes()
+            for client in open { client.close() }
+            let mBefore = mosquitto.residentMegabytes()
+            let mOpen = try await BenchMQTTLoad.idleSessions(port: mosquitto.port, identity: idle, count: idleSessions)
+            try await Task.sleep(for: .seconds(1))
+            let mAfter = mosquitto.residentMegabytes()
+            for client in mOpen { client.close() }
+            let perSession = (after - before) * 1024 / Double(idleSessions)
+            say(String(format: "(c) %d idle mTLS sessions: Hallmark RSS %.0f MB (%.1f KB per session, %.0f MB projected for 50,000; target < 2048 MB), Mosquitto %.0f MB (%.1f KB per session)",
+                         idleSessions, after, perSession, before + perSession * 50_000 / 1024, mAfter, (mAfter - mBefore) * 1024 / Double(idleSessions)))
+        }
+    }
+
+    private func makeIdentities(count: Int, authority: IssuingAuthority, registry: Registry) async throws -> [BenchIdentity] {
+        let keys = (0..<count).map { _ in Certificate.PrivateKey(P256Key.make()) }
+        let entries = try keys.enumerated().map { index, key in
+            AllowlistEntry(udid: try UDID(validating: "MQ-\(index)"), key: try DeviceKey(key.publicKey), line: index + 2)
+        }
+        _ = try registry.importAllowlist(.init(entries: entries), source: "bench", skipInvalid: false, now: Date())
+        let enrollment = EnrollmentService(registry: registry, authority: authority)
+        var identities: [BenchIdentity] = []
+        for (index, key) in keys.enumerated() {
+            let issued = try await enrollment.enroll(csrDER: try DeviceCSR.make(commonName: "MQ-\(index)", key: key).derBytes(), source: "bench")
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: try authority.root.derBytes(), format: .der)])
+            tls.certificateChain = [.certificate(try NIOSSLCertificate(bytes: try issued.certificate.derBytes(), format: .der))]
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(try key.serializeAsPEM().pemString.utf8), format: .pem))
+            identities.append(BenchIdentity(thing: issued.record.thingName, tls: try NIOSSLContext(configuration: tls)))
+        }
+        return identities
+    }
+
+    /// The reader may receive every thing's telemetry; the idle identity may connect as `idle-*`.
+    private func grant(registry: Registry, reader: String, idle: String) async throws {
+        try await registry.putPolicy(name: "bench-reader", document: """
+            {"Statement": [{"Effect": "Allow", "Action": ["iot:Subscribe"], "Resource": "topicfilter/things/*"},
+                           {"Effect": "Allow", "Action": ["iot:Receive"], "Resource": "topic/things/*"}]}
+            """, now: Date())
+        try await registry.setPolicyAttachment(policy: "bench-reader", thing: reader, attached: true, now: Date())
+        try await registry.putPolicy(name: "bench-idle", document: """
+            {"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "client/idle-*"}]}
+            """, now: Date())
+        try await registry.setPolicyAttachment(policy: "bench-idle", thing: idle, attached: true, now: Date())
+    }
+}
+
+/// Prints a line at once (stdout to a file or pipe is otherwise buffered until exit).
+private func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,130 @@
+import Foundation
+import HallmarkDevice
+import MQTTCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+
+/// A device identity the MQTT benchmark connects with.
+struct BenchIdentity: Sendable {
+    var thing: String
+    var tls: NIOSSLContext
+}
+
+/// The loads of `hallmark bench mqtt`, run identically against each broker.
+enum BenchMQTTLoad {
+    /// Full mutual-TLS connections (TCP + TLS handshake + CONNECT/CONNACK + DISCONNECT) per second.
+    static func connections(port: Int, identities: [BenchIdentity], workers: Int, seconds: Double) async throws -> (rate: Double, failures: Int) {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        let counts = NIOLockedValueBox((ok: 0, failed: 0))
+        let started = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<workers {
+                let identity = identities[worker % identities.count]
+                group.addTask {
+                    while ContinuousClock.now < deadline {
+                        do {
+                            let client = try await MQTTClient.connect(
+                                host: "127.0.0.1", port: port, tls: identity.tls, serverHostname: "localhost",
+                                clientID: identity.thing, version: .v311)
+                            await client.disconnect()
+                            counts.withLockedValue { $0.ok += 1 }
+                        } catch {
+                            counts.withLockedValue { $0.failed += 1 }
+                        }
+                    }
+                }
+            }
+        }
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        let result = counts.withLockedValue { $0 }
+        return (Double(result.ok) / elapsed, result.failed)
+    }
+
+    /// Messages per second delivered to one subscriber of `things/+/temp` while every publisher
+    /// publishes to its own topic as fast as the broker takes them.
+    static func throughput(
+        port: Int, publishers: [BenchIdentity], subscriber: BenchIdentity, qos: QoS, seconds: Double
+    ) async throws -> (delivered: Double, published: Int) {
+        let received = NIOLockedValueBox(0)
+        let sub = try await MQTTClient.connect(
+            host: "127.0.0.1", port: port, tls: subscriber.tls, serverHostname: "localhost", clientID: subscriber.thing,
+            version: .v311, onMessage: { _ in received.withLockedValue { $0 += 1 } })
+        let granted = try await sub.subscribe([Subscription(filter: "things/+/temp", qos: qos)])
+        guard granted.first.map({ !$0.isFailure }) ?? false else { throw MQTTClient.Refused(reason: granted.first ?? .unspecifiedError, message: "subscribe") }
+        let clients = try await withThrowingTaskGroup(of: (MQTTClient, String).self) { group in
+            for identity in publishers {
+                group.addTask {
+                    (try await MQTTClient.connect(
+                        host: "127.0.0.1", port: port, tls: identity.tls, serverHostname: "localhost", clientID: identity.thing,
+                        version: .v311), identity.thing)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64)
+        let published = NIOLockedValueBox(0)
+        let startCount = received.withLockedValue { $0 }
+        let started = ContinuousClock.now
+        let deadline = started + .milliseconds(Int(seconds * 1000))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (client, thing) in clients {
+                let topic = "things/\(thing)/temp"
+                if qos == .atMostOnce {
+                    group.addTask {
+                        var sent = 0
+                        while ContinuousClock.now < deadline {
+                            // Write 64, flush, wait for the last to be written: the socket paces the publisher.
+                            var last: EventLoopFuture<Void>?
+                            for index in 0..<64 { last = client.publishUnacknowledged(topic: topic, payload: payload, flush: index == 63) }
+                            try await last?.get()
+                            sent += 64
+                        }
+                        published.withLockedValue { $0 += sent }
+                    }
+                } else {
+                    for _ in 0..<16 {  // 16 messages in flight per publisher
+                        group.addTask {
+                            var sent = 0
+                            while ContinuousClock.now < deadline {
+                                try await client.publish(topic: topic, payload: payload, qos: qos)
+                                sent += 1
+                            }
+                            published.withLockedValue { $0 += sent }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        let delivered = received.withLockedValue { $0 } - startCount
+        for (client, _) in clients { await client.disconnect() }
+        await sub.disconnect()
+        return (Double(delivered) / elapsed, published.withLockedValue { $0 })
+    }
+
+    /// Opens idle mutual-TLS sessions and keeps them open; returns them for the caller to close.
+    /// Each session uses client id `idle-N` with the one certificate (its policy allows `idle-*`).
+    static func idleSessions(port: Int, identity: BenchIdentity, count: Int) async throws -> [MQTTClient] {
+        var clients: [MQTTClient] = []
+        clients.reserveCapacity(count)
+        var next = 0
+        while next < count {
+            let batch = min(200, count - next)
+            let opened = try await withThrowingTaskGroup(of: MQTTClient.self) { group in
+                for index in next..<(next + batch) {
+                    group.addTask {
+                        try await MQTTClient.connect(
+                            host: "127.0.0.1", port: port, tls: identity.tls, serverHostname: "localhost",
+                            clientID: "idle-\(index)", version: .v311, keepAlive: 0, cleanStart: true)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            clients += opened
+            next += batch
+        }
+        return clients
+    }
+}

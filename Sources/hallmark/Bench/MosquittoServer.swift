@@ -1,0 +1,115 @@
+import Foundation
+
+/// A Mosquitto broker started beside Hallmark's for the MQTT benchmark, with the same CA, a server
+/// certificate from it, client certificates required, and an ACL equivalent to Hallmark's default
+/// policy (each client only under `things/<its certificate CN>/`, plus one reader).
+final class MosquittoServer: @unchecked Sendable {
+    let process: Process
+    let port: Int
+    let directory: URL
+
+    static var executable: String? {
+        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    init(directory: URL, caChainPEM: String, certificatePEM: String, keyPEM: String, reader: String) throws {
+        guard let executable = Self.executable else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "mosquitto is not installed (Debian: apt install mosquitto)"])
+        }
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        self.directory = directory
+        let port = try Self.freePort()
+        func write(_ name: String, _ text: String) throws -> String {
+            let url = directory.appendingPathComponent(name)
+            try Data(text.utf8).write(to: url)
+            return url.path
+        }
+        let acl = try write("acl", "pattern readwrite things/%u/#\n\nuser \(reader)\ntopic read things/#\n")
+        let config = try write("mosquitto.conf", """
+            listener \(port) 127.0.0.1
+            cafile \(try write("ca.pem", caChainPEM))
+            certfile \(try write("server.pem", certificatePEM))
+            keyfile \(try write("server.key", keyPEM))
+            require_certificate true
+            use_identity_as_username true
+            acl_file \(acl)
+            persistence false
+            max_queued_messages 1000
+            log_dest stderr
+            log_type error
+
+            """)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["-c", config]
+        process.standardOutput = FileHandle.nullDevice
+        let logURL = directory.appendingPathComponent("mosquitto.log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: logURL)
+        try process.run()
+        self.port = port
+        // Wait until it accepts connections.
+        for _ in 0..<100 {
+            if Self.accepts(port: port) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.terminate()
+        let log = (try? String(contentsOf: directory.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "mosquitto did not start: \(log)"])
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func residentMegabytes() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+
+    func cpuSeconds() -> Double { ProcessCPU.seconds(pid: process.processIdentifier) }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
+
+/// CPU time (user + system) of a process, from /proc.
+enum ProcessCPU {
+    static func seconds(pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")")
+        else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
