@@ -53,6 +53,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     var thingName: String? { identity?.thingName }
 
+    /// The session and topic space of clients on the plain listener.
+    static let plainListenerSpace = "\u{0}plain-listener"
+
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -231,7 +234,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let authorizer: Authorizer
         switch authenticate(clientID: clientID) {
         case .success(let granted): authorizer = granted
-        case .failure(let error): return refuseConnect(error.code == .notAuthorized ? .notAuthorized : .notAuthorized, error)
+        case .failure(let error): return refuseConnect(.notAuthorized, error)
         }
         self.authorizer = authorizer
         if let will = connect.will, !authorizer.decide(.publish, will.topic).isAllowed || will.topic.hasPrefix("$") {
@@ -254,7 +257,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         guard let context else { return }
         let handle = ConnectionHandle(
             eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
-        let tenant = identity?.tenant ?? Registry.defaultTenant
+        // Plain-listener clients get a topic space of their own: they never see devices' traffic.
+        let tenant = identity?.tenant ?? (listener == .plain ? Self.plainListenerSpace : Registry.defaultTenant)
         let (session, present, previous) = broker.openSession(
             tenant: tenant, clientID: clientID, cleanStart: connect.cleanStart, handle: handle, authorizer: authorizer, window: window)
         previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(clientID)")
@@ -281,7 +285,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
         context.flush()
         broker.record(AuditEvent(
-            at: Date(), tenant: tenant, action: "mqtt.connect", decision: .allow, code: "connected",
+            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.connect", decision: .allow, code: "connected",
             udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial, source: remoteAddress,
             detail: "client id \(clientID), MQTT \(connect.version == .v5 ? "5" : "3.1.1"), session \(present ? "resumed" : "new")"))
         drain()
