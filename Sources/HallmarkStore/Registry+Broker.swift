@@ -141,17 +141,21 @@ extension Registry {
         }
     }
 
+    /// Creates a thing with its product's default policy attached, unless it exists.
     static func createThingIfMissing(_ db: Database, tenant: String, name: String, udid: String?, product: String, now: Date) throws {
-        let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM things WHERE tenant_id = ? AND name = ?", arguments: [tenant, name]) ?? false
+        let exists =
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM things WHERE tenant_id = ? AND name = ?"), arguments: [tenant, name]) ?? false
         guard !exists else { return }
-        try db.execute(
-            sql: "INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [tenant, name, udid, product, now.timeIntervalSince1970])
-        try db.execute(
+        try db.cachedStatement(
+            sql: "INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [tenant, name, udid, product, now.timeIntervalSince1970])
+        try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name)
                 SELECT tenant_id, ?, default_policy FROM products WHERE tenant_id = ? AND id = ?
-                """, arguments: [name, tenant, product])
+                """
+        ).execute(arguments: [name, tenant, product])
     }
 
     // MARK: Watching for changes
@@ -176,12 +180,7 @@ extension Registry {
             arguments += [limit]
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM events WHERE id > ? AND action IN (\(marks)) ORDER BY id LIMIT ?", arguments: arguments
-            ).map { row in
-                LoggedEvent(id: row["id"], event: AuditEvent(
-                    at: Date(timeIntervalSince1970: row["at"]), tenant: row["tenant_id"], action: row["action"],
-                    decision: AuditEvent.Decision(rawValue: row["decision"]) ?? .refuse, code: row["code"],
-                    udid: row["udid"], thing: row["thing"], serial: row["serial"], source: row["source"], detail: row["detail"]))
-            }
+            ).map { row in LoggedEvent(id: row["id"], event: Self.auditEvent(row)) }
         }
     }
 }

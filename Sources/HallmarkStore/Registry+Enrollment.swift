@@ -107,21 +107,8 @@ extension Registry {
                 sql: "UPDATE certificates SET status = 'superseded', replaced_by = ? WHERE serial = ? AND status = 'active'"
             ).execute(arguments: [record.serial, supersedes])
         }
-        let thingExists =
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM things WHERE tenant_id = ? AND name = ?"),
-                arguments: [device.tenant, record.thingName]) ?? false
-        if !thingExists {
-            try db.cachedStatement(
-                sql: "INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)"
-            ).execute(arguments: [device.tenant, record.thingName, device.udid.rawValue, device.product, at])
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name)
-                    SELECT tenant_id, ?, default_policy FROM products WHERE tenant_id = ? AND id = ?
-                    """
-            ).execute(arguments: [record.thingName, device.tenant, device.product])
-        }
+        try createThingIfMissing(
+            db, tenant: device.tenant, name: record.thingName, udid: device.udid.rawValue, product: device.product, now: issuedAt)
         try db.cachedStatement(
             sql: """
                 INSERT INTO certificates (serial, tenant_id, thing_name, udid, fingerprint, key_fingerprint,

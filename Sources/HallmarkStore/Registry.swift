@@ -290,14 +290,16 @@ public final class Registry: Sendable {
             let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM events \(filter) ORDER BY id DESC LIMIT ?", arguments: arguments
-            ).map { row in
-                AuditEvent(
-                    at: Date(timeIntervalSince1970: row["at"]), tenant: row["tenant_id"], action: row["action"],
-                    decision: AuditEvent.Decision(rawValue: row["decision"]) ?? .refuse, code: row["code"],
-                    udid: row["udid"], thing: row["thing"], serial: row["serial"], source: row["source"],
-                    detail: row["detail"])
-            }
+            ).map(Self.auditEvent)
         }
+    }
+
+    static func auditEvent(_ row: Row) -> AuditEvent {
+        AuditEvent(
+            at: Date(timeIntervalSince1970: row["at"]), tenant: row["tenant_id"], action: row["action"],
+            decision: AuditEvent.Decision(rawValue: row["decision"]) ?? .refuse, code: row["code"],
+            udid: row["udid"], thing: row["thing"], serial: row["serial"], source: row["source"],
+            detail: row["detail"])
     }
 
     /// Runs raw SQL against the database; for tests that prove the log cannot be rewritten.
