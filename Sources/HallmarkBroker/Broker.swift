@@ -59,7 +59,6 @@ final class Broker: Sendable {
         let key = Self.sessionKey(tenant: tenant, clientID: clientID)
         let (session, present): (Session, Bool) = state.withLockedValue { state in
             if let existing = state.sessions[key] {
-                existing.generation += 1
                 if !cleanStart { return (existing, true) }
                 for filter in existing.subscriptions.keys { state.trees[tenant]?.remove(filter: filter, key: key) }
                 existing.subscriptions.removeAll()
@@ -86,16 +85,13 @@ final class Broker: Sendable {
 
     /// Removes a session when its expiry timer fires, unless a connection came back meanwhile.
     func expireSession(_ session: Session, generation: Int) {
-        let expired: Bool = state.withLockedValue { _ in session.generation == generation && !session.isConnected }
-        if expired { removeSession(session) }
+        if session.isAway(since: generation) { removeSession(session) }
     }
 
     /// Every session with a live connection.
     func connectedSessions() -> [Session] {
         state.withLockedValue { Array($0.sessions.values) }.filter(\.isConnected)
     }
-
-    var sessionCount: Int { state.withLockedValue { $0.sessions.count } }
 
     // MARK: Subscriptions
 
@@ -198,12 +194,5 @@ final class Broker: Sendable {
         Task {
             do { try await registry.append(event) } catch { logger.error("event not written: \(error)") }
         }
-    }
-}
-
-extension Broker {
-    /// Reads the registered CAs again (after `hallmark ca register`).
-    func reloadAuthorities() {
-        // Registered CAs come with bring-your-own-CA support; Hallmark's own CA is always trusted.
     }
 }

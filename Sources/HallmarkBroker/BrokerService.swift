@@ -129,7 +129,7 @@ public final class BrokerService: Service, Sendable {
 /// has the affected connections re-checked: a revoked certificate's session ends within a second,
 /// without a restart or a reload.
 struct RegistryWatcher: Sendable {
-    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put", "ca.register"]
+    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put"]
     let broker: Broker
 
     func run() async {
@@ -146,7 +146,6 @@ struct RegistryWatcher: Sendable {
             guard let newest = events.last else { continue }
             last = newest.id
             broker.forgetIdentities()
-            if events.contains(where: { $0.event.action == "ca.register" }) { broker.reloadAuthorities() }
             let changes = events.map(\.event)
             for session in broker.connectedSessions() {
                 guard let handle = session.liveConnection else { continue }

@@ -51,8 +51,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         self.plainAuthorizerPolicies = plainPolicies
     }
 
-    var thingName: String? { identity?.thingName }
-
     /// The session and topic space of clients on the plain listener.
     static let plainListenerSpace = "\u{0}plain-listener"
 
@@ -146,7 +144,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
         let generation = session.generation
         context.eventLoop.scheduleTask(in: .seconds(Int64(delay))) {
-            if session.generation == generation && !session.isConnected { broker.publish(message, tenant: tenant) }
+            if session.isAway(since: generation) { broker.publish(message, tenant: tenant) }
         }
     }
 
@@ -171,8 +169,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 if clientMaximumPacketSize != .max,
                    Packet.publish(publish).encodedSize(version: version) > clientMaximumPacketSize {
                     // MQTT 5.0 §3.1.2.11.4: a message too large for the client is discarded.
-                    if let id = publish.packetID { _ = session.acknowledge(id, type: publish.qos == .atLeastOnce ? 4 : 5) }
-                    if publish.qos == .exactlyOnce, let id = publish.packetID { _ = session.acknowledge(id, type: 7) }
+                    if let id = publish.packetID { session.discard(id) }
                     continue
                 }
                 send(.publish(publish))

@@ -43,8 +43,6 @@ final class Session: @unchecked Sendable {
 
     // Guarded by the broker's lock.
     var subscriptions: [String: SubscriptionEntry] = [:]
-    /// Bumped on every attach, so that a timer of an older connection does nothing.
-    var generation = 0
 
     private let lock = NIOLock()
     private var connection: ConnectionHandle?
@@ -55,8 +53,9 @@ final class Session: @unchecked Sendable {
     private var drainScheduled = false
     private var window = 100
     private var maximumQueued: Int
-    private(set) var dropped = 0
     private var authorizerBox: Authorizer?
+    /// Bumped on every attach, so that a timer of an older connection does nothing.
+    private var generationCount = 0
 
     init(key: String, tenant: String, clientID: String, maximumQueued: Int) {
         self.key = key
@@ -70,9 +69,16 @@ final class Session: @unchecked Sendable {
     /// Puts new policies in force for the connection (after a policy change).
     func replaceAuthorizer(_ authorizer: Authorizer) { lock.withLock { authorizerBox = authorizer } }
 
+    /// How many connections the session has had: a timer set by one connection checks it is still current.
+    var generation: Int { lock.withLock { generationCount } }
+
+    /// Whether the session has had no connection since `generation`.
+    func isAway(since generation: Int) -> Bool { lock.withLock { generationCount == generation && connection == nil } }
+
     /// Attaches a connection; returns the one it replaced, if any.
     func attach(_ handle: ConnectionHandle, authorizer: Authorizer, window: Int) -> ConnectionHandle? {
         lock.withLock {
+            generationCount += 1
             let previous = connection
             connection = handle
             authorizerBox = authorizer
@@ -100,10 +106,7 @@ final class Session: @unchecked Sendable {
     func enqueue(_ message: BrokerMessage, qos: QoS, retain: Bool, subscriptionIDs: [UInt32]) {
         let wake: ConnectionHandle? = lock.withLock {
             if connection == nil && qos == .atMostOnce { return nil }
-            guard queue.count < maximumQueued else {
-                dropped += 1
-                return nil
-            }
+            guard queue.count < maximumQueued else { return nil }
             queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
             guard let connection, !drainScheduled else { return nil }
             drainScheduled = true
@@ -134,8 +137,6 @@ final class Session: @unchecked Sendable {
         }
     }
 
-    var hasQueued: Bool { lock.withLock { !queue.isEmpty } }
-
     private func freePacketID() -> UInt16 {
         while true {
             let id = nextPacketID
@@ -163,6 +164,14 @@ final class Session: @unchecked Sendable {
             default:
                 return .unknown
             }
+        }
+    }
+
+    /// Forgets an in-flight message that will not be sent (too large for the client).
+    func discard(_ id: UInt16) {
+        lock.withLock {
+            inflight[id] = nil
+            inflightOrder.removeAll { $0 == id }
         }
     }
 

@@ -38,11 +38,6 @@ public final class TrustStore: Sendable {
         state = NIOLockedValueBox((authorities, [:]))
     }
 
-    /// Replaces the set of registered CAs (Hallmark's own stays).
-    public func replaceAuthorities(_ authorities: [Authority]) {
-        state.withLockedValue { $0 = (authorities, [:]) }
-    }
-
     public var authorities: [Authority] { state.withLockedValue { $0.authorities } }
 
     /// Checks a client certificate (DER). A certificate seen before is recognised by its SHA-256

@@ -54,25 +54,22 @@ struct ThingCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
         @Argument(help: "The thing's name.") var thing: String
         @Option(help: "Why (kept in the event log).") var reason = "operator"
+
+        func set(active: Bool) async throws {
+            try await reporting {
+                try await data.openRegistry().setThingStatus(thing, active: active, reason: reason, now: Date())
+                print("\(active ? "activated" : "deactivated") thing \(thing)")
+            }
+        }
     }
 
     struct Activate: AsyncParsableCommand {
         @OptionGroup var target: Target
-        func run() async throws {
-            try await reporting {
-                try await target.data.openRegistry().setThingStatus(target.thing, active: true, reason: target.reason, now: Date())
-                print("activated thing \(target.thing)")
-            }
-        }
+        func run() async throws { try await target.set(active: true) }
     }
 
     struct Deactivate: AsyncParsableCommand {
         @OptionGroup var target: Target
-        func run() async throws {
-            try await reporting {
-                try await target.data.openRegistry().setThingStatus(target.thing, active: false, reason: target.reason, now: Date())
-                print("deactivated thing \(target.thing)")
-            }
-        }
+        func run() async throws { try await target.set(active: false) }
     }
 }

@@ -54,28 +54,25 @@ struct PolicyCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
         @Argument(help: "The policy's name.") var policy: String
         @Argument(help: "The thing's name.") var thing: String
+
+        func set(attached: Bool) async throws {
+            try await reporting {
+                try await data.openRegistry().setPolicyAttachment(policy: policy, thing: thing, attached: attached, now: Date())
+                print(attached ? "attached \(policy) to \(thing)" : "detached \(policy) from \(thing)")
+            }
+        }
     }
 
     struct Attach: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Attach a policy to a thing (live sessions pick it up within a second).")
         @OptionGroup var target: Attachment
-        func run() async throws {
-            try await reporting {
-                try await target.data.openRegistry().setPolicyAttachment(policy: target.policy, thing: target.thing, attached: true, now: Date())
-                print("attached \(target.policy) to \(target.thing)")
-            }
-        }
+        func run() async throws { try await target.set(attached: true) }
     }
 
     struct Detach: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Detach a policy from a thing.")
         @OptionGroup var target: Attachment
-        func run() async throws {
-            try await reporting {
-                try await target.data.openRegistry().setPolicyAttachment(policy: target.policy, thing: target.thing, attached: false, now: Date())
-                print("detached \(target.policy) from \(target.thing)")
-            }
-        }
+        func run() async throws { try await target.set(attached: false) }
     }
 }
 

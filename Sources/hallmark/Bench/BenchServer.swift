@@ -47,13 +47,7 @@ final class BenchServer: @unchecked Sendable {
     /// CPU time (user + system) the server has used, in seconds.
     func cpuSeconds() -> Double { ProcessCPU.seconds(pid: process.processIdentifier) }
 
-    private func status(_ field: String) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) })
-        else { return 0 }
-        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-        return kilobytes / 1024
-    }
+    private func status(_ field: String) -> Double { ProcessCPU.statusMegabytes(pid: process.processIdentifier, field: field) }
 
     func stop() {
         guard process.isRunning else { return }

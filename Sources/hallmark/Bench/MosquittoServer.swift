@@ -68,12 +68,7 @@ final class MosquittoServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    func residentMegabytes() -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
-        else { return 0 }
-        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-    }
+    func residentMegabytes() -> Double { ProcessCPU.statusMegabytes(pid: process.processIdentifier, field: "VmRSS:") }
 
     func cpuSeconds() -> Double { ProcessCPU.seconds(pid: process.processIdentifier) }
 
@@ -103,8 +98,17 @@ final class MosquittoServer: @unchecked Sendable {
     }
 }
 
-/// CPU time (user + system) of a process, from /proc.
+/// CPU time and memory of a child process, from /proc.
 enum ProcessCPU {
+    /// A memory line of /proc/PID/status (`VmRSS:`, `VmHWM:`), in MB.
+    static func statusMegabytes(pid: Int32, field: String) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) })
+        else { return 0 }
+        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+
+    /// CPU time (user + system), in seconds.
     static func seconds(pid: Int32) -> Double {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = text.lastIndex(of: ")")
