@@ -15,6 +15,7 @@ import Foundation
 /// the telemetry writer.
 public final class BrokerService: Service, Sendable {
     let broker: Broker
+    let hallmarkCA: Certificate
     let serverContext: NIOSSLContext
     let plainPolicies: [Policy]
     let onRunning: @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void
@@ -27,7 +28,7 @@ public final class BrokerService: Service, Sendable {
         hallmarkCA: Certificate, logger: Logger,
         onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
     ) throws {
-        let trust = TrustStore(authorities: [TrustStore.Authority(id: TrustStore.hallmarkCA, certificate: hallmarkCA)])
+        let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry))
         let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry) : nil
         self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, logger: logger)
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -38,7 +39,14 @@ public final class BrokerService: Service, Sendable {
         tls.certificateVerification = .noHostnameVerification
         self.serverContext = try NIOSSLContext(configuration: tls)
         self.plainPolicies = [try Policy(document: configuration.plainPolicy)]
+        self.hallmarkCA = hallmarkCA
         self.onRunning = onRunning
+    }
+
+    /// Hallmark's issuing CA and the active registered OEM CAs.
+    static func authorities(hallmarkCA: Certificate, registry: Registry) throws -> [TrustStore.Authority] {
+        [TrustStore.Authority(id: TrustStore.hallmarkCA, certificate: hallmarkCA)]
+            + (try registry.registeredCAs()).filter(\.active).map { TrustStore.Authority(id: $0.id, certificate: $0.certificate) }
     }
 
     public func run() async throws {
@@ -70,7 +78,7 @@ public final class BrokerService: Service, Sendable {
         ])
         await onRunning(tlsChannel.localAddress?.port ?? configuration.port, plainChannel?.localAddress?.port)
 
-        let watcher = RegistryWatcher(broker: broker)
+        let watcher = RegistryWatcher(broker: broker, hallmarkCA: hallmarkCA)
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { tasks in
                 tasks.addTask { await watcher.run() }
@@ -129,8 +137,9 @@ public final class BrokerService: Service, Sendable {
 /// has the affected connections re-checked: a revoked certificate's session ends within a second,
 /// without a restart or a reload.
 struct RegistryWatcher: Sendable {
-    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put"]
+    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put", "ca.status"]
     let broker: Broker
+    let hallmarkCA: Certificate
 
     func run() async {
         var last = (try? broker.registry.latestEventID()) ?? 0
@@ -147,6 +156,13 @@ struct RegistryWatcher: Sendable {
             last = newest.id
             broker.forgetIdentities()
             let changes = events.map(\.event)
+            if changes.contains(where: { $0.action == "ca.status" }) {
+                do {
+                    broker.trust.replaceAuthorities(try BrokerService.authorities(hallmarkCA: hallmarkCA, registry: broker.registry))
+                } catch {
+                    broker.logger.error("registered CAs not reloaded: \(error)")
+                }
+            }
             for session in broker.connectedSessions() {
                 guard let handle = session.liveConnection else { continue }
                 handle.eventLoop.execute {

@@ -12,7 +12,10 @@ extension MQTTConnectionHandler {
         guard state == .connected, listener == .tls, let peer = peerBox.peer, let session else { return }
         let decision: Result<Authorizer, HallmarkError>
         do {
-            if let identity = try broker.identity(fingerprint: peer.fingerprint) {
+            if !broker.trust.trusts(caID: peer.caID) {
+                decision = .failure(HallmarkError(.certificateUntrusted, "The CA of certificate \(peer.serial) is no longer registered and active.",
+                                                  remedy: "Reactivate the CA, or move the device to a trusted CA."))
+            } else if let identity = try broker.identity(fingerprint: peer.fingerprint) {
                 self.identity = identity
                 decision = ConnectDecision.decide(identity: identity, clientID: clientID, commonName: peer.commonName)
             } else {
@@ -39,6 +42,7 @@ extension MQTTConnectionHandler {
     func isAffected(by event: AuditEvent) -> Bool {
         guard let identity else { return false }
         if event.action == "policy.put" { return event.tenant == identity.tenant }
+        if event.action == "ca.status" { return event.tenant == identity.tenant && identity.caID != TrustStore.hallmarkCA }
         guard event.tenant == identity.tenant else { return false }
         if let thing = event.thing, thing == identity.thingName { return true }
         if let serial = event.serial, serial == identity.serial { return true }

@@ -21,7 +21,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     enum Listener { case tls, plain }
 
-    enum State { case awaitingConnect, connected, closed }
+    /// `authenticating` while a certificate of a registered CA is being recorded (JITR/JITP); the
+    /// client's packets wait for the outcome.
+    enum State { case awaitingConnect, authenticating, connected, closed }
 
     let broker: Broker
     let peerBox: PeerBox
@@ -42,6 +44,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var clientMaximumPacketSize = Int.max
     var remoteAddress = "?"
     var lastDenialLogged: NIODeadline?
+    var heldPackets: [Packet] = []
     var deniedSinceLogged = 0
 
     init(broker: Broker, peerBox: PeerBox, listener: Listener, plainPolicies: [Policy]) {
@@ -72,6 +75,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         case .awaitingConnect:
             guard case .connect(let connect) = packet else { return fail(.protocolError, "the first packet must be CONNECT") }
             handleConnect(connect)
+        case .authenticating:
+            guard heldPackets.count < 1000 else { return fail(.receiveMaximumExceeded, "too many packets before CONNACK") }
+            heldPackets.append(packet)
         case .connected:
             handle(packet)
         case .closed:
@@ -227,12 +233,43 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             assigned = clientID
         }
         self.clientID = clientID
-
-        let authorizer: Authorizer
-        switch authenticate(clientID: clientID) {
-        case .success(let granted): authorizer = granted
-        case .failure(let error): return refuseConnect(.notAuthorized, error)
+        guard listener == .tls else {
+            let authorizer = Authorizer(
+                policies: plainAuthorizerPolicies, context: Policy.Context(thingName: nil, clientID: clientID, certificateCommonName: nil))
+            return finishConnect(connect, assigned: assigned, authorizer: authorizer)
         }
+        guard let peer = peerBox.peer else {
+            return refuseConnect(.notAuthorized, HallmarkError(
+                .clientCertificateRequired, "No verified client certificate.", remedy: "Connect with the device certificate."))
+        }
+        let found: ConnectionIdentity?
+        do {
+            found = try broker.identity(fingerprint: peer.fingerprint)
+        } catch {
+            broker.logger.error("registry read failed: \(error)")
+            return refuseConnect(.serverUnavailable, HallmarkError(.internalError, "The registry could not be read.", remedy: "Try again later."))
+        }
+        if let found { return admit(connect, assigned: assigned, identity: found, peer: peer) }
+        guard peer.caID != TrustStore.hallmarkCA else {
+            return refuseConnect(.notAuthorized, HallmarkError(
+                .certificateUnknown, "Certificate \(peer.serial) is not in the registry.",
+                remedy: "Connect with the certificate Hallmark issued to this device."))
+        }
+        autoRegister(connect, assigned: assigned, peer: peer)
+    }
+
+    /// Decides on a known certificate and, when it may connect, opens the session.
+    func admit(_ connect: ConnectPacket, assigned: String?, identity: ConnectionIdentity, peer: TrustStore.VerifiedPeer) {
+        self.identity = identity
+        switch ConnectDecision.decide(identity: identity, clientID: clientID, commonName: peer.commonName) {
+        case .success(let authorizer): finishConnect(connect, assigned: assigned, authorizer: authorizer)
+        case .failure(let error): refuseConnect(.notAuthorized, error)
+        }
+    }
+
+    /// Opens the session of an authorised client and answers CONNACK.
+    private func finishConnect(_ connect: ConnectPacket, assigned: String?, authorizer: Authorizer) {
+        let clientID = self.clientID
         self.authorizer = authorizer
         if let will = connect.will, !authorizer.decide(.publish, will.topic).isAllowed || will.topic.hasPrefix("$") {
             return refuseConnect(.notAuthorized, HallmarkError(
@@ -252,12 +289,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             ? Int(connect.properties.receiveMaximum ?? 65535) : broker.configuration.maximumInflight311
 
         guard let context else { return }
-        let handle = ConnectionHandle(
+        let connection = ConnectionHandle(
             eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
         // Plain-listener clients get a topic space of their own: they never see devices' traffic.
         let tenant = identity?.tenant ?? (listener == .plain ? Self.plainListenerSpace : Registry.defaultTenant)
         let (session, present, previous) = broker.openSession(
-            tenant: tenant, clientID: clientID, cleanStart: connect.cleanStart, handle: handle, authorizer: authorizer, window: window)
+            tenant: tenant, clientID: clientID, cleanStart: connect.cleanStart, handle: connection, authorizer: authorizer, window: window)
         previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(clientID)")
         self.session = session
         state = .connected
@@ -285,39 +322,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.connect", decision: .allow, code: "connected",
             udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial, source: remoteAddress,
             detail: "client id \(clientID), MQTT \(connect.version == .v5 ? "5" : "3.1.1"), session \(present ? "resumed" : "new")"))
+        let held = heldPackets
+        heldPackets = []
+        for packet in held where state == .connected { handle(packet) }
         drain()
+        context.flush()
     }
 
-    /// Finds who is connecting: the certificate's registry record (TLS listener) or the plain
-    /// listener's policy.
-    private func authenticate(clientID: String) -> Result<Authorizer, HallmarkError> {
-        guard listener == .tls else {
-            return .success(Authorizer(
-                policies: plainAuthorizerPolicies,
-                context: Policy.Context(thingName: nil, clientID: clientID, certificateCommonName: nil)))
-        }
-        guard let peer = peerBox.peer else {
-            return .failure(HallmarkError(.clientCertificateRequired, "No verified client certificate.", remedy: "Connect with the device certificate."))
-        }
-        let found: ConnectionIdentity?
-        do {
-            found = try broker.identity(fingerprint: peer.fingerprint)
-        } catch {
-            broker.logger.error("registry read failed: \(error)")
-            return .failure(HallmarkError(.internalError, "The registry could not be read.", remedy: "Try again later."))
-        }
-        guard let identity = found else {
-            return .failure(HallmarkError(
-                .certificateUnknown, "Certificate \(peer.serial) is not in the registry.",
-                remedy: peer.caID == TrustStore.hallmarkCA
-                    ? "Connect with the certificate Hallmark issued to this device."
-                    : "Register the certificate, or give its CA a provisioning template."))
-        }
-        self.identity = identity
-        return ConnectDecision.decide(identity: identity, clientID: clientID, commonName: peer.commonName)
-    }
-
-    private func refuseConnect(_ reason: ReasonCode, _ error: HallmarkError) {
+    func refuseConnect(_ reason: ReasonCode, _ error: HallmarkError) {
         let peer = peerBox.peer
         broker.record(AuditEvent(
             at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.connect", decision: .refuse,

@@ -40,6 +40,20 @@ public final class TrustStore: Sendable {
 
     public var authorities: [Authority] { state.withLockedValue { $0.authorities } }
 
+    /// Replaces the trusted CAs (a CA registered, deactivated or reactivated) and forgets every
+    /// certificate checked so far.
+    public func replaceAuthorities(_ authorities: [Authority]) {
+        state.withLockedValue {
+            $0.authorities = authorities
+            $0.verified.removeAll()
+        }
+    }
+
+    /// Whether a CA is trusted now.
+    public func trusts(caID: String) -> Bool {
+        state.withLockedValue { $0.authorities.contains { $0.id == caID } }
+    }
+
     /// Checks a client certificate (DER). A certificate seen before is recognised by its SHA-256
     /// fingerprint and only its validity is checked again.
     public func verify(leafDER: [UInt8], now: Date) -> Result<VerifiedPeer, HallmarkError> {
@@ -80,7 +94,7 @@ public final class TrustStore: Sendable {
             return .failure(HallmarkError(.certificateUntrusted, "The client certificate \(serial) does not allow digital signatures.",
                                           remedy: "Issue device certificates with keyUsage digitalSignature."))
         }
-        let commonName = leaf.subject.flatMap { $0 }.first { $0.type == .RDNAttributeType.commonName }.map { String(describing: $0.value) }
+        let commonName = leaf.subject.commonName
         let peer = VerifiedPeer(
             fingerprint: fingerprint, caID: issuer.id, serial: serial, commonName: commonName,
             notAfter: leaf.notValidAfter, der: leafDER)

@@ -73,6 +73,8 @@ extension HallmarkError.Code {
     public static let thingInactive = Self(rawValue: "thing_inactive")
     public static let protocolViolation = Self(rawValue: "protocol_violation")
     public static let caRegistrationInvalid = Self(rawValue: "ca_registration_invalid")
+    public static let provisioningTemplateInvalid = Self(rawValue: "provisioning_template_invalid")
+    public static let provisioningFailed = Self(rawValue: "provisioning_failed")
     // Generic
     public static let notFound = Self(rawValue: "not_found")
     public static let internalError = Self(rawValue: "internal_error")

@@ -141,21 +141,30 @@ extension Registry {
         }
     }
 
-    /// Creates a thing with its product's default policy attached, unless it exists.
-    static func createThingIfMissing(_ db: Database, tenant: String, name: String, udid: String?, product: String, now: Date) throws {
+    /// Creates a thing with a policy attached (by default its product's default policy), unless it
+    /// exists; an existing thing only gets the policy attached.
+    static func createThingIfMissing(
+        _ db: Database, tenant: String, name: String, udid: String?, product: String, policy: String? = nil, now: Date
+    ) throws {
         let exists =
             try Bool.fetchOne(
                 db.cachedStatement(sql: "SELECT 1 FROM things WHERE tenant_id = ? AND name = ?"), arguments: [tenant, name]) ?? false
-        guard !exists else { return }
-        try db.cachedStatement(
-            sql: "INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)"
-        ).execute(arguments: [tenant, name, udid, product, now.timeIntervalSince1970])
-        try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name)
-                SELECT tenant_id, ?, default_policy FROM products WHERE tenant_id = ? AND id = ?
-                """
-        ).execute(arguments: [name, tenant, product])
+        if !exists {
+            try db.cachedStatement(
+                sql: "INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)"
+            ).execute(arguments: [tenant, name, udid, product, now.timeIntervalSince1970])
+        }
+        if let policy {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name) VALUES (?, ?, ?)")
+                .execute(arguments: [tenant, name, policy])
+        } else if !exists {
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name)
+                    SELECT tenant_id, ?, default_policy FROM products WHERE tenant_id = ? AND id = ?
+                    """
+            ).execute(arguments: [name, tenant, product])
+        }
     }
 
     // MARK: Watching for changes

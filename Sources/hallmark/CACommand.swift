@@ -6,7 +6,7 @@ import X509
 
 struct CACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ca", abstract: "The certificate authority.", subcommands: [Init.self, Show.self])
+        commandName: "ca", abstract: "The certificate authority.", subcommands: [Init.self, Show.self, RegistrationCode.self, Register.self, Registered.self, SetStatus.self])
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

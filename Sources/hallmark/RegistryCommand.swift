@@ -65,9 +65,9 @@ struct RegistryCommand: AsyncParsableCommand {
     struct Events: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Read the append-only event log, newest first.")
         @OptionGroup var data: DataOptions
-        @Option var udid: String?
-        @Option var code: String?
-        @Option var limit = 50
+        @Option(help: "Only events about this device.") var udid: String?
+        @Option(help: "Only events with this code.") var code: String?
+        @Option(help: "How many events, newest first.") var limit = 50
 
         func run() async throws {
             try await reporting {
@@ -75,7 +75,7 @@ struct RegistryCommand: AsyncParsableCommand {
                 let formatter = ISO8601DateFormatter()
                 for event in try registry.events(udid: udid, code: code, limit: limit) {
                     print(
-                        "\(formatter.string(from: event.at))\t\(event.action)\t\(event.decision.rawValue)\t\(event.code)\t\(event.udid ?? "-")\t\(event.detail)")
+                        "\(formatter.string(from: event.at))\t\(event.action)\t\(event.decision.rawValue)\t\(event.code)\t\(event.udid ?? "-")\t\(event.thing ?? "-")\t\(event.detail)")
                 }
             }
         }

@@ -32,7 +32,7 @@ D1=devices/device-00001; D2=devices/device-00002; D3=devices/device-00003; D4=de
 T1=$(cat $D1/udid); T2=$(cat $D2/udid); T3=$(cat $D3/udid); T4=$(cat $D4/udid)
 tls() { echo "-h localhost -p $MQTT --cafile $1/trust.pem --cert $1/certificate.pem --key $1/rot-key.pem -i $(cat $1/udid)"; }
 serial() { openssl x509 -in "$1/certificate.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
-event() { "$HALLMARK" registry events --data-dir "$DATA" --limit 200 | grep -q -- "$1"; }
+event() { "$HALLMARK" registry events --data-dir "$DATA" --limit 1000 >events.txt; grep -q -- "$1" events.txt; }
 
 # A reader policy for device 2: it may watch every thing's telemetry.
 cat > reader.json <<'JSON'
