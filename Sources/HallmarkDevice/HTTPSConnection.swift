@@ -19,7 +19,7 @@ public final class HTTPSConnection {
 
     /// TLS settings for a client, built once and shared by many connections.
     public struct ClientTLS: Sendable {
-        let context: NIOSSLContext
+        public let context: NIOSSLContext
 
         /// - Parameters:
         ///   - trustRoots: The CA certificates the server must chain to.

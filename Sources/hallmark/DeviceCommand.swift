@@ -6,8 +6,8 @@ import Logging
 
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "device", abstract: "The device agent: play a device that enrols over EST.",
-        subcommands: [Factory.self, Boot.self, Run.self, Show.self])
+        commandName: "device", abstract: "The device agent: play a device that enrols over EST and sends telemetry over MQTT.",
+        subcommands: [Factory.self, Boot.self, Run.self, Telemetry.self, Show.self])
 
     struct Factory: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -68,20 +68,69 @@ struct DeviceCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the agent: enrol, then renew before expiry, retrying with back-off.")
+            abstract: "Run the agent: enrol, renew before expiry (retrying with back-off) and, with --mqtt, publish temperature readings.")
 
         @Option var state: String
         @Option var server: String
         @Option var renewAt = 2.0 / 3.0
+        @Option(help: "The MQTT broker as HOST:PORT; readings go to things/<thing>/temperature.") var mqtt: String?
+        @Option(help: "Seconds between readings.") var interval = 5.0
 
         func run() async throws {
             try await reporting {
                 LoggingSystem.bootstrap(StreamLogHandler.standardError)
                 let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
                 let agent = DeviceAgent(state: device, server: try .init(url: server), schedule: .init(fraction: renewAt))
-                try await agent.run()
+                let broker = try mqtt.map(DeviceCommand.hostAndPort)
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await agent.run() }
+                    if let broker {
+                        tasks.addTask {
+                            // Telemetry starts once the device holds a certificate.
+                            while try device.certificate() == nil { try await Task.sleep(for: .seconds(1)) }
+                            let publisher = TelemetryPublisher(state: device, host: broker.host, port: broker.port, interval: .seconds(interval))
+                            try await publisher.run()
+                        }
+                    }
+                    try await tasks.next()
+                    tasks.cancelAll()
+                }
             }
         }
+    }
+
+    struct Telemetry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connect with the device's certificate and publish temperature readings to things/<thing>/temperature.")
+
+        @Option var state: String
+        @Option(help: "The MQTT broker as HOST:PORT.") var mqtt: String
+        @Option(help: "Seconds between readings.") var interval = 5.0
+        @Option(help: "Stop after this many readings (default: run until stopped).") var count: Int?
+
+        func run() async throws {
+            try await reporting {
+                let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
+                let broker = try DeviceCommand.hostAndPort(mqtt)
+                let publisher = TelemetryPublisher(state: device, host: broker.host, port: broker.port, interval: .seconds(interval))
+                if let count {
+                    let (client, thing) = try await publisher.connect()
+                    client.close()
+                    let sent = try await publisher.run(count: count)
+                    print("\(thing): \(sent) readings acknowledged on \(TelemetryPublisher.topic(thing: thing))")
+                } else {
+                    LoggingSystem.bootstrap(StreamLogHandler.standardError)
+                    try await publisher.run()
+                }
+            }
+        }
+    }
+
+    static func hostAndPort(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw HallmarkError(.configInvalid, "'\(text)' is not HOST:PORT.", remedy: "Give the broker as HOST:PORT, e.g. localhost:8883.")
+        }
+        return (String(text[..<colon]), port)
     }
 
     struct Show: AsyncParsableCommand {

@@ -61,6 +61,7 @@ struct DemoStory {
             try await retryScene(genuine[0], endpoint: endpoint)
             try await renewalScene(genuine[1], endpoint: endpoint)
             try await attackScenes(genuine: genuine, reserved: reserved, endpoint: endpoint, registry: registry)
+            try await brokerScenes(genuine, mqttPort: ports.mqtt, registry: registry, trust: authority.root)
         }
     }
 
