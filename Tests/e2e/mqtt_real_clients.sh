@@ -58,6 +58,13 @@ done
 sleep 1.2  # telemetry is written once a second
 check "telemetry keeps the last value per topic" bash -c "'$HALLMARK' telemetry --data-dir '$DATA' $T1 | grep -q 'things/$T1/secret'"
 check "telemetry history of a topic" bash -c "'$HALLMARK' telemetry --data-dir '$DATA' $T1 --topic things/$T1/temp | tee /dev/stderr | grep -c mqttv | grep -qx 6"
+timeout 8 mosquitto_sub $(tls $D2) -t "things/$T1/temperature" -C 3 >agent-sub.out 2>&1 &
+SUB=$!
+sleep 0.6
+check "the device agent publishes thermometer readings over mutual TLS" bash -c \
+  "'$HALLMARK' device telemetry --state $D1 --mqtt localhost:$MQTT --interval 0.2 --count 3 | grep -q '3 readings acknowledged'"
+wait $SUB
+check "  ... and a subscriber receives them as JSON" bash -c "[ \$(grep -c '\"temperature\":[0-9.]*,\"unit\":\"C\"' agent-sub.out) -eq 3 ]"
 check "mosquitto: wrong client id refused (CONNACK not authorised)" refused mosquitto_pub $(tls $D1 | sed "s/-i $T1/-i intruder/") -t "things/$T1/x" -m 1
 check "  ... with an event" event "may not connect with client id \"intruder\""
 check "mosquitto v5: publish into another thing's topic gets PUBACK 0x87" bash -c "mosquitto_pub $(tls $D1) -V mqttv5 -q 1 -t things/$T3/cmd -m x -d 2>&1 | grep -q 'RC:135'"
