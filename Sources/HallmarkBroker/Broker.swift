@@ -14,7 +14,20 @@ final class Broker: Sendable {
         var sessions: [String: Session] = [:]
         var trees: [String: SubscriptionTree<SubscriptionEntry>] = [:]
         var retained: [String: [String: BrokerMessage]] = [:]
+        /// Per tenant, the subscriptions matching a topic, as found in the tree: most devices publish
+        /// to the same few topics again and again. Dropped for a tenant whenever its subscriptions change.
+        var routes: [String: [String: [Route]]] = [:]
+
+        mutating func subscriptionsChanged(tenant: String) { routes[tenant] = nil }
     }
+
+    /// A subscription matching a topic.
+    struct Route {
+        var session: Session
+        var entry: SubscriptionEntry
+    }
+
+    static let routeCacheLimit = 10_000
 
     let configuration: BrokerConfiguration
     let registry: Registry
@@ -61,6 +74,7 @@ final class Broker: Sendable {
             if let existing = state.sessions[key] {
                 if !cleanStart { return (existing, true) }
                 for filter in existing.subscriptions.keys { state.trees[tenant]?.remove(filter: filter, key: key) }
+                state.subscriptionsChanged(tenant: tenant)
                 existing.subscriptions.removeAll()
                 existing.reset()
                 return (existing, false)
@@ -80,6 +94,7 @@ final class Broker: Sendable {
             for filter in session.subscriptions.keys { state.trees[session.tenant]?.remove(filter: filter, key: session.key) }
             session.subscriptions.removeAll()
             state.sessions[session.key] = nil
+            state.subscriptionsChanged(tenant: session.tenant)
         }
     }
 
@@ -100,6 +115,7 @@ final class Broker: Sendable {
     func subscribe(_ session: Session, _ subscriptions: [Subscription], identifier: UInt32?, now: NIODeadline) {
         var retainedToSend: [(BrokerMessage, Subscription)] = []
         state.withLockedValue { state in
+            state.subscriptionsChanged(tenant: session.tenant)
             for subscription in subscriptions {
                 let entry = SubscriptionEntry(options: subscription, identifier: identifier)
                 let isNew = session.subscriptions.updateValue(entry, forKey: subscription.filter) == nil
@@ -127,7 +143,8 @@ final class Broker: Sendable {
     /// Removes subscriptions; returns, per filter, whether it existed.
     func unsubscribe(_ session: Session, _ filters: [String]) -> [Bool] {
         state.withLockedValue { state in
-            filters.map { filter in
+            state.subscriptionsChanged(tenant: session.tenant)
+            return filters.map { filter in
                 guard session.subscriptions.removeValue(forKey: filter) != nil else { return false }
                 state.trees[session.tenant]?.remove(filter: filter, key: session.key)
                 return true
@@ -141,14 +158,7 @@ final class Broker: Sendable {
     /// Returns how many sessions it was queued for.
     @discardableResult
     func publish(_ message: BrokerMessage, tenant: String) -> Int {
-        struct Target {
-            var session: Session
-            var qos: QoS
-            var retainAsPublished: Bool
-            var identifiers: [UInt32]
-        }
-        var targets: [String: Target] = [:]
-        state.withLockedValue { state in
+        let routes: [Route] = state.withLockedValue { state in
             if message.retain {
                 if message.payload.readableBytes == 0 {
                     state.retained[tenant]?[message.topic] = nil
@@ -158,31 +168,60 @@ final class Broker: Sendable {
                     state.retained[tenant, default: [:]][message.topic] = kept
                 }
             }
+            if let known = state.routes[tenant]?[message.topic] { return known }
+            var found: [Route] = []
             state.trees[tenant]?.forEachMatch(topic: message.topic) { key, entry in
-                if entry.options.noLocal && key == message.publisher { return }
-                guard let session = state.sessions[key] else { return }
-                if var target = targets[key] {
-                    target.qos = max(target.qos, entry.options.qos)
-                    target.retainAsPublished = target.retainAsPublished || entry.options.retainAsPublished
-                    if let id = entry.identifier { target.identifiers.append(id) }
-                    targets[key] = target
-                } else {
-                    targets[key] = Target(
-                        session: session, qos: entry.options.qos, retainAsPublished: entry.options.retainAsPublished,
-                        identifiers: entry.identifier.map { [$0] } ?? [])
-                }
+                if let session = state.sessions[key] { found.append(Route(session: session, entry: entry)) }
+            }
+            if state.routes[tenant]?.count ?? 0 >= Self.routeCacheLimit { state.routes[tenant] = nil }
+            state.routes[tenant, default: [:]][message.topic] = found
+            return found
+        }
+        if routes.count == 1, let route = routes.first {
+            // The common case: one subscription matches.
+            guard !(route.entry.options.noLocal && route.session.key == message.publisher) else { return 0 }
+            return deliver(message, to: route.session, qos: route.entry.options.qos,
+                           retainAsPublished: route.entry.options.retainAsPublished,
+                           identifiers: route.entry.identifier.map { [$0] } ?? []) ? 1 : 0
+        }
+        // A session with several matching subscriptions gets the message once, at the highest QoS,
+        // with every subscription identifier (MQTT 5.0 §3.3.4).
+        struct Target {
+            var session: Session
+            var qos: QoS
+            var retainAsPublished: Bool
+            var identifiers: [UInt32]
+        }
+        var targets: [ObjectIdentifier: Target] = [:]
+        for route in routes {
+            let options = route.entry.options
+            if options.noLocal && route.session.key == message.publisher { continue }
+            let id = ObjectIdentifier(route.session)
+            if var target = targets[id] {
+                target.qos = max(target.qos, options.qos)
+                target.retainAsPublished = target.retainAsPublished || options.retainAsPublished
+                if let identifier = route.entry.identifier { target.identifiers.append(identifier) }
+                targets[id] = target
+            } else {
+                targets[id] = Target(
+                    session: route.session, qos: options.qos, retainAsPublished: options.retainAsPublished,
+                    identifiers: route.entry.identifier.map { [$0] } ?? [])
             }
         }
         var delivered = 0
-        for target in targets.values {
-            // iot:Receive is checked per message, as AWS IoT does; a denied message is skipped.
-            guard target.session.authorizer?.decide(.receive, message.topic).isAllowed ?? false else { continue }
-            target.session.enqueue(
-                message, qos: min(message.qos, target.qos), retain: message.retain && target.retainAsPublished,
-                subscriptionIDs: target.identifiers)
+        for target in targets.values
+        where deliver(message, to: target.session, qos: target.qos, retainAsPublished: target.retainAsPublished, identifiers: target.identifiers) {
             delivered += 1
         }
         return delivered
+    }
+
+    /// Queues a message for one session, if the session's policies let it receive the topic
+    /// (`iot:Receive` is checked per message, as AWS IoT does; a denied message is skipped).
+    private func deliver(_ message: BrokerMessage, to session: Session, qos: QoS, retainAsPublished: Bool, identifiers: [UInt32]) -> Bool {
+        guard session.authorizer?.decide(.receive, message.topic).isAllowed ?? false else { return false }
+        session.enqueue(message, qos: min(message.qos, qos), retain: message.retain && retainAsPublished, subscriptionIDs: identifiers)
+        return true
     }
 
     // MARK: Events

@@ -56,6 +56,9 @@ public final class BrokerService: Service, Sendable {
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // One read per connection per turn of the event loop: a flooding publisher cannot
+            // starve the connections its messages go out on.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.initialise(channel, listener: .tls) }
             }

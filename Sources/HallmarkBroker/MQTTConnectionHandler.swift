@@ -45,6 +45,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var remoteAddress = "?"
     var lastDenialLogged: NIODeadline?
     var heldPackets: [Packet] = []
+    var outbound: ByteBuffer?
+    static let outboundChunk = 16 * 1024
     var deniedSinceLogged = 0
 
     init(broker: Broker, peerBox: PeerBox, listener: Listener, plainPolicies: [Policy]) {
@@ -86,7 +88,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
+        flushOutbound()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -156,14 +158,25 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     // MARK: Sending
 
+    /// Encodes a packet into the outbound buffer; ``flushOutbound()`` writes it. Packets sent in one
+    /// turn of the event loop leave in one write, so in as few TLS records as their size allows.
     func send(_ packet: Packet) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        packet.encode(version: version, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 1024) }
+        packet.encode(version: version, into: &outbound!)
     }
 
-    /// Writes the session's queued messages, as many as the client's window allows.
+    /// Writes what ``send(_:)`` encoded, and flushes.
+    func flushOutbound() {
+        guard let context else { return }
+        if let buffer = outbound, buffer.readableBytes > 0 {
+            outbound = nil
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+        context.flush()
+    }
+
+    /// Writes the session's queued messages, as many as the client's window and the socket allow.
     func drain() {
         guard state == .connected, let context, let session else { return }
         let now = NIODeadline.now()
@@ -180,9 +193,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
                 }
                 send(.publish(publish))
                 wrote = true
+                if outbound?.readableBytes ?? 0 >= Self.outboundChunk { flushOutbound() }
             }
         }
-        if wrote { context.flush() }
+        if wrote { flushOutbound() }
     }
 
     /// Ends the connection on the broker's initiative (take-over, revocation).
@@ -199,7 +213,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             properties.reasonString = message
             send(.disconnect(ReasonPacket(reason: reason, properties: properties)))
         }
-        context.flush()
+        flushOutbound()
         context.close(promise: nil)
     }
 
@@ -317,7 +331,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         if present {
             for packet in session.retransmissions(now: .now()) { send(packet) }
         }
-        context.flush()
+        flushOutbound()
         broker.record(AuditEvent(
             at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.connect", decision: .allow, code: "connected",
             udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial, source: remoteAddress,
@@ -326,7 +340,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         heldPackets = []
         for packet in held where state == .connected { handle(packet) }
         drain()
-        context.flush()
+        flushOutbound()
     }
 
     func refuseConnect(_ reason: ReasonCode, _ error: HallmarkError) {
@@ -338,7 +352,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         var properties = Properties()
         if version == .v5 { properties.reasonString = "\(error.code): \(error.reason) \(error.remedy)" }
         send(.connack(ConnAckPacket(reason: reason, properties: properties)))
-        context?.flush()
+        flushOutbound()
         context?.close(promise: nil)
         state = .closed
     }

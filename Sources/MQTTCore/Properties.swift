@@ -12,42 +12,80 @@ public struct UserProperty: Hashable, Sendable {
 
 /// The MQTT 5 properties of a packet (MQTT 5.0 §2.2.2). Absent properties are nil; MQTT 3.1.1
 /// packets have none.
+@dynamicMemberLookup
 public struct Properties: Hashable, Sendable {
-    public var payloadFormatIndicator: UInt8?
-    public var messageExpiryInterval: UInt32?
-    public var contentType: String?
-    public var responseTopic: String?
-    public var correlationData: [UInt8]?
-    public var subscriptionIdentifiers: [UInt32] = []
-    public var sessionExpiryInterval: UInt32?
-    public var assignedClientIdentifier: String?
-    public var serverKeepAlive: UInt16?
-    public var authenticationMethod: String?
-    public var authenticationData: [UInt8]?
-    public var requestProblemInformation: UInt8?
-    public var willDelayInterval: UInt32?
-    public var requestResponseInformation: UInt8?
-    public var responseInformation: String?
-    public var serverReference: String?
-    public var reasonString: String?
-    public var receiveMaximum: UInt16?
-    public var topicAliasMaximum: UInt16?
-    public var topicAlias: UInt16?
-    public var maximumQoS: UInt8?
-    public var retainAvailable: UInt8?
-    public var userProperties: [UserProperty] = []
-    public var maximumPacketSize: UInt32?
-    public var wildcardSubscriptionAvailable: UInt8?
-    public var subscriptionIdentifierAvailable: UInt8?
-    public var sharedSubscriptionAvailable: UInt8?
+    /// The properties themselves; reached as `properties.reasonString` and so on.
+    public struct Fields: Hashable, Sendable {
+        public var payloadFormatIndicator: UInt8?
+        public var messageExpiryInterval: UInt32?
+        public var contentType: String?
+        public var responseTopic: String?
+        public var correlationData: [UInt8]?
+        public var subscriptionIdentifiers: [UInt32] = []
+        public var sessionExpiryInterval: UInt32?
+        public var assignedClientIdentifier: String?
+        public var serverKeepAlive: UInt16?
+        public var authenticationMethod: String?
+        public var authenticationData: [UInt8]?
+        public var requestProblemInformation: UInt8?
+        public var willDelayInterval: UInt32?
+        public var requestResponseInformation: UInt8?
+        public var responseInformation: String?
+        public var serverReference: String?
+        public var reasonString: String?
+        public var receiveMaximum: UInt16?
+        public var topicAliasMaximum: UInt16?
+        public var topicAlias: UInt16?
+        public var maximumQoS: UInt8?
+        public var retainAvailable: UInt8?
+        public var userProperties: [UserProperty] = []
+        public var maximumPacketSize: UInt32?
+        public var wildcardSubscriptionAvailable: UInt8?
+        public var subscriptionIdentifierAvailable: UInt8?
+        public var sharedSubscriptionAvailable: UInt8?
+
+
+        public init() {}
+    }
+
+    /// Copy-on-write storage: most packets carry no properties, and a packet without any is then
+    /// one nil pointer to copy instead of some thirty fields.
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage?
+    private static let none = Fields()
 
     public init() {}
 
-    public var isEmpty: Bool { self == Properties() }
+    init(_ fields: Fields) {
+        storage = fields == Self.none ? nil : Storage(fields)
+    }
+
+    public var fields: Fields { storage?.fields ?? Self.none }
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<Fields, T>) -> T {
+        get { storage?.fields[keyPath: keyPath] ?? Self.none[keyPath: keyPath] }
+        set {
+            if storage == nil {
+                storage = Storage(Self.none)
+            } else if !isKnownUniquelyReferenced(&storage) {
+                storage = Storage(storage!.fields)
+            }
+            storage!.fields[keyPath: keyPath] = newValue
+        }
+    }
+
+    public var isEmpty: Bool { storage.map { $0.fields == Self.none } ?? true }
+
+    public static func == (lhs: Properties, rhs: Properties) -> Bool { lhs.fields == rhs.fields }
+    public func hash(into hasher: inout Hasher) { hasher.combine(fields) }
 }
 
 extension Properties {
-    private enum ID: UInt8 {
+    fileprivate enum ID: UInt8 {
         case payloadFormatIndicator = 0x01, messageExpiryInterval = 0x02, contentType = 0x03
         case responseTopic = 0x08, correlationData = 0x09, subscriptionIdentifier = 0x0B
         case sessionExpiryInterval = 0x11, assignedClientIdentifier = 0x12, serverKeepAlive = 0x13
@@ -64,7 +102,7 @@ extension Properties {
     static func read(from buffer: inout ByteBuffer) throws(MQTTProtocolError) -> Properties {
         let length = try buffer.readMQTTVariableInteger()
         guard var block = buffer.readSlice(length: Int(length)) else { throw .malformed("property length past the packet") }
-        var p = Properties()
+        var p = Fields()
         var seen: Set<UInt8> = []
         while block.readableBytes > 0 {
             let raw = try block.readMQTTVariableInteger()
@@ -118,11 +156,23 @@ extension Properties {
             case .sharedSubscriptionAvailable: p.sharedSubscriptionAvailable = try block.readMQTTByte()
             }
         }
-        return p
+        return Properties(p)
     }
 
     /// Writes the property block with its length prefix.
     func write(to buffer: inout ByteBuffer) {
+        guard let storage else {
+            buffer.writeInteger(UInt8(0))
+            return
+        }
+        storage.fields.write(to: &buffer)
+    }
+}
+
+extension Properties.Fields {
+    fileprivate typealias ID = Properties.ID
+
+    fileprivate func write(to buffer: inout ByteBuffer) {
         var block = ByteBuffer()
         func byte(_ id: ID, _ v: UInt8?) { if let v { block.writeInteger(id.rawValue); block.writeInteger(v) } }
         func u16(_ id: ID, _ v: UInt16?) { if let v { block.writeInteger(id.rawValue); block.writeInteger(v) } }

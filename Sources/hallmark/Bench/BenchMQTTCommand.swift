@@ -18,6 +18,9 @@ struct BenchMQTTCommand: AsyncParsableCommand {
     @Option(help: "Publishers (one subscriber receives from all).") var publishers = 8
     @Option(help: "Idle mTLS sessions to hold open for the memory figure (both brokers; this process needs one file descriptor each).")
     var idleSessions = 15_000
+    @Option(help: "The loads to run, comma-separated: connections, qos0, qos1, idle.") var loads = "connections,qos0,qos1,idle"
+    @Flag(inversion: .prefixedNo, help: "Pin each broker to CPU 0 and this load generator to the other CPUs, so that neither broker takes the load's CPU.")
+    var pin = true
 
     func run() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-bench-mqtt-\(UUID().uuidString.prefix(8))")
@@ -57,19 +60,34 @@ struct BenchMQTTCommand: AsyncParsableCommand {
                          name, hallmark, unit, reference, unit, ratio, target, ratio >= target ? "" : ", NOT MET"))
         }
 
-        let hConn = try await BenchMQTTLoad.connections(port: server.mqttPort, identities: connecting, workers: connectWorkers, seconds: seconds)
-        let mConn = try await BenchMQTTLoad.connections(port: mosquitto.port, identities: connecting, workers: connectWorkers, seconds: seconds)
-        line("(a) mTLS connections", hConn.rate, mConn.rate, "conn/s", target: 1.5)
-        if hConn.failures + mConn.failures > 0 { say("    failed connections: Hallmark \(hConn.failures), Mosquitto \(mConn.failures)") }
-
-        for qos in [QoS.atMostOnce, .atLeastOnce] {
-            let h = try await BenchMQTTLoad.throughput(port: server.mqttPort, publishers: publishing, subscriber: reader, qos: qos, seconds: seconds)
-            let m = try await BenchMQTTLoad.throughput(port: mosquitto.port, publishers: publishing, subscriber: reader, qos: qos, seconds: seconds)
-            line("(b) QoS \(qos.rawValue) delivered to the subscriber", h.delivered, m.delivered, "msg/s", target: 1.5)
-            say(String(format: "    published: Hallmark %d, Mosquitto %d", h.published, m.published))
+        let selected = Set(loads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        say("server pid \(server.process.processIdentifier), Mosquitto pid \(mosquitto.process.processIdentifier)")
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if pin && cores >= 2 {
+            let pinned = ProcessCPU.pin(pid: server.process.processIdentifier, cpus: "0")
+                && ProcessCPU.pin(pid: mosquitto.process.processIdentifier, cpus: "0")
+                && ProcessCPU.pin(pid: getpid(), cpus: "1-\(cores - 1)")
+            say(pinned ? "pinned: each broker on CPU 0 (one core each, Hallmark's event loops included), the load on CPUs 1-\(cores - 1)"
+                       : "could not pin the processes (taskset); brokers and load share all CPUs")
+        }
+        if selected.contains("connections") {
+            let hConn = try await BenchMQTTLoad.connections(port: server.mqttPort, identities: connecting, workers: connectWorkers, seconds: seconds)
+            let mConn = try await BenchMQTTLoad.connections(port: mosquitto.port, identities: connecting, workers: connectWorkers, seconds: seconds)
+            line("(a) mTLS connections", hConn.rate, mConn.rate, "conn/s", target: 1.5)
+            if hConn.failures + mConn.failures > 0 { say("    failed connections: Hallmark \(hConn.failures), Mosquitto \(mConn.failures)") }
         }
 
-        if idleSessions > 0 {
+        for qos in [QoS.atMostOnce, .atLeastOnce] where selected.contains("qos\(qos.rawValue)") {
+            let h = try await BenchMQTTLoad.throughput(
+                port: server.mqttPort, publishers: publishing, subscriber: reader, qos: qos, seconds: seconds, brokerCPU: server.cpuSeconds)
+            let m = try await BenchMQTTLoad.throughput(
+                port: mosquitto.port, publishers: publishing, subscriber: reader, qos: qos, seconds: seconds, brokerCPU: mosquitto.cpuSeconds)
+            line("(b) QoS \(qos.rawValue) delivered to the subscriber", h.delivered, m.delivered, "msg/s", target: 1.5)
+            say(String(format: "    published: Hallmark %d, Mosquitto %d; broker CPU per delivered message: Hallmark %.1f µs, Mosquitto %.1f µs",
+                         h.published, m.published, h.cpuPerMessage * 1e6, m.cpuPerMessage * 1e6))
+        }
+
+        if idleSessions > 0 && selected.contains("idle") {
             let before = server.residentMegabytes()
             let open = try await BenchMQTTLoad.idleSessions(port: server.mqttPort, identity: idle, count: idleSessions)
             try await Task.sleep(for: .seconds(1))

@@ -3,6 +3,7 @@ import HallmarkDevice
 import MQTTCore
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import NIOSSL
 
 /// A device identity the MQTT benchmark connects with.
@@ -44,12 +45,17 @@ enum BenchMQTTLoad {
     /// Messages per second delivered to one subscriber of `things/+/temp` while every publisher
     /// publishes to its own topic as fast as the broker takes them.
     static func throughput(
-        port: Int, publishers: [BenchIdentity], subscriber: BenchIdentity, qos: QoS, seconds: Double
-    ) async throws -> (delivered: Double, published: Int) {
+        port: Int, publishers: [BenchIdentity], subscriber: BenchIdentity, qos: QoS, seconds: Double,
+        brokerCPU: () -> Double
+    ) async throws -> (delivered: Double, published: Int, cpuPerMessage: Double) {
         let received = NIOLockedValueBox(0)
+        // The subscriber reads on a thread of its own: on the publishers' event loops it would fall
+        // behind them and measure the load generator instead of the broker.
+        let subscriberLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { subscriberLoop.shutdownGracefully { _ in } }
         let sub = try await MQTTClient.connect(
             host: "127.0.0.1", port: port, tls: subscriber.tls, serverHostname: "localhost", clientID: subscriber.thing,
-            version: .v311, onMessage: { _ in received.withLockedValue { $0 += 1 } })
+            version: .v311, group: subscriberLoop, onMessage: { _ in received.withLockedValue { $0 += 1 } })
         let granted = try await sub.subscribe([Subscription(filter: "things/+/temp", qos: qos)])
         guard granted.first.map({ !$0.isFailure }) ?? false else { throw MQTTClient.Refused(reason: granted.first ?? .unspecifiedError, message: "subscribe") }
         let clients = try await withThrowingTaskGroup(of: (MQTTClient, String).self) { group in
@@ -65,6 +71,7 @@ enum BenchMQTTLoad {
         let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64)
         let published = NIOLockedValueBox(0)
         let startCount = received.withLockedValue { $0 }
+        let startCPU = brokerCPU()
         let started = ContinuousClock.now
         let deadline = started + .milliseconds(Int(seconds * 1000))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -99,9 +106,10 @@ enum BenchMQTTLoad {
         }
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
         let delivered = received.withLockedValue { $0 } - startCount
+        let cpu = brokerCPU() - startCPU
         for (client, _) in clients { await client.disconnect() }
         await sub.disconnect()
-        return (Double(delivered) / elapsed, published.withLockedValue { $0 })
+        return (Double(delivered) / elapsed, published.withLockedValue { $0 }, cpu / Double(max(delivered, 1)))
     }
 
     /// Opens idle mutual-TLS sessions and keeps them open; returns them for the caller to close.

@@ -117,4 +117,17 @@ enum ProcessCPU {
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
+
+    /// Pins every thread of a process to the given CPUs (`taskset -a -p -c`). Returns whether it worked.
+    @discardableResult
+    static func pin(pid: Int32, cpus: String) -> Bool {
+        let taskset = Process()
+        taskset.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+        taskset.arguments = ["-a", "-p", "-c", cpus, String(pid)]
+        taskset.standardOutput = FileHandle.nullDevice
+        taskset.standardError = FileHandle.nullDevice
+        guard (try? taskset.run()) != nil else { return false }
+        taskset.waitUntilExit()
+        return taskset.terminationStatus == 0
+    }
 }
