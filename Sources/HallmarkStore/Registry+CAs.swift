@@ -162,7 +162,14 @@ extension Registry {
                     }
                     try Self.createThingIfMissing(db, tenant: tenant, name: thing, udid: nil, product: template.product, policy: template.policy, now: now)
                 } else {
-                    thing = certificate.subject.commonName.flatMap { ThingName.isValid($0) ? $0 : nil } ?? "cert-" + fingerprint.prefix(16)
+                    // Named by its CN, unless that is no thing name or names an enrolled device's thing:
+                    // activating this certificate must never hand it another device's identity.
+                    let byName = certificate.subject.commonName.flatMap { ThingName.isValid($0) ? $0 : nil }
+                    let taken = try byName.map {
+                        try Bool.fetchOne(
+                            db, sql: "SELECT 1 FROM things WHERE tenant_id = ? AND name = ? AND udid IS NOT NULL", arguments: [tenant, $0]) ?? false
+                    } ?? false
+                    thing = (taken ? nil : byName) ?? "cert-" + fingerprint.prefix(16)
                 }
                 let status: CertificateStatus = template == nil ? .pendingActivation : .active
                 try db.execute(

@@ -103,11 +103,22 @@ check "  ... with a certificate_registered event" event "certificate_registered"
 check "  ... a reconnect is still refused with the reason" bash -c \
   "mosquitto_pub $(oem acme-dev-1 acme-dev-1) -V mqttv5 -t things/acme-dev-1/temp -m 1 2>&1 | grep -qi 'not authori'"
 events >/dev/null
-check "  ... registered once however often it connects" bash -c "[ \$(grep -c certificate_registered events.txt) -eq 1 ]"
+check "  ... registered once however often it connects" bash -c "[ \$(grep -c \"certificate_registered.*acme-dev-1\" events.txt) -eq 1 ]"
 check "cert activate of the pending certificate" "$HALLMARK" cert activate --data-dir "$DATA" "$DEV1"
 sleep 0.3
 check "  ... then the device connects and publishes in its own topics" mosquitto_pub $(oem acme-dev-1 acme-dev-1) -q 1 -t things/acme-dev-1/temp -m 21.5
 check "  ... and not into another thing's" bash -c "mosquitto_pub $(oem acme-dev-1 acme-dev-1) -V mqttv5 -q 1 -t things/other/temp -m 1 -d 2>&1 | grep -q 'RC:135'"
+
+issue acme acme-impostor "/CN=$OPS_THING" device.ext
+check "JITR: a certificate named after an enrolled device's thing is refused" refused \
+  mosquitto_pub $(oem acme-impostor "$OPS_THING") -t "things/$OPS_THING/temp" -m 1
+events >/dev/null
+check "  ... and registered under a thing of its own, never the enrolled device's" bash -c \
+  "grep certificate_registered events.txt | grep -qP '\tcert-[0-9a-f]{16}\t' && ! grep certificate_registered events.txt | grep -q '$OPS_THING'"
+"$HALLMARK" cert activate --data-dir "$DATA" "$(fingerprint acme-impostor.pem)" >/dev/null
+sleep 0.3
+check "  ... so even once activated it cannot connect as that thing" refused \
+  mosquitto_pub $(oem acme-impostor "$OPS_THING") -t "things/$OPS_THING/temp" -m 1
 
 # --- JITP ---
 make_ca globex
