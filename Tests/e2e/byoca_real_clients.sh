@@ -4,21 +4,8 @@
 # JITR (registered pending activation, AWS-shaped event, refused) and JITP (provisioned, same
 # connection goes on), with the refusals around them.
 set -uo pipefail
-HALLMARK="${HALLMARK:?set HALLMARK to the hallmark binary}"
-HALLMARK="$(cd "$(dirname "$HALLMARK")" && pwd)/$(basename "$HALLMARK")"
-WORK="$(mktemp -d)"
-trap 'kill $SERVER 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
-cd "$WORK"
+source "$(dirname "$0")/checks.sh"
 export HALLMARK_PASSPHRASE="byoca-test-passphrase"
-DATA="$WORK/data"
-passed=0; failed=0
-check() { # name, command...
-  local name="$1"; shift
-  if "$@" >check.out 2>&1; then passed=$((passed+1)); echo "ok   $name"; else failed=$((failed+1)); echo "FAIL $name"; sed 's/^/     /' check.out | tail -15; fi
-}
-refused() { ! "$@"; }
-events() { "$HALLMARK" registry events --data-dir "$DATA" --limit 1000 >events.txt; cat events.txt; }
-event() { events >/dev/null; grep -q -- "$1" events.txt; }
 
 # An OEM CA (P-256, self-signed) and helpers to issue from it.
 make_ca() { # name

@@ -2,20 +2,9 @@
 # The MQTT broker against real clients: mosquitto_pub/mosquitto_sub and paho-mqtt, over mutual TLS
 # with certificates Hallmark issued, and over the loopback plain listener for protocol details.
 set -uo pipefail
-HALLMARK="${HALLMARK:?set HALLMARK to the hallmark binary}"
-HALLMARK="$(cd "$(dirname "$HALLMARK")" && pwd)/$(basename "$HALLMARK")"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-WORK="$(mktemp -d)"
-trap 'kill $SERVER 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
-cd "$WORK"
+source "$HERE/checks.sh"
 export HALLMARK_PASSPHRASE="mqtt-test-passphrase"
-DATA="$WORK/data"
-passed=0; failed=0
-check() { # name, command...
-  local name="$1"; shift
-  if "$@" >check.out 2>&1; then passed=$((passed+1)); echo "ok   $name"; else failed=$((failed+1)); echo "FAIL $name"; sed 's/^/     /' check.out | tail -15; fi
-}
-refused() { ! "$@"; }
 
 "$HALLMARK" ca init --data-dir "$DATA" >/dev/null
 "$HALLMARK" device factory --out devices --count 4 --trust "$DATA/ca/root.pem" >/dev/null
@@ -32,7 +21,6 @@ D1=devices/device-00001; D2=devices/device-00002; D3=devices/device-00003; D4=de
 T1=$(cat $D1/udid); T2=$(cat $D2/udid); T3=$(cat $D3/udid); T4=$(cat $D4/udid)
 tls() { echo "-h localhost -p $MQTT --cafile $1/trust.pem --cert $1/certificate.pem --key $1/rot-key.pem -i $(cat $1/udid)"; }
 serial() { openssl x509 -in "$1/certificate.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
-event() { "$HALLMARK" registry events --data-dir "$DATA" --limit 1000 >events.txt; grep -q -- "$1" events.txt; }
 
 # A reader policy for device 2: it may watch every thing's telemetry.
 cat > reader.json <<'JSON'

@@ -56,7 +56,7 @@ public struct ProvisioningTemplate: Codable, Sendable, Hashable {
 
     private static let variables: [String: @Sendable (Certificate) -> String?] = [
         "iot:Certificate.Subject.CommonName": { $0.subject.commonName },
-        "iot:Certificate.Subject.SerialNumber": { $0.subject.attributeValue([2, 5, 4, 5]) },  // id-at-serialNumber
+        "iot:Certificate.Subject.SerialNumber": { $0.subject.attributeValue(EnrollmentRequest.serialNumberAttribute) },
         "iot:Certificate.Subject.Organization": { $0.subject.attributeValue(.RDNAttributeType.organizationName) },
         "iot:Certificate.SerialNumber": { Array($0.serialNumber.bytes).hexString },
     ]

@@ -4,7 +4,6 @@ import HallmarkCore
 import HallmarkDevice
 import HallmarkStore
 import MQTTCore
-import NIOSSL
 import X509
 
 /// `hallmark bench mqtt`: the broker of a `hallmark serve` child process against Mosquitto, started
@@ -114,11 +113,8 @@ struct BenchMQTTCommand: AsyncParsableCommand {
         var identities: [BenchIdentity] = []
         for (index, key) in keys.enumerated() {
             let issued = try await enrollment.enroll(csrDER: try DeviceCSR.make(commonName: "MQ-\(index)", key: key).derBytes(), source: "bench")
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: try authority.root.derBytes(), format: .der)])
-            tls.certificateChain = [.certificate(try NIOSSLCertificate(bytes: try issued.certificate.derBytes(), format: .der))]
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(try key.serializeAsPEM().pemString.utf8), format: .pem))
-            identities.append(BenchIdentity(thing: issued.record.thingName, tls: try NIOSSLContext(configuration: tls)))
+            let tls = try HTTPSConnection.ClientTLS(trustRoots: [authority.root], identity: ([issued.certificate], key))
+            identities.append(BenchIdentity(thing: issued.record.thingName, tls: tls.context))
         }
         return identities
     }
