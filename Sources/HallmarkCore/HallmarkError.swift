@@ -75,6 +75,17 @@ extension HallmarkError.Code {
     public static let caRegistrationInvalid = Self(rawValue: "ca_registration_invalid")
     public static let provisioningTemplateInvalid = Self(rawValue: "provisioning_template_invalid")
     public static let provisioningFailed = Self(rawValue: "provisioning_failed")
+    // Tenants, manufacturers, ownership, production
+    public static let credentialInvalid = Self(rawValue: "credential_invalid")
+    public static let tenantInvalid = Self(rawValue: "tenant_invalid")
+    public static let vendorInvalid = Self(rawValue: "vendor_invalid")
+    public static let manifestInvalid = Self(rawValue: "manifest_invalid")
+    public static let manifestSignatureInvalid = Self(rawValue: "manifest_signature_invalid")
+    public static let attestationChainInvalid = Self(rawValue: "attestation_chain_invalid")
+    public static let ownershipConflict = Self(rawValue: "ownership_conflict")
+    public static let counterfeitOEM = Self(rawValue: "counterfeit_oem")
+    public static let quotaExceeded = Self(rawValue: "quota_exceeded")
+    public static let batchInvalid = Self(rawValue: "batch_invalid")
     // Generic
     public static let notFound = Self(rawValue: "not_found")
     public static let internalError = Self(rawValue: "internal_error")

@@ -20,35 +20,50 @@ struct ESTRoutes: Sendable {
         self.csrAttributesBody = ESTBody.encode(try CSRAttributesResponse.der())
     }
 
+    /// The routes, at `/.well-known/est` for the default tenant and at
+    /// `/.well-known/est/<tenant>` (an RFC 7030 §3.2.2 label) for each tenant.
     func register(on router: Router<HallmarkRequestContext>) {
         let est = router.group("/.well-known/est")
-        est.get("cacerts") { _, _ in
-            Self.base64Response(caCertificatesBody, contentType: "application/pkcs7-mime")
-        }
-        est.get("csrattrs") { _, _ in
-            Self.base64Response(csrAttributesBody, contentType: "application/csrattrs")
-        }
-        est.post("simpleenroll") { request, context in
-            await handle(request, context, action: "enroll") { der in
-                try await enrollment.enroll(csrDER: der, source: context.remoteAddress)
+        for prefix in ["", ":tenant/"] {
+            est.get("\(prefix)cacerts") { _, _ in
+                Self.base64Response(caCertificatesBody, contentType: "application/pkcs7-mime")
             }
-        }
-        est.post("simplereenroll") { request, context in
-            await handle(request, context, action: "reenroll") { der in
-                let clientCertificate = try? await context.clientCertificate()
-                return try await enrollment.reenroll(
-                    csrDER: der, clientCertificate: clientCertificate, source: context.remoteAddress)
+            est.get("\(prefix)csrattrs") { _, _ in
+                Self.base64Response(csrAttributesBody, contentType: "application/csrattrs")
+            }
+            est.post("\(prefix)simpleenroll") { request, context in
+                let tenant = context.parameters.get("tenant") ?? Registry.defaultTenant
+                return await handle(request, context, action: "enroll", tenant: tenant) { der in
+                    // A client certificate here is the device's factory attestation certificate.
+                    let clientCertificate = try? await context.clientCertificate()
+                    return try await enrollment.enroll(
+                        csrDER: der, tenant: tenant, clientCertificate: clientCertificate, source: context.remoteAddress)
+                }
+            }
+            est.post("\(prefix)simplereenroll") { request, context in
+                let tenant = context.parameters.get("tenant") ?? Registry.defaultTenant
+                return await handle(request, context, action: "reenroll", tenant: tenant) { der in
+                    let clientCertificate = try? await context.clientCertificate()
+                    return try await enrollment.reenroll(
+                        csrDER: der, tenant: tenant, clientCertificate: clientCertificate, source: context.remoteAddress)
+                }
             }
         }
     }
 
     private func handle(
-        _ request: Request, _ context: HallmarkRequestContext, action: String,
+        _ request: Request, _ context: HallmarkRequestContext, action: String, tenant: String,
         _ body: ([UInt8]) async throws -> EnrollmentService.Issued
     ) async -> Response {
         var request = request
         do {
-            let der = try await readCSR(&request, context, action: action)
+            guard try enrollment.knowsTenant(tenant) else {
+                throw try await enrollment.refuse(
+                    HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
+                                  remedy: "Enrol at /.well-known/est/<tenant>/\(action == "enroll" ? "simpleenroll" : "simplereenroll") with your OEM's tenant id."),
+                    action: action, udid: nil, source: context.remoteAddress)
+            }
+            let der = try await readCSR(&request, context, action: action, tenant: tenant)
             let issued = try await body(der)
             let pkcs7 = try CertsOnlyPKCS7.encode([issued.certificate])
             return Self.base64Response(
@@ -64,7 +79,9 @@ struct ESTRoutes: Sendable {
         }
     }
 
-    private func readCSR(_ request: inout Request, _ context: HallmarkRequestContext, action: String) async throws -> [UInt8] {
+    private func readCSR(
+        _ request: inout Request, _ context: HallmarkRequestContext, action: String, tenant: String
+    ) async throws -> [UInt8] {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         guard mediaType == "application/pkcs10" else {
@@ -73,24 +90,24 @@ struct ESTRoutes: Sendable {
                     .unsupportedMediaType,
                     "Content-Type is '\(contentType.prefix(60))'; EST expects application/pkcs10.",
                     remedy: "Send the CSR with the header 'Content-Type: application/pkcs10'."),
-                action: action, udid: nil, source: context.remoteAddress)
+                action: action, tenant: tenant, udid: nil, source: context.remoteAddress)
         }
         let tooLarge = HallmarkError(
             .bodyTooLarge, "The request body exceeds \(ESTBody.maximumRequestSize) bytes.",
             remedy: "Send one CSR, base64 of its DER; a CSR is a few hundred bytes.")
         if let length = request.headers[.contentLength].flatMap(Int.init), length > ESTBody.maximumRequestSize {
-            throw try await enrollment.refuse(tooLarge, action: action, udid: nil, source: context.remoteAddress)
+            throw try await enrollment.refuse(tooLarge, action: action, tenant: tenant, udid: nil, source: context.remoteAddress)
         }
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: ESTBody.maximumRequestSize)
         } catch {
-            throw try await enrollment.refuse(tooLarge, action: action, udid: nil, source: context.remoteAddress)
+            throw try await enrollment.refuse(tooLarge, action: action, tenant: tenant, udid: nil, source: context.remoteAddress)
         }
         do {
             return try ESTBody.decode(Array(buffer.readableBytesView))
         } catch {
-            throw try await enrollment.refuse(error, action: action, udid: nil, source: context.remoteAddress)
+            throw try await enrollment.refuse(error, action: action, tenant: tenant, udid: nil, source: context.remoteAddress)
         }
     }
 

@@ -12,8 +12,10 @@ enum ErrorResponse {
         case .unsupportedMediaType: return .unsupportedMediaType
         case .bodyTooLarge: return .contentTooLarge
         case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid,
-            .keyAlgorithmNotAllowed:
+            .keyAlgorithmNotAllowed, .manifestInvalid, .batchInvalid, .tenantInvalid, .vendorInvalid:
             return .badRequest
+        case .credentialInvalid: return .unauthorized
+        case .ownershipConflict: return .conflict
         case .notFound: return .notFound
         case .internalError: return .internalServerError
         default: return .forbidden

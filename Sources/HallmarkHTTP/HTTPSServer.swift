@@ -7,6 +7,8 @@ import NIOCore
 import NIOSSL
 import X509
 
+import Foundation
+
 /// Hallmark's HTTPS listener: EST, health, and (later) the admin API, with optional TLS client
 /// certificates (required by `simplereenroll` only).
 public enum HTTPSServer {
@@ -35,6 +37,7 @@ public enum HTTPSServer {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}\n")))
         }
         try ESTRoutes(enrollment: enrollment).register(on: router)
+        AdminRoutes(registry: registry, clock: { Date() }).register(on: router)
 
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },

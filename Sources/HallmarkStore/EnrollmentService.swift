@@ -19,6 +19,9 @@ public struct EnrollmentService: Sendable {
         self.clock = clock
     }
 
+    /// Whether a tenant exists (EST paths name one).
+    public func knowsTenant(_ tenant: String) throws -> Bool { try registry.tenantExists(tenant) }
+
     /// The certificate an enrollment produced, and whether it is new.
     public struct Issued: Sendable {
         public var certificate: Certificate
@@ -27,54 +30,113 @@ public struct EnrollmentService: Sendable {
         public var isNew: Bool
     }
 
-    /// First enrollment (`simpleenroll`).
+    /// First enrollment (`simpleenroll`) to a tenant.
+    ///
+    /// With a client certificate that Hallmark did not issue, the device is enrolling by
+    /// attestation: the certificate must be the device's factory attestation certificate (an
+    /// IDevID), chaining to a root the tenant registered for its vendor and certifying the
+    /// device's root-of-trust key. The TLS handshake proved the device holds that key, so the CSR
+    /// may then carry a new operational key.
     /// - Throws: ``HallmarkError`` for every refusal, after logging it.
-    public func enroll(csrDER: [UInt8], source: String?) async throws -> Issued {
+    public func enroll(
+        csrDER: [UInt8], tenant: String = Registry.defaultTenant, clientCertificate: Certificate? = nil, source: String?
+    ) async throws -> Issued {
         let now = clock()
-        let request = try await inspect(csrDER, action: "enroll", source: source, now: now)
-        let event = AuditEvent(
-            at: now, tenant: Registry.defaultTenant, action: "enroll", decision: .allow, code: "",
-            udid: request.udid.rawValue, source: source, detail: "")
-        let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
-            EnrollmentRules.decideEnrollment(request, device: view.device, active: view.active)
+        guard try registry.tenantExists(tenant) else {
+            throw try await refuse(
+                HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
+                              remedy: "Enrol at /.well-known/est/<tenant>/simpleenroll with your OEM's tenant id."),
+                action: "enroll", udid: nil, source: source, now: now)
         }
+        let request = try await inspect(csrDER, action: "enroll", tenant: tenant, source: source, now: now)
         let view = try registry.enrollmentView(udid: request.udid)
+        var attested = false
+        if let clientCertificate, !isIssuedByHallmark(clientCertificate), let device = view.device, device.tenant == tenant {
+            do {
+                try await verifyAttestation(clientCertificate, device: device, now: now)
+                attested = true
+            } catch let error as HallmarkError {
+                throw try await refuse(error, action: "enroll", tenant: tenant, udid: request.udid.rawValue, source: source, now: now)
+            }
+        }
+        let isAttested = attested
+        let event = AuditEvent(
+            at: now, tenant: tenant, action: "enroll", decision: .allow, code: "",
+            udid: request.udid.rawValue, source: source, detail: attested ? "attested by the device's IDevID" : "")
+        let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
+            EnrollmentRules.decideEnrollment(request, tenant: tenant, device: view.device, active: view.active, attested: isAttested)
+        }
         return try await commit(
             request: request, preliminary: decide(view), device: view.device, presentedFingerprint: nil,
             decide: decide, event: event, now: now)
     }
 
+    private func isIssuedByHallmark(_ certificate: Certificate) -> Bool {
+        certificate.issuer == authority.certificate.subject
+            && authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate)
+    }
+
+    /// Checks an attestation certificate against the device's vendor (or, for a device of no
+    /// manifest, any vendor the tenant registered) and the device's root-of-trust key.
+    private func verifyAttestation(_ certificate: Certificate, device: DeviceRecord, now: Date) async throws {
+        guard (try? DeviceKey(certificate.publicKey)) == device.key else {
+            throw HallmarkError(
+                .attestationChainInvalid, "The attestation certificate does not certify device \(device.udid)'s root-of-trust key.",
+                remedy: "Authenticate with the device's own factory certificate, or enrol without a client certificate.")
+        }
+        let attestation = try registry.attestation(udid: device.udid, tenant: device.tenant)
+        var failure = HallmarkError(
+            .attestationChainInvalid, "Tenant \(device.tenant) has registered no vendor attestation root.",
+            remedy: "Register the chip vendor: `hallmark vendor register NAME --attestation-root ROOT.pem`.")
+        for trust in attestation.trusts {
+            do {
+                try await AttestationChain.verify([certificate] + attestation.chain.dropFirst(), trust: trust, now: now)
+                return
+            } catch {
+                failure = error
+            }
+        }
+        throw failure
+    }
+
     /// Renewal (`simplereenroll`), authenticated by the TLS client certificate.
     /// - Throws: ``HallmarkError`` for every refusal, after logging it.
-    public func reenroll(csrDER: [UInt8], clientCertificate: Certificate?, source: String?) async throws -> Issued {
+    public func reenroll(
+        csrDER: [UInt8], tenant: String = Registry.defaultTenant, clientCertificate: Certificate?, source: String?
+    ) async throws -> Issued {
         let now = clock()
         guard let clientCertificate else {
             throw try await refuse(
                 HallmarkError(
                     .clientCertificateRequired, "simplereenroll needs the device's current certificate as TLS client certificate.",
                     remedy: "Connect with the certificate and key being renewed (curl --cert CERT --key KEY)."),
-                action: "reenroll", udid: nil, source: source, now: now)
+                action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
         }
-        guard clientCertificate.issuer == authority.certificate.subject,
-            authority.certificate.publicKey.isValidSignature(clientCertificate.signature, for: clientCertificate)
-        else {
+        guard isIssuedByHallmark(clientCertificate) else {
             throw try await refuse(
                 HallmarkError(
                     .clientCertificateInvalid, "The client certificate was not issued by this Hallmark's CA.",
                     remedy: "Renew with the certificate Hallmark issued; a device without one enrols with simpleenroll."),
-                action: "reenroll", udid: nil, source: source, now: now)
+                action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
         }
-        let request = try await inspect(csrDER, action: "reenroll", source: source, now: now)
+        let request = try await inspect(csrDER, action: "reenroll", tenant: tenant, source: source, now: now)
         let fingerprint = CertificateFingerprint.sha256(clientCertificate)
+        // The device is found through the presented certificate, not through the CSR's claim.
+        let presented = try registry.certificate(fingerprint: fingerprint)
+        if let presented, presented.tenant != tenant {
+            throw try await refuse(
+                HallmarkError(
+                    .clientCertificateInvalid, "The client certificate belongs to a device of another tenant.",
+                    remedy: "Renew at the EST endpoint of the tenant that enrolled the device."),
+                action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
+        }
         let event = AuditEvent(
-            at: now, tenant: Registry.defaultTenant, action: "reenroll", decision: .allow, code: "",
+            at: now, tenant: tenant, action: "reenroll", decision: .allow, code: "",
             udid: request.udid.rawValue, source: source, detail: "")
         let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
             EnrollmentRules.decideRenewal(
                 request, presented: view.presented, successor: view.successor, device: view.device, now: now)
         }
-        // The device is found through the presented certificate, not through the CSR's claim.
-        let presented = try registry.certificate(fingerprint: fingerprint)
         let view = try registry.enrollmentView(udid: presented?.udid ?? request.udid, presentedFingerprint: fingerprint)
         return try await commit(
             request: request, preliminary: decide(view), device: view.device, presentedFingerprint: fingerprint,
@@ -115,21 +177,22 @@ public struct EnrollmentService: Sendable {
             replacedBy: nil, der: der)
     }
 
-    private func inspect(_ der: [UInt8], action: String, source: String?, now: Date) async throws -> EnrollmentRequest {
+    private func inspect(_ der: [UInt8], action: String, tenant: String, source: String?, now: Date) async throws -> EnrollmentRequest {
         do {
             return try EnrollmentRequest(der: der)
         } catch {
-            throw try await refuse(error, action: action, udid: nil, source: source, now: now)
+            throw try await refuse(error, action: action, tenant: tenant, udid: nil, source: source, now: now)
         }
     }
 
     /// Logs a refusal that happens before the registry is consulted, and returns it to throw.
-    public func refuse(_ error: HallmarkError, action: String, udid: String?, source: String?, now: Date? = nil) async throws
-        -> HallmarkError
-    {
+    public func refuse(
+        _ error: HallmarkError, action: String, tenant: String = Registry.defaultTenant, udid: String?, source: String?,
+        now: Date? = nil
+    ) async throws -> HallmarkError {
         try await registry.append(
             AuditEvent(
-                at: now ?? clock(), tenant: Registry.defaultTenant, action: action, decision: .refuse,
+                at: now ?? clock(), tenant: tenant, action: action, decision: .refuse,
                 code: error.code.rawValue, udid: udid, source: source, detail: error.reason))
         return error
     }

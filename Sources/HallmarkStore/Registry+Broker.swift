@@ -61,13 +61,23 @@ extension Registry {
 
     /// Finds a certificate by serial (Hallmark-issued), full fingerprint, or a fingerprint prefix of at
     /// least 12 hex digits.
-    static func certificateRow(_ db: Database, selector: String) throws -> Row {
+    /// With `tenant`, only that tenant's certificates are found.
+    static func certificateRow(_ db: Database, selector: String, tenant: String? = nil) throws -> Row {
         let key = selector.lowercased()
-        if let row = try Row.fetchOne(db, sql: "SELECT * FROM certificates WHERE fingerprint = ? OR (serial = ? AND ca_id = 'hallmark')", arguments: [key, key]) {
+        let scope = tenant == nil ? "" : " AND tenant_id = ?"
+        var arguments: StatementArguments = [key, key]
+        if let tenant { arguments += [tenant] }
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT * FROM certificates WHERE (fingerprint = ? OR (serial = ? AND ca_id = 'hallmark'))" + scope,
+            arguments: arguments)
+        {
             return row
         }
-        if key.count >= 12 {
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM certificates WHERE fingerprint LIKE ? LIMIT 2", arguments: [key + "%"])
+        if key.count >= 12, key.allSatisfy(\.isHexDigit) {
+            var arguments: StatementArguments = [key + "%"]
+            if let tenant { arguments += [tenant] }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM certificates WHERE fingerprint LIKE ?" + scope + " LIMIT 2", arguments: arguments)
             if rows.count == 1 { return rows[0] }
         }
         throw HallmarkError(
@@ -80,11 +90,11 @@ extension Registry {
     /// default policy. Returns the certificate's fingerprint.
     @discardableResult
     public func setCertificateStatus(
-        _ selector: String, to status: CertificateStatus, reason: String, now: Date
+        _ selector: String, to status: CertificateStatus, reason: String, tenant: String? = nil, now: Date
     ) async throws -> String {
         precondition([.revoked, .inactive, .active].contains(status))
         return try await committer.perform { db in
-            let row = try Self.certificateRow(db, selector: selector)
+            let row = try Self.certificateRow(db, selector: selector, tenant: tenant)
             let current = CertificateStatus(rawValue: row["status"]) ?? .revoked
             let fingerprint: String = row["fingerprint"]
             let serial: String = row["serial"]

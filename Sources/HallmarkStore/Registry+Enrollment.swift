@@ -67,6 +67,9 @@ extension Registry {
                 event.code = error.code.rawValue
                 event.detail = error.reason
                 try Self.insert(event, db)
+                if let device = view.device {
+                    try Self.followUp(error, device: device, event: event, db)
+                }
                 return .refused(error)
             case .returnExisting(let serial):
                 guard let existing = try Self.certificate(db, serial: serial) else {
@@ -95,6 +98,49 @@ extension Registry {
                 try Self.insert(event, db)
                 return .issued(record)
             }
+        }
+    }
+
+    /// What a refusal sets off beyond its own event: the owner of a genuine device that tried to
+    /// join another tenant is told (without naming that tenant); a suspected clone raises an alarm
+    /// and, if its product says so, quarantines the device (its sessions end, enrollment stops).
+    static func followUp(_ error: HallmarkError, device: DeviceRecord, event: AuditEvent, _ db: Database) throws {
+        switch error.code {
+        case .counterfeitOEM where device.tenant != event.tenant:
+            try insert(
+                AuditEvent(
+                    at: event.at, tenant: device.tenant, action: event.action, decision: .refuse, code: error.code.rawValue,
+                    udid: device.udid.rawValue,
+                    detail: "your device tried to enrol with another tenant and was refused: its chip is in a product you did not make"),
+                db)
+        case .cloneSuspected:
+            try raiseCloneAlarm(db, device: device, at: event.at, detail: "enrollment with another key: \(error.reason)")
+        default:
+            break
+        }
+    }
+
+    /// Raises `clone_suspected` for a device and applies its product's response.
+    static func raiseCloneAlarm(_ db: Database, device: DeviceRecord, at: Date, detail: String) throws {
+        let response =
+            try String.fetchOne(
+                db, sql: "SELECT clone_response FROM products WHERE tenant_id = ? AND id = ?",
+                arguments: [device.tenant, device.product]) ?? "quarantine"
+        try insert(
+            AuditEvent(
+                at: at, tenant: device.tenant, action: "alarm", decision: .alarm, code: "clone_suspected",
+                udid: device.udid.rawValue, detail: detail + (response == "quarantine" ? "; device quarantined" : "")),
+            db)
+        guard response == "quarantine" else { return }
+        try db.execute(
+            sql: "UPDATE devices SET status = 'quarantined', updated_at = ? WHERE udid = ? AND status IN ('allowed', 'enrolled')",
+            arguments: [at.timeIntervalSince1970, device.udid.rawValue])
+        if db.changesCount == 1 {
+            try insert(
+                AuditEvent(
+                    at: at, tenant: device.tenant, action: "device.status", decision: .allow, code: "status_quarantined",
+                    udid: device.udid.rawValue, detail: "quarantined as a suspected clone until an operator releases it"),
+                db)
         }
     }
 

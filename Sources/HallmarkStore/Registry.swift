@@ -114,17 +114,23 @@ public final class Registry: Sendable {
     }
 
     /// Lists devices, optionally only those in one status.
-    public func devices(status: DeviceStatus? = nil, limit: Int = 100) throws -> [DeviceRecord] {
+    /// With `tenant`, only that tenant's devices.
+    public func devices(status: DeviceStatus? = nil, tenant: String? = nil, limit: Int = 100) throws -> [DeviceRecord] {
         try pool.read { db in
-            let rows: [Row]
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
             if let status {
-                rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM devices WHERE status = ? ORDER BY udid LIMIT ?",
-                    arguments: [status.rawValue, limit])
-            } else {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY udid LIMIT ?", arguments: [limit])
+                clauses.append("status = ?")
+                arguments += [status.rawValue]
             }
-            return try rows.map(Self.deviceRecord)
+            if let tenant {
+                clauses.append("tenant_id = ?")
+                arguments += [tenant]
+            }
+            arguments += [limit]
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            return try Row.fetchAll(db, sql: "SELECT * FROM devices \(filter) ORDER BY udid LIMIT ?", arguments: arguments)
+                .map(Self.deviceRecord)
         }
     }
 
@@ -140,17 +146,20 @@ public final class Registry: Sendable {
     }
 
     /// Sets a device's status (quarantine, release, decommission), with an event.
-    public func setDeviceStatus(_ udid: UDID, to status: DeviceStatus, reason: String, now: Date) throws {
+    /// With `tenant`, only that tenant's device can be changed.
+    public func setDeviceStatus(_ udid: UDID, to status: DeviceStatus, reason: String, tenant: String? = nil, now: Date) throws {
         try pool.write { db in
+            guard let owner = try String.fetchOne(db, sql: "SELECT tenant_id FROM devices WHERE udid = ?", arguments: [udid.rawValue]),
+                tenant == nil || tenant == owner
+            else {
+                throw HallmarkError(.notFound, "Device \(udid) is not in the registry.", remedy: "Check the UDID.")
+            }
             try db.execute(
                 sql: "UPDATE devices SET status = ?, updated_at = ? WHERE udid = ?",
                 arguments: [status.rawValue, now.timeIntervalSince1970, udid.rawValue])
-            guard db.changesCount == 1 else {
-                throw HallmarkError(.notFound, "Device \(udid) is not in the registry.", remedy: "Check the UDID.")
-            }
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: Self.defaultTenant, action: "device.status", decision: .allow,
+                    at: now, tenant: owner, action: "device.status", decision: .allow,
                     code: "status_\(status.rawValue)", udid: udid.rawValue, detail: reason), db)
         }
     }
@@ -190,16 +199,23 @@ public final class Registry: Sendable {
     }
 
     /// Lists certificates, newest first.
-    public func certificates(udid: UDID? = nil, limit: Int = 100) throws -> [CertificateRecord] {
+    /// With `tenant`, only that tenant's certificates.
+    public func certificates(udid: UDID? = nil, tenant: String? = nil, limit: Int = 100) throws -> [CertificateRecord] {
         try pool.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
             if let udid {
-                return try Row.fetchAll(
-                    db, sql: "SELECT * FROM certificates WHERE udid = ? ORDER BY issued_at DESC LIMIT ?",
-                    arguments: [udid.rawValue, limit]
-                ).map(Self.certificateRecord)
+                clauses.append("udid = ?")
+                arguments += [udid.rawValue]
             }
+            if let tenant {
+                clauses.append("tenant_id = ?")
+                arguments += [tenant]
+            }
+            arguments += [limit]
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM certificates ORDER BY issued_at DESC LIMIT ?", arguments: [limit]
+                db, sql: "SELECT * FROM certificates \(filter) ORDER BY issued_at DESC LIMIT ?", arguments: arguments
             ).map(Self.certificateRecord)
         }
     }
@@ -274,10 +290,15 @@ public final class Registry: Sendable {
     }
 
     /// Reads the event log, newest first.
-    public func events(udid: String? = nil, code: String? = nil, limit: Int = 50) throws -> [AuditEvent] {
+    /// With `tenant`, only that tenant's events.
+    public func events(udid: String? = nil, code: String? = nil, tenant: String? = nil, limit: Int = 50) throws -> [AuditEvent] {
         try pool.read { db in
             var clauses: [String] = []
             var arguments: StatementArguments = []
+            if let tenant {
+                clauses.append("tenant_id = ?")
+                arguments += [tenant]
+            }
             if let udid {
                 clauses.append("udid = ?")
                 arguments += [udid]

@@ -163,6 +163,52 @@ enum RegistrySchema {
                     CREATE INDEX telemetry_by_thing ON telemetry(tenant_id, thing, topic, id);
                     """)
         }
+        migrator.registerMigration("v3-tenants-manufacturers") { db in
+            // Tenants with their own admin credential; silicon vendors and their manifests; device
+            // provenance (vendor, manifest, lot, batch, attestation chain); production batches with
+            // quotas; per-product response to a suspected clone. Credentials are stored as SHA-256.
+            try db.execute(
+                sql: """
+                    ALTER TABLE tenants ADD COLUMN admin_token_hash TEXT;
+                    CREATE UNIQUE INDEX tenants_by_token ON tenants(admin_token_hash);
+                    ALTER TABLE products ADD COLUMN clone_response TEXT NOT NULL DEFAULT 'quarantine';
+                    ALTER TABLE devices ADD COLUMN vendor_id TEXT;
+                    ALTER TABLE devices ADD COLUMN manifest_id TEXT;
+                    ALTER TABLE devices ADD COLUMN lot TEXT;
+                    ALTER TABLE devices ADD COLUMN batch_id TEXT;
+                    ALTER TABLE devices ADD COLUMN attestation_chain BLOB;
+                    CREATE INDEX devices_by_tenant ON devices(tenant_id, udid);
+                    CREATE INDEX devices_by_batch ON devices(batch_id);
+                    CREATE INDEX events_by_tenant ON events(tenant_id, id);
+                    CREATE TABLE vendors (
+                        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                        id TEXT NOT NULL,
+                        manifest_key BLOB,
+                        attestation_roots BLOB,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, id)
+                    );
+                    CREATE TABLE manifests (
+                        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                        id TEXT NOT NULL,
+                        vendor_id TEXT NOT NULL,
+                        entries INTEGER NOT NULL,
+                        claimed INTEGER NOT NULL,
+                        imported_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, id)
+                    );
+                    CREATE TABLE batches (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                        product_id TEXT NOT NULL,
+                        quota INTEGER NOT NULL CHECK (quota > 0),
+                        programmed INTEGER NOT NULL DEFAULT 0 CHECK (programmed <= quota),
+                        refused INTEGER NOT NULL DEFAULT 0,
+                        station_token_hash TEXT NOT NULL UNIQUE,
+                        created_at REAL NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -26,38 +26,57 @@ import X509
     }
 
     @Test func unknownDeviceIsRefused() throws {
-        let decision = EnrollmentRules.decideEnrollment(try request(), device: nil, active: nil)
+        let decision = EnrollmentRules.decideEnrollment(
+            try request(), tenant: "default", device: nil, active: nil)
         #expect(decision.refusal?.code == .unknownDevice)
     }
 
     @Test func allowlistedDeviceWithItsRootOfTrustKeyIsIssued() throws {
-        let decision = EnrollmentRules.decideEnrollment(try request(), device: try device(), active: nil)
+        let decision = EnrollmentRules.decideEnrollment(
+            try request(), tenant: "default", device: try device(), active: nil)
         #expect(decision == .issue(thingName: udid.rawValue, supersedes: nil))
     }
 
     @Test func anotherKeyBeforeEnrollmentIsKeyMismatch() throws {
         let decision = EnrollmentRules.decideEnrollment(
-            try request(key: .init(P256Key.make())), device: try device(), active: nil)
+            try request(key: .init(P256Key.make())), tenant: "default", device: try device(), active: nil)
         #expect(decision.refusal?.code == .keyMismatch)
     }
 
     @Test func anotherKeyAfterEnrollmentIsCloneSuspected() throws {
         let decision = EnrollmentRules.decideEnrollment(
-            try request(key: .init(P256Key.make())), device: try device(.enrolled),
+            try request(key: .init(P256Key.make())), tenant: "default", device: try device(.enrolled),
             active: try certificate(key: rootOfTrust))
         #expect(decision.refusal?.code == .cloneSuspected)
     }
 
     @Test func retryReturnsTheActiveCertificate() throws {
         let decision = EnrollmentRules.decideEnrollment(
-            try request(), device: try device(.enrolled), active: try certificate(key: rootOfTrust, serial: "aa"))
+            try request(), tenant: "default", device: try device(.enrolled), active: try certificate(key: rootOfTrust, serial: "aa"))
         #expect(decision == .returnExisting(serial: "aa"))
     }
 
     @Test(arguments: [DeviceStatus.quarantined, .decommissioned])
     func heldDevicesAreRefused(status: DeviceStatus) throws {
-        let decision = EnrollmentRules.decideEnrollment(try request(), device: try device(status), active: nil)
+        let decision = EnrollmentRules.decideEnrollment(
+            try request(), tenant: "default", device: try device(status), active: nil)
         #expect(decision.refusal?.code == (status == .quarantined ? .deviceQuarantined : .deviceDecommissioned))
+    }
+
+    @Test func aGenuineDeviceOfAnotherTenantIsACounterfeitOEM() throws {
+        let decision = EnrollmentRules.decideEnrollment(try request(), tenant: "knockoff", device: try device(), active: nil)
+        #expect(decision.refusal?.code == .counterfeitOEM)
+        #expect(decision.refusal?.reason.contains("default") == false)
+    }
+
+    @Test func anAttestedDeviceMayEnrolANewOperationalKey() throws {
+        let operational = try request(key: .init(P256Key.make()))
+        #expect(
+            EnrollmentRules.decideEnrollment(operational, tenant: "default", device: try device(), active: nil, attested: true)
+                == .issue(thingName: udid.rawValue, supersedes: nil))
+        #expect(
+            EnrollmentRules.decideEnrollment(operational, tenant: "default", device: try device(), active: nil).refusal?.code
+                == .keyMismatch)
     }
 
     @Test func renewalSupersedesThePresentedCertificate() throws {

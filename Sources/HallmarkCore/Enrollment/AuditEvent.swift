@@ -2,9 +2,9 @@ import Foundation
 
 /// One security decision, as written to the append-only event log.
 public struct AuditEvent: Sendable, Hashable, Codable {
-    /// Allowed or refused.
+    /// Allowed or refused; an alarm is raised for an operator to act on (over-production, a clone).
     public enum Decision: String, Sendable, Codable {
-        case allow, refuse
+        case allow, refuse, alarm
     }
 
     public var at: Date

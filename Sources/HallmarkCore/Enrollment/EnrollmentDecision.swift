@@ -25,12 +25,19 @@ public enum EnrollmentRules {
     ///   device never enrolled, and `clone_suspected` for one already enrolled.
     /// - If the device already holds an active certificate for this key, the request is a retry:
     ///   that certificate is returned and nothing is issued.
+    /// - The device must belong to the tenant the request came to; a genuine device of another
+    ///   tenant is `counterfeit_oem` (its chips in a product that does not own them).
+    /// - With an attestation (the device authenticated TLS with its factory IDevID, whose key is
+    ///   the root-of-trust key), the CSR may carry a new operational key.
     /// - Parameters:
     ///   - request: The inspected CSR.
+    ///   - tenant: The tenant the request was made to.
     ///   - device: The allowlist record for the CSR's UDID, if any.
     ///   - active: The device's active certificate, if any.
+    ///   - attested: Whether the device proved its identity with a verified attestation certificate.
     public static func decideEnrollment(
-        _ request: EnrollmentRequest, device: DeviceRecord?, active: CertificateRecord?
+        _ request: EnrollmentRequest, tenant: String, device: DeviceRecord?, active: CertificateRecord?,
+        attested: Bool = false
     ) -> EnrollmentDecision {
         guard let device else {
             return .refuse(
@@ -38,8 +45,15 @@ public enum EnrollmentRules {
                     .unknownDevice, "Device \(request.udid) is not on the allowlist.",
                     remedy: "Import the device's UDID and root-of-trust key (`hallmark allowlist import`), then retry."))
         }
+        guard device.tenant == tenant else {
+            return .refuse(
+                HallmarkError(
+                    .counterfeitOEM,
+                    "Device \(request.udid) is a genuine device owned by another OEM; it cannot join this tenant's fleet.",
+                    remedy: "A product may use only devices its maker owns; the owner must transfer the device first."))
+        }
         if let refusal = refusal(for: device.status, udid: device.udid) { return .refuse(refusal) }
-        guard request.key == device.key else {
+        guard attested || request.key == device.key else {
             if device.status == .enrolled || active != nil {
                 return .refuse(
                     HallmarkError(
