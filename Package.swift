@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "HallmarkStoreTests",
             dependencies: [
-                "HallmarkStore", "HallmarkTesting", "HallmarkCore",
+                "HallmarkStore", "HallmarkTesting", "HallmarkCore", "HallmarkDevice",
                 .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings

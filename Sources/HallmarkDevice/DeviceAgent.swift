@@ -10,18 +10,25 @@ public struct DeviceAgent: Sendable {
     public struct Server: Sendable {
         public var host: String
         public var port: Int
+        /// The EST label naming the OEM's tenant (`/.well-known/est/<label>/...`); nil for the default tenant.
+        public var label: String?
 
-        public init(host: String, port: Int) {
+        public init(host: String, port: Int, label: String? = nil) {
             self.host = host
             self.port = port
+            self.label = label
         }
 
-        /// Parses `https://host:port` (the path, if any, is ignored).
+        /// Parses `https://host:port`, optionally with the tenant's EST path:
+        /// `https://host:port/.well-known/est/<tenant>` (or just `https://host:port/<tenant>`).
         public init(url: String) throws {
             guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host else {
                 throw HallmarkError(.configInvalid, "'\(url)' is not an https:// URL.", remedy: "Give the server as https://HOST:PORT.")
             }
-            self.init(host: host, port: components.port ?? 443)
+            var path = components.path
+            if path.hasPrefix("/.well-known/est") { path.removeFirst("/.well-known/est".count) }
+            let label = path.split(separator: "/").first.map(String.init)
+            self.init(host: host, port: components.port ?? 443, label: label)
         }
     }
 
@@ -57,11 +64,13 @@ public struct DeviceAgent: Sendable {
         return .enrolled(serial: certificate.serialHex)
     }
 
-    /// Enrols over EST with a CSR signed by the root-of-trust key.
+    /// Enrols over EST with a CSR signed by the root-of-trust key. A device with a factory
+    /// attestation certificate authenticates TLS with it (attestation-based enrollment).
     public func enroll() async throws -> Certificate {
-        let tls = try HTTPSConnection.ClientTLS(trustRoots: state.trustRoots())
+        let tls = try HTTPSConnection.ClientTLS(
+            trustRoots: state.trustRoots(), identity: try state.attestationCertificate().map { ([$0], state.privateKey) })
         let certificate = try await HTTPSConnection.with(host: server.host, port: server.port, tls: tls) { connection in
-            try await ESTClient(connection: connection).enroll(try state.makeCSR())
+            try await ESTClient(connection: connection, label: server.label).enroll(try state.makeCSR())
         }
         try state.store(certificate: certificate)
         logger.info("enrolled", metadata: ["udid": "\(state.udid)", "serial": "\(certificate.serialHex)"])
@@ -73,7 +82,7 @@ public struct DeviceAgent: Sendable {
         let roots = try state.trustRoots()
         let tls = try HTTPSConnection.ClientTLS(trustRoots: roots, identity: ([current], state.privateKey))
         let certificate = try await HTTPSConnection.with(host: server.host, port: server.port, tls: tls) { connection in
-            try await ESTClient(connection: connection).enroll(try state.makeCSR(), renewal: true)
+            try await ESTClient(connection: connection, label: server.label).enroll(try state.makeCSR(), renewal: true)
         }
         try state.store(certificate: certificate)
         logger.info("renewed", metadata: ["udid": "\(state.udid)", "serial": "\(certificate.serialHex)"])

@@ -18,6 +18,7 @@ public struct DeviceState: Sendable {
     var keyFile: URL { directory.appendingPathComponent("rot-key.pem") }
     var certificateFile: URL { directory.appendingPathComponent("certificate.pem") }
     var trustFile: URL { directory.appendingPathComponent("trust.pem") }
+    var attestationFile: URL { directory.appendingPathComponent("attestation.pem") }
 
     /// The device's public root-of-trust key, as a manufacturer would list it.
     public var publicKey: DeviceKey { try! DeviceKey(rootOfTrust.publicKey) }
@@ -66,6 +67,17 @@ public struct DeviceState: Sendable {
         guard rename(temporary.path, certificateFile.path) == 0 else {
             throw HallmarkError(.internalError, "Cannot save \(certificateFile.path) (errno \(errno)).", remedy: "Check the state directory's permissions.")
         }
+    }
+
+    /// The factory attestation certificate (IDevID) its chip vendor gave it, if any.
+    public func attestationCertificate() throws -> Certificate? {
+        guard FileManager.default.fileExists(atPath: attestationFile.path) else { return nil }
+        return try Certificate(pemEncoded: String(contentsOf: attestationFile, encoding: .utf8))
+    }
+
+    /// Installs the factory attestation certificate.
+    public func install(attestation: Certificate) throws {
+        try Data(try attestation.serializeAsPEM().pemString.utf8).write(to: attestationFile)
     }
 
     /// The CA certificates the device trusts for its server.

@@ -18,14 +18,18 @@ public struct ESTClient {
     }
 
     let connection: HTTPSConnection
+    /// `/.well-known/est` or `/.well-known/est/<label>` (RFC 7030 §3.2.2).
+    let base: String
 
-    public init(connection: HTTPSConnection) {
+    /// - Parameter label: The tenant's EST label, or nil for the server's default.
+    public init(connection: HTTPSConnection, label: String? = nil) {
         self.connection = connection
+        self.base = "/.well-known/est" + (label.map { "/" + $0 } ?? "")
     }
 
     /// `GET /cacerts`: the CA chain.
     public func caCertificates() async throws -> [Certificate] {
-        let response = try await connection.request(.GET, "/.well-known/est/cacerts")
+        let response = try await connection.request(.GET, base + "/cacerts")
         return try Self.certificates(from: response)
     }
 
@@ -37,7 +41,7 @@ public struct ESTClient {
     /// `POST /simpleenroll` or `/simplereenroll` with a DER CSR.
     public func enroll(csrDER: [UInt8], renewal: Bool = false) async throws -> Certificate {
         let body = Array(ESTBody.encode(csrDER).utf8)
-        let path = renewal ? "/.well-known/est/simplereenroll" : "/.well-known/est/simpleenroll"
+        let path = base + (renewal ? "/simplereenroll" : "/simpleenroll")
         let response = try await connection.request(
             .POST, path, headers: [("Content-Type", "application/pkcs10"), ("Content-Transfer-Encoding", "base64")],
             body: body)

@@ -3,6 +3,7 @@ import Foundation
 import HallmarkCore
 import HallmarkDevice
 import Logging
+import X509
 
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,12 @@ struct DeviceCommand: AsyncParsableCommand {
 
     struct Factory: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Manufacture devices (UDID + root-of-trust key each) and export their allowlist CSV.")
+            abstract: "Manufacture devices (UDID + root-of-trust key each) and export their allowlist CSV.",
+            discussion: """
+                With --vendor, the chip vendor also gives each device an attestation certificate and signs a manifest
+                of them (OUT/manifest.json). With --station, the factory's programming station registers each device
+                against its production batch over Hallmark's API; devices past the batch quota are refused.
+                """)
 
         @Option(help: "Where to put the devices (one state directory each).")
         var out: String
@@ -20,20 +26,52 @@ struct DeviceCommand: AsyncParsableCommand {
         var trust: String?
         @Option(help: "Where to write the allowlist (default OUT/allowlist.csv).")
         var allowlist: String?
+        @Option(help: "A simulated vendor's directory (`hallmark vendor simulate`): attestation certificates and a signed manifest.")
+        var vendor: String?
+        @Option(help: "The lot (manifest groupId) these chips ship in.")
+        var lot: String?
+        @Option(help: "The programming station's server, https://HOST:PORT: register each device against the batch.")
+        var station: String?
+        @Option(help: "The station credential from `hallmark batch create` (default: $HALLMARK_STATION_CREDENTIAL).")
+        var stationCredential: String?
 
         func run() async throws {
             try await reporting {
                 let base = URL(fileURLWithPath: out, isDirectory: true)
                 let trustPEM = try trust.map { try String(contentsOfFile: $0, encoding: .utf8) }
+                let chipVendor = try vendor.map { try SimulatedVendor.load(from: URL(fileURLWithPath: $0, isDirectory: true)) }
                 var csv = "udid,public_key\n"
+                var devices: [DeviceState] = []
+                var chips: [(udid: UDID, key: DeviceKey, attestation: Certificate?)] = []
                 for index in 1...max(count, 1) {
                     let state = try DeviceState.manufacture(at: base.appendingPathComponent(String(format: "device-%05d", index)))
                     if let trustPEM { try state.install(trustRoots: trustPEM) }
                     csv += "\(state.udid),\(Data(state.publicKey.spkiDER).base64EncodedString())\n"
+                    let attestation = try chipVendor?.attestationCertificate(udid: state.udid, key: state.publicKey)
+                    if let attestation { try state.install(attestation: attestation) }
+                    chips.append((state.udid, state.publicKey, attestation))
+                    devices.append(state)
                 }
                 let path = allowlist ?? base.appendingPathComponent("allowlist.csv").path
                 try Data(csv.utf8).write(to: URL(fileURLWithPath: path))
                 print("Manufactured \(count) device(s) in \(out); allowlist: \(path)")
+                if let chipVendor {
+                    let manifest = base.appendingPathComponent("manifest.json")
+                    try Data(try chipVendor.manifest(chips, lot: lot)).write(to: manifest)
+                    print("Vendor \(chipVendor.name) signed manifest: \(manifest.path)")
+                }
+                if let station {
+                    let credential = stationCredential ?? ProcessInfo.processInfo.environment["HALLMARK_STATION_CREDENTIAL"]
+                    guard let credential, let trustPEM else {
+                        throw HallmarkError(.configInvalid, "--station needs --station-credential and --trust.",
+                                            remedy: "Pass the credential from `hallmark batch create` and the server's CA file.")
+                    }
+                    let programmer = ProgrammingStation(server: try .init(url: station), credential: credential, trustPEM: trustPEM)
+                    let results = try await programmer.register(devices)
+                    let refused = results.filter { $0.code != nil }
+                    for result in refused { print("  \(result.udid): refused [\(result.code!)] \(result.message)") }
+                    print("Programming station: \(results.count - refused.count) registered, \(refused.count) refused")
+                }
             }
         }
     }

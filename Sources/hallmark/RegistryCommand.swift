@@ -25,6 +25,7 @@ struct RegistryCommand: AsyncParsableCommand {
     struct Devices: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List devices on the allowlist.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Option(help: "Only devices in this status (allowed, enrolled, quarantined, decommissioned).")
         var status: String?
         @Option var limit = 50
@@ -38,8 +39,8 @@ struct RegistryCommand: AsyncParsableCommand {
                     }
                     return status
                 }
-                for device in try registry.devices(status: filter, limit: limit) {
-                    print("\(device.udid)\t\(device.status.rawValue)\t\(device.product)\tkey \(device.key.fingerprint.prefix(16))…\tfrom \(device.source)")
+                for device in try registry.devices(status: filter, tenant: tenant.filter, limit: limit) {
+                    print("\(device.udid)\t\(device.status.rawValue)\t\(device.tenant)/\(device.product)\tkey \(device.key.fingerprint.prefix(16))…\tfrom \(device.source)")
                 }
             }
         }
@@ -48,6 +49,7 @@ struct RegistryCommand: AsyncParsableCommand {
     struct Certificates: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List issued certificates, newest first.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Option var udid: String?
         @Option var limit = 50
 
@@ -55,7 +57,7 @@ struct RegistryCommand: AsyncParsableCommand {
             try await reporting {
                 let registry = try data.openRegistry()
                 let udid = try udid.map { try UDID(validating: $0) }
-                for record in try registry.certificates(udid: udid, limit: limit) {
+                for record in try registry.certificates(udid: udid, tenant: tenant.filter, limit: limit) {
                     print("\(record.serial)\t\(record.status.rawValue)\t\(record.thingName)\tuntil \(record.notAfter)")
                 }
             }
@@ -65,6 +67,7 @@ struct RegistryCommand: AsyncParsableCommand {
     struct Events: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Read the append-only event log, newest first.")
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Option(help: "Only events about this device.") var udid: String?
         @Option(help: "Only events with this code.") var code: String?
         @Option(help: "How many events, newest first.") var limit = 50
@@ -73,9 +76,9 @@ struct RegistryCommand: AsyncParsableCommand {
             try await reporting {
                 let registry = try data.openRegistry()
                 let formatter = ISO8601DateFormatter()
-                for event in try registry.events(udid: udid, code: code, limit: limit) {
+                for event in try registry.events(udid: udid, code: code, tenant: tenant.filter, limit: limit) {
                     print(
-                        "\(formatter.string(from: event.at))\t\(event.action)\t\(event.decision.rawValue)\t\(event.code)\t\(event.udid ?? "-")\t\(event.thing ?? "-")\t\(event.detail)")
+                        "\(formatter.string(from: event.at))\t\(event.tenant)\t\(event.action)\t\(event.decision.rawValue)\t\(event.code)\t\(event.udid ?? "-")\t\(event.thing ?? "-")\t\(event.detail)")
                 }
             }
         }
