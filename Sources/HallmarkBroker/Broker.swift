@@ -33,6 +33,7 @@ final class Broker: Sendable {
     let registry: Registry
     let trust: TrustStore
     let telemetry: TelemetryRecorder?
+    let clones = CloneWatch()
     let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let identities = NIOLockedValueBox<[String: ConnectionIdentity]>([:])
@@ -232,6 +233,24 @@ final class Broker: Sendable {
         let logger = self.logger
         Task {
             do { try await registry.append(event) } catch { logger.error("event not written: \(error)") }
+        }
+    }
+
+    /// Raises `clone_suspected` for a connection's identity; the registry applies the product's
+    /// response (quarantine ends every session of the device within a second, through the
+    /// registry watcher).
+    func suspectClone(_ identity: ConnectionIdentity, _ suspicion: CloneWatch.Suspicion) {
+        let registry = self.registry
+        let logger = self.logger
+        logger.warning("clone suspected", metadata: ["thing": "\(identity.thingName)", "tenant": "\(identity.tenant)"])
+        Task {
+            do {
+                try await registry.reportSuspectedClone(
+                    tenant: identity.tenant, udid: identity.udid, thing: identity.thingName, serial: identity.serial,
+                    detail: suspicion.detail, now: Date())
+            } catch {
+                logger.error("clone alarm not written: \(error)")
+            }
         }
     }
 }

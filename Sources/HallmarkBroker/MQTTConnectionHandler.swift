@@ -125,9 +125,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         let wasConnected = state == .connected
         state = .closed
+        if let identity { broker.clones.disconnected(fingerprint: identity.fingerprint, connection: ObjectIdentifier(self)) }
         guard wasConnected, let session else { return }
-        session.detach(ObjectIdentifier(self))
+        let stillOurs = session.detach(ObjectIdentifier(self))
         if let will { scheduleWill(will, session: session) }
+        // A session taken over belongs to the new connection: its life is no longer ours to end.
+        guard stillOurs else {
+            context.fireChannelInactive()
+            return
+        }
         if sessionExpiry == 0 {
             broker.removeSession(session)
         } else if sessionExpiry != .max {
@@ -312,6 +318,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(clientID)")
         self.session = session
         state = .connected
+        if let identity,
+            let suspicion = broker.clones.connected(
+                fingerprint: identity.fingerprint, connection: ObjectIdentifier(self), clientID: clientID, source: remoteAddress,
+                tookOver: previous != nil)
+        {
+            broker.suspectClone(identity, suspicion)
+        }
 
         if connect.keepAlive > 0 {
             let timeout = TimeAmount.milliseconds(Int64(connect.keepAlive) * 1500)

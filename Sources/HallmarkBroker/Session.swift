@@ -88,13 +88,15 @@ final class Session: @unchecked Sendable {
         }
     }
 
-    /// Detaches a connection if it is still the session's.
-    func detach(_ id: ObjectIdentifier) {
+    /// Detaches a connection if it is still the session's; false if another connection took the
+    /// session over meanwhile.
+    @discardableResult
+    func detach(_ id: ObjectIdentifier) -> Bool {
         lock.withLock {
-            if connection?.id == id {
-                connection = nil
-                drainScheduled = false
-            }
+            guard connection?.id == id else { return false }
+            connection = nil
+            drainScheduled = false
+            return true
         }
     }
 

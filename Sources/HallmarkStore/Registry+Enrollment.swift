@@ -92,9 +92,10 @@ extension Registry {
                 event.code = supersedes == nil ? "issued" : "renewed"
                 event.serial = record.serial
                 event.thing = thingName
-                event.detail =
+                let outcome =
                     supersedes.map { "certificate \(record.serial) issued, superseding \($0)" }
                     ?? "certificate \(record.serial) issued"
+                event.detail = event.detail.isEmpty ? outcome : outcome + "; " + event.detail
                 try Self.insert(event, db)
                 return .issued(record)
             }
@@ -174,5 +175,35 @@ extension Registry {
     /// Appends one event through the batched writer.
     public func append(_ event: AuditEvent) async throws {
         try await append([event])
+    }
+}
+
+extension Registry {
+    /// Raises `clone_suspected` for an identity seen twice at once (by the broker). A device is
+    /// quarantined if its product says so; a thing of a registered CA, with no device behind it,
+    /// is deactivated instead. Either way its sessions end and it stays out until an operator
+    /// releases it.
+    public func reportSuspectedClone(
+        tenant: String, udid: String?, thing: String, serial: String, detail: String, now: Date
+    ) async throws {
+        try await committer.perform { db in
+            if let udid, let device = try Self.device(db, try UDID(validating: udid)) {
+                try Self.raiseCloneAlarm(db, device: device, at: now, detail: detail)
+                return
+            }
+            try Self.insert(
+                AuditEvent(
+                    at: now, tenant: tenant, action: "alarm", decision: .alarm, code: "clone_suspected", thing: thing,
+                    serial: serial, detail: detail + "; thing deactivated"), db)
+            try db.execute(
+                sql: "UPDATE things SET status = 'inactive' WHERE tenant_id = ? AND name = ? AND status = 'active'",
+                arguments: [tenant, thing])
+            if db.changesCount == 1 {
+                try Self.insert(
+                    AuditEvent(
+                        at: now, tenant: tenant, action: "thing.status", decision: .allow, code: "thing_deactivated", thing: thing,
+                        detail: "deactivated as a suspected clone until an operator activates it"), db)
+            }
+        }
     }
 }

@@ -193,6 +193,8 @@ import X509
         let issued = try await service.enroll(
             csrDER: try csr(chip, key: operational), tenant: "acme", clientCertificate: chip.attestation, source: nil)
         #expect(issued.record.keyFingerprint == (try DeviceKey(operational.publicKey)).fingerprint)
-        #expect(try registry.events(udid: chip.udid.rawValue, code: "issued").first?.detail == "certificate \(issued.record.serial) issued")
+        #expect(
+            try registry.events(udid: chip.udid.rawValue, code: "issued").first?.detail
+                == "certificate \(issued.record.serial) issued; attested by the device's IDevID")
     }
 }
