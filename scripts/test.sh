@@ -32,5 +32,6 @@ HALLMARK="$(swift build --show-bin-path)/hallmark"
 HALLMARK="$HALLMARK" bash Tests/e2e/est_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/mqtt_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/byoca_real_clients.sh
+HALLMARK="$HALLMARK" bash Tests/e2e/tenancy_real_clients.sh
 "$HALLMARK" demo --devices 20
 echo "all tests passed"

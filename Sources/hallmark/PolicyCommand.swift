@@ -12,6 +12,7 @@ struct PolicyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a policy from a JSON file, or a new version of it if it exists (the latest version is in force).")
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Argument(help: "The policy's name.") var name: String
         @Argument(help: "The JSON policy document.") var file: String
 
@@ -20,7 +21,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 guard let document = try? String(contentsOfFile: file, encoding: .utf8) else {
                     throw HallmarkError(.notFound, "Cannot read \(file).", remedy: "Check the path.")
                 }
-                let version = try await data.openRegistry().putPolicy(name: name, document: document, now: Date())
+                let registry = try data.openRegistry()
+                let version = try await registry.putPolicy(
+                    name: name, document: document, tenant: try tenant.resolve(in: registry), now: Date())
                 print("policy \(name) version \(version)")
             }
         }
@@ -28,9 +31,11 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         func run() async throws {
             try await reporting {
-                for policy in try data.openRegistry().policies() {
+                let registry = try data.openRegistry()
+                for policy in try registry.policies(tenant: try tenant.resolve(in: registry)) {
                     print("\(policy.name)\tversion \(policy.version)\tattached to \(policy.attachments) thing(s)")
                 }
             }
@@ -39,10 +44,12 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Argument var name: String
         func run() async throws {
             try await reporting {
-                guard let policy = try data.openRegistry().policies().first(where: { $0.name == name }) else {
+                let registry = try data.openRegistry()
+                guard let policy = try registry.policies(tenant: try tenant.resolve(in: registry)).first(where: { $0.name == name }) else {
                     throw HallmarkError(.notFound, "There is no policy named \(name).", remedy: "List them with `hallmark policy list`.")
                 }
                 print(policy.document)
@@ -52,12 +59,15 @@ struct PolicyCommand: AsyncParsableCommand {
 
     struct Attachment: ParsableArguments {
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Argument(help: "The policy's name.") var policy: String
         @Argument(help: "The thing's name.") var thing: String
 
         func set(attached: Bool) async throws {
             try await reporting {
-                try await data.openRegistry().setPolicyAttachment(policy: policy, thing: thing, attached: attached, now: Date())
+                let registry = try data.openRegistry()
+                try await registry.setPolicyAttachment(
+                    policy: policy, thing: thing, attached: attached, tenant: try tenant.resolve(in: registry), now: Date())
                 print(attached ? "attached \(policy) to \(thing)" : "detached \(policy) from \(thing)")
             }
         }
