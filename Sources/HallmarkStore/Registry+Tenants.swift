@@ -108,3 +108,26 @@ extension Registry {
         }
     }
 }
+
+extension Registry {
+    /// What a product does about a suspected clone: quarantine the device, or only raise the alarm.
+    public enum CloneResponse: String, Sendable, CaseIterable {
+        case quarantine, alarm
+    }
+
+    /// Sets a product's response to a suspected clone, with an event.
+    public func setCloneResponse(_ response: CloneResponse, tenant: String, product: String, now: Date) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE products SET clone_response = ? WHERE tenant_id = ? AND id = ?",
+                arguments: [response.rawValue, tenant, product])
+            guard db.changesCount == 1 else {
+                throw HallmarkError(.notFound, "Product \(product.prefix(40)) does not exist.", remedy: "Name an existing product.")
+            }
+            try Self.insert(
+                AuditEvent(
+                    at: now, tenant: tenant, action: "product.update", decision: .allow, code: "clone_response_set",
+                    detail: "product \(product): a suspected clone is met with \(response.rawValue)"), db)
+        }
+    }
+}

@@ -168,6 +168,19 @@ import X509
         }
     }
 
+    @Test func aProductMayOnlyAlarmOnAClone() async throws {
+        let chip = try chips(1, prefix: "AL")[0]
+        try await owner("acme", claiming: [chip])
+        try registry.setCloneResponse(.alarm, tenant: "acme", product: Registry.defaultProduct, now: Date())
+        let service = EnrollmentService(registry: registry, authority: pki.authority)
+        _ = try await service.enroll(csrDER: try csr(chip), tenant: "acme", source: nil)
+        await #expect(throws: HallmarkError(.cloneSuspected, "", remedy: "")) {
+            try await service.enroll(csrDER: try csr(chip, key: Certificate.PrivateKey(P256Key.make())), tenant: "acme", source: nil)
+        }
+        #expect(try registry.events(code: "clone_suspected", tenant: "acme").contains { $0.decision == .alarm })
+        #expect(try registry.device(chip.udid)?.status == .enrolled)
+    }
+
     @Test func attestationEnrollmentAcceptsANewOperationalKeyOnlyWithAGenuineIDevID() async throws {
         let chip = try chips(1, prefix: "AT")[0]
         try await owner("acme", claiming: [chip])

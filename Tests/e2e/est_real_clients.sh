@@ -120,6 +120,11 @@ csr stranger.key "/CN=E2E-DEV-2" > mismatch.csr
 expect_refusal 403 key_mismatch "CSR key is not the root-of-trust key" mismatch.csr "${CT[@]}" "$SE"
 csr stranger.key "/CN=E2E-DEV-1" > clone.csr
 expect_refusal 403 clone_suspected "enrolled UDID with another key" clone.csr "${CT[@]}" "$SE"
+"$HALLMARK" registry devices --data-dir "$DATA" --status quarantined > quarantined.txt
+grep -q E2E-DEV-1 quarantined.txt || die "the suspected clone's device was not quarantined"
+ok "the suspected clone's device is quarantined (the product's default response)"
+"$HALLMARK" registry set-status --data-dir "$DATA" E2E-DEV-1 enrolled --reason "e2e: inspected, genuine" >/dev/null
+ok "an operator releases it"
 csr dev3.key "/O=No UDID here" > nocn.csr
 expect_refusal 400 udid_missing "CSR without CN" nocn.csr "${CT[@]}" "$SE"
 openssl genrsa -out rsa.key 2048 2>/dev/null
