@@ -58,7 +58,12 @@ final class CloneWatch: Sendable {
     func disconnected(fingerprint: String, connection: ObjectIdentifier) {
         state.withLockedValue { state in
             state.live[fingerprint]?[connection] = nil
-            if state.live[fingerprint]?.isEmpty == true { state.live[fingerprint] = nil }
+            // Two boards fighting over one identity always leave one connected; once none is, the
+            // identity's take-over count starts afresh (and the map does not grow without bound).
+            if state.live[fingerprint]?.isEmpty == true {
+                state.live[fingerprint] = nil
+                state.takeovers[fingerprint] = nil
+            }
         }
     }
 }

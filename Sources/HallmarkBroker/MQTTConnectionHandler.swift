@@ -315,9 +315,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let tenant = identity?.tenant ?? (listener == .plain ? Self.plainListenerSpace : Registry.defaultTenant)
         let (session, present, previous) = broker.openSession(
             tenant: tenant, clientID: clientID, cleanStart: connect.cleanStart, handle: connection, authorizer: authorizer, window: window)
-        previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(clientID)")
-        self.session = session
-        state = .connected
+        // Recorded before the old connection is closed, so the identity is never seen as gone between the two.
         if let identity,
             let suspicion = broker.clones.connected(
                 fingerprint: identity.fingerprint, connection: ObjectIdentifier(self), clientID: clientID, source: remoteAddress,
@@ -325,6 +323,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         {
             broker.suspectClone(identity, suspicion)
         }
+        previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(clientID)")
+        self.session = session
+        state = .connected
 
         if connect.keepAlive > 0 {
             let timeout = TimeAmount.milliseconds(Int64(connect.keepAlive) * 1500)

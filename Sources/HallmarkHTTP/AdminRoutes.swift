@@ -98,7 +98,7 @@ struct AdminRoutes: Sendable {
             try await answer(request, context) { tenant in try registry.batches(tenant: tenant) }
         }
         api.post("batches") { request, context in
-            try await answer(request, context) { tenant in
+            try await answer(request, context, status: .created) { tenant in
                 struct NewBatch: Decodable { var product: String?; var quota: Int }
                 let body: NewBatch = try await Self.decode(request, context)
                 let batch = try registry.createBatch(
@@ -132,7 +132,7 @@ struct AdminRoutes: Sendable {
         }
         api.post("station/devices") { request, context in
             await respond {
-                let batch = try station(request, context)
+                let batch = try await station(request, context)
                 struct Programmed: Decodable { var udid: String; var publicKey: String }
                 let body: Programmed = try await Self.decode(request, context)
                 let udid = try UDID(validating: body.udid)
@@ -163,11 +163,9 @@ struct AdminRoutes: Sendable {
         throw try await refuseCredential(request, context, what: "a tenant administrator's credential")
     }
 
-    private func station(_ request: Request, _ context: HallmarkRequestContext) throws -> Registry.BatchReport {
+    private func station(_ request: Request, _ context: HallmarkRequestContext) async throws -> Registry.BatchReport {
         if let secret = bearer(request), let batch = try registry.batch(forStationCredential: secret) { return batch }
-        throw HallmarkError(
-            .credentialInvalid, "The request does not carry a valid programming-station credential.",
-            remedy: "Send 'Authorization: Bearer <station credential>' as given by `hallmark batch create`.")
+        throw try await refuseCredential(request, context, what: "a programming station's credential (from `hallmark batch create`)")
     }
 
     private func refuseCredential(_ request: Request, _ context: HallmarkRequestContext, what: String) async throws -> HallmarkError {
@@ -191,11 +189,12 @@ struct AdminRoutes: Sendable {
     }
 
     private func answer<Value: Encodable & Sendable>(
-        _ request: Request, _ context: HallmarkRequestContext, _ body: @Sendable (String) async throws -> Value
+        _ request: Request, _ context: HallmarkRequestContext, status: HTTPResponse.Status = .ok,
+        _ body: @Sendable (String) async throws -> Value
     ) async throws -> Response {
         await respond {
             let tenant = try await tenant(request, context)
-            return try Self.json(try await body(tenant), status: request.method == .post ? .ok : .ok)
+            return try Self.json(try await body(tenant), status: status)
         }
     }
 

@@ -35,7 +35,7 @@ extension Registry {
         guard try self.product(tenant: tenant, id: product) != nil else {
             throw HallmarkError(.notFound, "Product \(product.prefix(40)) does not exist.", remedy: "Name an existing product.")
         }
-        let id = "b-" + Credential.generate(prefix: "x").dropFirst(2).prefix(12)
+        let id = "b-" + Credential.identifier(bytes: 6)
         let secret = Credential.generate(prefix: "hmk_station")
         try pool.write { db in
             try db.execute(

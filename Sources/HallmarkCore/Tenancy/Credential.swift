@@ -11,6 +11,11 @@ public enum Credential {
         return prefix + "_" + key.withUnsafeBytes { Array($0) }.hexString
     }
 
+    /// A random identifier (not a secret): `bytes` random bytes in hex.
+    public static func identifier(bytes: Int) -> String {
+        (0..<bytes).map { _ in UInt8.random(in: 0...255) }.hexString
+    }
+
     /// What the registry stores for a secret.
     public static func digest(_ secret: String) -> String {
         SHA256.hash(data: Array(secret.utf8)).hexString
