@@ -127,6 +127,10 @@ struct AdminRoutes: Sendable {
                     manifest, vendor: vendor, tenant: tenant, claim: query.get("lot").map { .lot(String($0)) } ?? .all,
                     product: query.get("product").map { String($0) } ?? Registry.defaultProduct,
                     skipInvalid: query.get("skipInvalid") == "true", source: context.remoteAddress, now: clock())
+                if !report.committed, let first = report.problems.first {
+                    // Nothing was claimed: the report, with the status of its first problem.
+                    throw ReportedRefusal(status: ErrorResponse.status(for: first.error.code), body: ManifestReportView(report))
+                }
                 return ManifestReportView(report)
             }
         }
@@ -149,6 +153,12 @@ struct AdminRoutes: Sendable {
                 }
             }
         }
+    }
+
+    /// A refusal whose answer is a report rather than a single error.
+    struct ReportedRefusal: Error {
+        var status: HTTPResponse.Status
+        var body: ManifestReportView
     }
 
     // MARK: Authentication
@@ -201,6 +211,9 @@ struct AdminRoutes: Sendable {
     private func respond(_ body: () async throws -> Response) async -> Response {
         do {
             return try await body()
+        } catch let refusal as ReportedRefusal {
+            return (try? Self.json(refusal.body, status: refusal.status)) ?? ErrorResponse.make(
+                HallmarkError(.internalError, "The server failed to encode its answer.", remedy: "Retry; if it persists, report it."))
         } catch let error as HallmarkError {
             return ErrorResponse.make(error)
         } catch {

@@ -12,7 +12,7 @@ enum ErrorResponse {
         case .unsupportedMediaType: return .unsupportedMediaType
         case .bodyTooLarge: return .contentTooLarge
         case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid,
-            .keyAlgorithmNotAllowed, .manifestInvalid, .batchInvalid, .tenantInvalid, .vendorInvalid:
+            .keyAlgorithmNotAllowed, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .tenantInvalid, .vendorInvalid:
             return .badRequest
         case .credentialInvalid: return .unauthorized
         case .ownershipConflict: return .conflict

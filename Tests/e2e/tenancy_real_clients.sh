@@ -166,6 +166,14 @@ check "knockoff cannot revoke acme's certificate, quarantine or transfer its dev
 check "acme reads its own thing and certificate" in_shell \
   "[ \$(api $ACME $BASE/api/v1/things/CHIP-1) = 200 ] && grep -q default-thing-policy api.json &&
    [ \$(api $ACME '$BASE/api/v1/certificates?udid=CHIP-1') = 200 ] && grep -q $SERIAL1 api.json"
+check "knockoff importing acme's manifest over the API: 409, ownership_conflict per entry, nothing claimed" in_shell \
+  "[ \$(api $KNOCK -X POST --data-binary @manifest.json '$BASE/api/v1/manifests?vendor=silicon') = 409 ] &&
+   [ \$(grep -c ownership_conflict api.json) -eq 3 ] && grep -q '\"committed\" : false' api.json && ! grep -qi acme api.json"
+check "a tampered manifest over the API: 400 with the entry named" in_shell \
+  "[ \$(api $ACME -X POST --data-binary @tampered-entry.json '$BASE/api/v1/manifests?vendor=silicon') = 400 ] &&
+   grep -q '\"entry\" : 2' api.json && grep -q manifest_signature_invalid api.json"
+check "acme re-importing its own manifest over the API: 200, already its own" in_shell \
+  "[ \$(api $ACME -X POST --data-binary @manifest.json '$BASE/api/v1/manifests?vendor=silicon') = 200 ] && grep -q '\"alreadyOwned\" : 3' api.json"
 check "a malformed body is 400 body_encoding_invalid, not a 500" in_shell \
   "[ \$(api $ACME -X POST -d 'not json' $BASE/api/v1/batches) = 400 ] && grep -q body_encoding_invalid api.json"
 
