@@ -37,17 +37,13 @@ public struct EnrollmentService: Sendable {
     /// IDevID), chaining to a root the tenant registered for its vendor and certifying the
     /// device's root-of-trust key. The TLS handshake proved the device holds that key, so the CSR
     /// may then carry a new operational key.
+    ///
+    /// The tenant must exist (the EST routes check it before reading the request: ``knowsTenant(_:)``).
     /// - Throws: ``HallmarkError`` for every refusal, after logging it.
     public func enroll(
         csrDER: [UInt8], tenant: String = Registry.defaultTenant, clientCertificate: Certificate? = nil, source: String?
     ) async throws -> Issued {
         let now = clock()
-        guard try registry.tenantExists(tenant) else {
-            throw try await refuse(
-                HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
-                              remedy: "Enrol at /.well-known/est/<tenant>/simpleenroll with your OEM's tenant id."),
-                action: "enroll", udid: nil, source: source, now: now)
-        }
         let request = try await inspect(csrDER, action: "enroll", tenant: tenant, source: source, now: now)
         let view = try registry.enrollmentView(udid: request.udid)
         var attested = false

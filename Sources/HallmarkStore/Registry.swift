@@ -117,18 +117,8 @@ public final class Registry: Sendable {
     /// With `tenant`, only that tenant's devices.
     public func devices(status: DeviceStatus? = nil, tenant: String? = nil, limit: Int = 100) throws -> [DeviceRecord] {
         try pool.read { db in
-            var clauses: [String] = []
-            var arguments: StatementArguments = []
-            if let status {
-                clauses.append("status = ?")
-                arguments += [status.rawValue]
-            }
-            if let tenant {
-                clauses.append("tenant_id = ?")
-                arguments += [tenant]
-            }
+            var (filter, arguments) = Self.filter(["status": status?.rawValue, "tenant_id": tenant])
             arguments += [limit]
-            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             return try Row.fetchAll(db, sql: "SELECT * FROM devices \(filter) ORDER BY udid LIMIT ?", arguments: arguments)
                 .map(Self.deviceRecord)
         }
@@ -202,18 +192,8 @@ public final class Registry: Sendable {
     /// With `tenant`, only that tenant's certificates.
     public func certificates(udid: UDID? = nil, tenant: String? = nil, limit: Int = 100) throws -> [CertificateRecord] {
         try pool.read { db in
-            var clauses: [String] = []
-            var arguments: StatementArguments = []
-            if let udid {
-                clauses.append("udid = ?")
-                arguments += [udid.rawValue]
-            }
-            if let tenant {
-                clauses.append("tenant_id = ?")
-                arguments += [tenant]
-            }
+            var (filter, arguments) = Self.filter(["udid": udid?.rawValue, "tenant_id": tenant])
             arguments += [limit]
-            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM certificates \(filter) ORDER BY issued_at DESC LIMIT ?", arguments: arguments
             ).map(Self.certificateRecord)
@@ -293,22 +273,8 @@ public final class Registry: Sendable {
     /// With `tenant`, only that tenant's events.
     public func events(udid: String? = nil, code: String? = nil, tenant: String? = nil, limit: Int = 50) throws -> [AuditEvent] {
         try pool.read { db in
-            var clauses: [String] = []
-            var arguments: StatementArguments = []
-            if let tenant {
-                clauses.append("tenant_id = ?")
-                arguments += [tenant]
-            }
-            if let udid {
-                clauses.append("udid = ?")
-                arguments += [udid]
-            }
-            if let code {
-                clauses.append("code = ?")
-                arguments += [code]
-            }
+            var (filter, arguments) = Self.filter(["tenant_id": tenant, "udid": udid, "code": code])
             arguments += [limit]
-            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM events \(filter) ORDER BY id DESC LIMIT ?", arguments: arguments
             ).map(Self.auditEvent)
@@ -321,6 +287,18 @@ public final class Registry: Sendable {
             decision: AuditEvent.Decision(rawValue: row["decision"]) ?? .refuse, code: row["code"],
             udid: row["udid"], thing: row["thing"], serial: row["serial"], source: row["source"],
             detail: row["detail"])
+    }
+
+    /// A `WHERE` clause matching every column given a value (columns are the caller's literals).
+    static func filter(_ equalities: KeyValuePairs<String, String?>) -> (sql: String, arguments: StatementArguments) {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        for (column, value) in equalities {
+            guard let value else { continue }
+            clauses.append("\(column) = ?")
+            arguments += [value]
+        }
+        return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), arguments)
     }
 
     /// Runs raw SQL against the database; for tests that prove the log cannot be rewritten.
