@@ -34,9 +34,7 @@ public struct DeviceState: Sendable {
         let udid = try udid ?? UDID(validating: "HM-" + (0..<8).map { _ in UInt8.random(in: 0...255) }.hexString.uppercased())
         let key = Certificate.PrivateKey(P256Key.make())
         let state = DeviceState(directory: directory, udid: udid, rootOfTrust: key)
-        fileManager.createFile(atPath: state.keyFile.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        try Data(try key.serializeAsPEM().pemString.utf8).write(to: state.keyFile)
-        try fileManager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: state.keyFile.path)
+        try writeSecret(try key.serializeAsPEM().pemString, to: state.keyFile)
         try Data((udid.rawValue + "\n").utf8).write(to: state.udidFile)
         return state
     }

@@ -93,10 +93,13 @@ public struct SimulatedVendor: Sendable {
     }
 
     static func write(_ text: String, to url: URL, secret: Bool = false) throws {
-        if secret {
-            FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        }
-        try Data(text.utf8).write(to: url)
-        if secret { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path) }
+        if secret { try writeSecret(text, to: url) } else { try Data(text.utf8).write(to: url) }
     }
+}
+
+/// Writes a private key file readable by its owner only (0600), never briefly wider.
+func writeSecret(_ text: String, to url: URL) throws {
+    FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+    try Data(text.utf8).write(to: url)
+    try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
 }

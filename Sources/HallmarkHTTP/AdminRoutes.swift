@@ -55,21 +55,11 @@ struct AdminRoutes: Sendable {
             }
         }
         api.get("things/:name") { request, context in
-            try await answer(request, context) { tenant in
-                let name = context.parameters.get("name") ?? ""
-                guard let thing = try registry.thing(named: name, tenant: tenant) else {
-                    throw HallmarkError(.notFound, "There is no thing \(name.prefix(128)).", remedy: "Check the thing name.")
-                }
-                return ThingView(thing)
-            }
+            try await answer(request, context) { tenant in ThingView(try thing(tenant, context)) }
         }
         api.get("things/:name/telemetry") { request, context in
             try await answer(request, context) { tenant in
-                let name = context.parameters.get("name") ?? ""
-                guard try registry.thing(named: name, tenant: tenant) != nil else {
-                    throw HallmarkError(.notFound, "There is no thing \(name.prefix(128)).", remedy: "Check the thing name.")
-                }
-                return try registry.latestTelemetry(thing: name, tenant: tenant).map(TelemetryView.init)
+                try registry.latestTelemetry(thing: try thing(tenant, context).name, tenant: tenant).map(TelemetryView.init)
             }
         }
         api.get("certificates") { request, context in
@@ -196,6 +186,14 @@ struct AdminRoutes: Sendable {
             throw HallmarkError(.notFound, "Device \(udid) is not one of yours.", remedy: "Check the UDID.")
         }
         return device
+    }
+
+    private func thing(_ tenant: String, _ context: HallmarkRequestContext) throws -> Registry.Thing {
+        let name = context.parameters.get("name") ?? ""
+        guard let thing = try registry.thing(named: name, tenant: tenant) else {
+            throw HallmarkError(.notFound, "There is no thing \(name.prefix(128)).", remedy: "Check the thing name.")
+        }
+        return thing
     }
 
     private func answer<Value: Encodable & Sendable>(

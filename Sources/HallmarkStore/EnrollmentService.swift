@@ -20,7 +20,10 @@ public struct EnrollmentService: Sendable {
     }
 
     /// Whether a tenant exists (EST paths name one).
-    public func knowsTenant(_ tenant: String) throws -> Bool { try registry.tenantExists(tenant) }
+    /// The default tenant is made when the registry opens and never removed: no lookup for it.
+    public func knowsTenant(_ tenant: String) throws -> Bool {
+        try tenant == Registry.defaultTenant || registry.tenantExists(tenant)
+    }
 
     /// The certificate an enrollment produced, and whether it is new.
     public struct Issued: Sendable {

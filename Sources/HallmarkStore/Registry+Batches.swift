@@ -52,14 +52,14 @@ extension Registry {
         return NewBatch(report: try batchReport(tenant: tenant, id: id)!, stationCredential: secret)
     }
 
-    /// The batch a station credential belongs to, if any.
+    /// The batch a station credential belongs to, if any (its row: `enrolled` is not counted).
     public func batch(forStationCredential secret: String) throws -> BatchReport? {
         try pool.read { db in
             guard
                 let id = try String.fetchOne(
                     db, sql: "SELECT id FROM batches WHERE station_token_hash = ?", arguments: [Credential.digest(secret)])
             else { return nil }
-            return try Self.batchReport(db, id: id)
+            return try Self.batch(db, id: id)
         }
     }
 
@@ -77,17 +77,23 @@ extension Registry {
     }
 
     static func batchReport(_ db: Database, id: String) throws -> BatchReport? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM batches WHERE id = ?", arguments: [id]) else { return nil }
-        let enrolled =
+        guard var report = try batch(db, id: id) else { return nil }
+        report.enrolled =
             try Int.fetchOne(
                 db,
                 sql: """
                     SELECT COUNT(*) FROM devices d WHERE d.batch_id = ?
                     AND EXISTS (SELECT 1 FROM certificates c WHERE c.udid = d.udid)
                     """, arguments: [id]) ?? 0
+        return report
+    }
+
+    /// The batch's own row, without the count of enrolled devices (`enrolled` is 0).
+    static func batch(_ db: Database, id: String) throws -> BatchReport? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM batches WHERE id = ?", arguments: [id]) else { return nil }
         return BatchReport(
             id: row["id"], tenant: row["tenant_id"], product: row["product_id"], quota: row["quota"],
-            programmed: row["programmed"], refused: row["refused"], enrolled: enrolled,
+            programmed: row["programmed"], refused: row["refused"], enrolled: 0,
             createdAt: Date(timeIntervalSince1970: row["created_at"]))
     }
 
@@ -110,7 +116,7 @@ extension Registry {
         batch batchID: String, udid: UDID, key: DeviceKey, source: String?, now: Date
     ) async throws -> ProgrammingOutcome {
         try await committer.perform { db in
-            guard let batch = try Self.batchReport(db, id: batchID) else {
+            guard let batch = try Self.batch(db, id: batchID) else {
                 throw HallmarkError(.notFound, "Batch \(batchID) does not exist.", remedy: "Check the station's configuration.")
             }
             let at = now.timeIntervalSince1970
