@@ -156,8 +156,9 @@ let package = Package(
         .testTarget(
             name: "HallmarkBrokerTests",
             dependencies: [
-                "HallmarkBroker", "HallmarkCore", "HallmarkTesting",
+                "HallmarkBroker", "HallmarkCore", "HallmarkStore", "HallmarkTesting",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

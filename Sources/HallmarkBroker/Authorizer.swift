@@ -35,10 +35,17 @@ final class Authorizer: Sendable {
 /// Decides whether a verified certificate may open an MQTT session with a client id, from the
 /// registry's view of the certificate, its thing and its device.
 enum ConnectDecision {
+    /// - Parameter peer: The verified client certificate; one signed by a tenant's own issuing CA
+    ///   must belong to that tenant.
     static func decide(
-        identity: ConnectionIdentity, clientID: String, commonName: String?
+        identity: ConnectionIdentity, clientID: String, peer: TrustStore.VerifiedPeer
     ) -> Result<Authorizer, HallmarkError> {
         let serial = identity.serial
+        let commonName = peer.commonName
+        if let issuer = TrustStore.tenant(ofCA: peer.caID), issuer != identity.tenant {
+            return .failure(HallmarkError(.certificateUntrusted, "Certificate \(serial) is signed by another tenant's issuing CA.",
+                                          remedy: "Connect with the certificate your own tenant's CA issued to this device."))
+        }
         switch identity.certificateStatus {
         case .active:
             break

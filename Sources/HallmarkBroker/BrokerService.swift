@@ -28,7 +28,9 @@ public final class BrokerService: Service, Sendable {
         hallmarkCA: Certificate, logger: Logger,
         onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
     ) throws {
-        let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry))
+        let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)) {
+            try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)
+        }
         let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry) : nil
         self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, logger: logger)
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -43,9 +45,12 @@ public final class BrokerService: Service, Sendable {
         self.onRunning = onRunning
     }
 
-    /// Hallmark's issuing CA and the active registered OEM CAs.
+    /// Hallmark's shared issuing CA, each tenant's own, and the active registered OEM CAs.
     static func authorities(hallmarkCA: Certificate, registry: Registry) throws -> [TrustStore.Authority] {
         [TrustStore.Authority(id: TrustStore.hallmarkCA, certificate: hallmarkCA)]
+            + (try registry.tenantIssuingCAs()).sorted { $0.key < $1.key }.map {
+                TrustStore.Authority(id: TrustStore.tenantCA($0.key), certificate: $0.value)
+            }
             + (try registry.registeredCAs()).filter(\.active).map { TrustStore.Authority(id: $0.id, certificate: $0.certificate) }
     }
 
@@ -140,7 +145,9 @@ public final class BrokerService: Service, Sendable {
 /// has the affected connections re-checked: a revoked certificate's session ends within a second,
 /// without a restart or a reload.
 struct RegistryWatcher: Sendable {
-    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put", "ca.status"]
+    static let actions = [
+        "certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put", "ca.status", "tenant.create", "tenant.ca",
+    ]
     let broker: Broker
     let hallmarkCA: Certificate
 
@@ -159,7 +166,7 @@ struct RegistryWatcher: Sendable {
             last = newest.id
             broker.forgetIdentities()
             let changes = events.map(\.event)
-            if changes.contains(where: { $0.action == "ca.status" }) {
+            if changes.contains(where: { ["ca.status", "tenant.create", "tenant.ca"].contains($0.action) }) {
                 do {
                     broker.trust.replaceAuthorities(try BrokerService.authorities(hallmarkCA: hallmarkCA, registry: broker.registry))
                 } catch {

@@ -17,7 +17,7 @@ extension MQTTConnectionHandler {
                                                   remedy: "Reactivate the CA, or move the device to a trusted CA."))
             } else if let identity = try broker.identity(fingerprint: peer.fingerprint) {
                 self.identity = identity
-                decision = ConnectDecision.decide(identity: identity, clientID: clientID, commonName: peer.commonName)
+                decision = ConnectDecision.decide(identity: identity, clientID: clientID, peer: peer)
             } else {
                 decision = .failure(HallmarkError(.certificateUnknown, "Certificate \(peer.serial) left the registry.", remedy: "Enrol again."))
             }
@@ -42,7 +42,7 @@ extension MQTTConnectionHandler {
     func isAffected(by event: AuditEvent) -> Bool {
         guard let identity else { return false }
         if event.action == "policy.put" { return event.tenant == identity.tenant }
-        if event.action == "ca.status" { return event.tenant == identity.tenant && identity.caID != TrustStore.hallmarkCA }
+        if event.action == "ca.status" { return event.tenant == identity.tenant && !TrustStore.isHallmark(identity.caID) }
         guard event.tenant == identity.tenant else { return false }
         if let thing = event.thing, thing == identity.thingName { return true }
         if let serial = event.serial, serial == identity.serial { return true }

@@ -270,7 +270,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             return refuseConnect(.serverUnavailable, HallmarkError(.internalError, "The registry could not be read.", remedy: "Try again later."))
         }
         if let found { return admit(connect, assigned: assigned, identity: found, peer: peer) }
-        guard peer.caID != TrustStore.hallmarkCA else {
+        guard !TrustStore.isHallmark(peer.caID) else {
             return refuseConnect(.notAuthorized, HallmarkError(
                 .certificateUnknown, "Certificate \(peer.serial) is not in the registry.",
                 remedy: "Connect with the certificate Hallmark issued to this device."))
@@ -281,7 +281,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// Decides on a known certificate and, when it may connect, opens the session.
     func admit(_ connect: ConnectPacket, assigned: String?, identity: ConnectionIdentity, peer: TrustStore.VerifiedPeer) {
         self.identity = identity
-        switch ConnectDecision.decide(identity: identity, clientID: clientID, commonName: peer.commonName) {
+        switch ConnectDecision.decide(identity: identity, clientID: clientID, peer: peer) {
         case .success(let authorizer): finishConnect(connect, assigned: assigned, authorizer: authorizer)
         case .failure(let error): refuseConnect(.notAuthorized, error)
         }

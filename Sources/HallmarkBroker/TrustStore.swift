@@ -4,13 +4,24 @@ import X509
 
 import Foundation
 
-/// The certificate authorities whose device certificates the broker accepts: Hallmark's issuing
-/// CA and the OEM CAs registered with `hallmark ca register`. A client certificate must be signed
+/// The certificate authorities whose device certificates the broker accepts: Hallmark's shared
+/// issuing CA, each tenant's own issuing CA, and the OEM CAs registered with `hallmark ca register`. A client certificate must be signed
 /// directly by one of them, be within its validity, be an end-entity certificate, and allow client
 /// authentication.
 public final class TrustStore: Sendable {
     /// The `ca_id` of certificates Hallmark issued.
     public static let hallmarkCA = "hallmark"
+
+    /// The id of a tenant's own issuing CA.
+    public static func tenantCA(_ tenant: String) -> String { "hallmark:" + tenant }
+
+    /// Whether a CA id names one of Hallmark's issuing CAs (shared or a tenant's).
+    public static func isHallmark(_ caID: String) -> Bool { caID == hallmarkCA || caID.hasPrefix("hallmark:") }
+
+    /// The tenant whose own issuing CA an id names, if it names one.
+    public static func tenant(ofCA caID: String) -> String? {
+        caID.hasPrefix("hallmark:") ? String(caID.dropFirst("hallmark:".count)) : nil
+    }
 
     public struct Authority: Sendable {
         public var id: String
@@ -31,11 +42,17 @@ public final class TrustStore: Sendable {
         public var der: [UInt8]
     }
 
-    private let state: NIOLockedValueBox<(authorities: [Authority], verified: [String: VerifiedPeer])>
+    private let state: NIOLockedValueBox<(authorities: [Authority], verified: [String: VerifiedPeer], reloadedAt: Date)>
+    private let reload: (@Sendable () throws -> [Authority])?
     private static let cacheLimit = 200_000
+    /// A certificate from an issuer not known here reloads the CAs at most this often.
+    private static let reloadInterval: TimeInterval = 0.25
 
-    public init(authorities: [Authority]) {
-        state = NIOLockedValueBox((authorities, [:]))
+    /// - Parameter reload: Reads the trusted CAs afresh; called when a certificate's issuer is
+    ///   unknown (a tenant or CA added a moment ago), at most four times a second.
+    public init(authorities: [Authority], reload: (@Sendable () throws -> [Authority])? = nil) {
+        state = NIOLockedValueBox((authorities, [:], Date()))
+        self.reload = reload
     }
 
     public var authorities: [Authority] { state.withLockedValue { $0.authorities } }
@@ -70,7 +87,10 @@ public final class TrustStore: Sendable {
                                           remedy: "Connect with the certificate Hallmark or your registered CA issued."))
         }
         let serial = leaf.serialHex
-        let candidates = authorities.filter { $0.certificate.subject == leaf.issuer }
+        var candidates = authorities.filter { $0.certificate.subject == leaf.issuer }
+        if candidates.isEmpty, reloadIfDue(now: now) {
+            candidates = authorities.filter { $0.certificate.subject == leaf.issuer }
+        }
         guard let issuer = candidates.first(where: { $0.certificate.publicKey.isValidSignature(leaf.signature, for: leaf) }) else {
             return .failure(HallmarkError(
                 .certificateUntrusted,
@@ -103,6 +123,19 @@ public final class TrustStore: Sendable {
             $0.verified[fingerprint] = peer
         }
         return .success(peer)
+    }
+
+    /// Reloads the CAs unless that was done within ``reloadInterval``.
+    private func reloadIfDue(now: Date) -> Bool {
+        guard let reload else { return false }
+        let due = state.withLockedValue { state in
+            guard now.timeIntervalSince(state.reloadedAt) >= Self.reloadInterval else { return false }
+            state.reloadedAt = now
+            return true
+        }
+        guard due, let authorities = try? reload() else { return false }
+        state.withLockedValue { $0.authorities = authorities }
+        return true
     }
 
     private static func expired(_ serial: String) -> HallmarkError {

@@ -16,7 +16,7 @@ struct ESTRoutes: Sendable {
 
     init(enrollment: EnrollmentService) throws {
         self.enrollment = enrollment
-        self.caCertificatesBody = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.authority.chain))
+        self.caCertificatesBody = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.chain(tenant: Registry.defaultTenant)))
         self.csrAttributesBody = ESTBody.encode(try CSRAttributesResponse.der())
     }
 
@@ -25,8 +25,8 @@ struct ESTRoutes: Sendable {
     func register(on router: Router<HallmarkRequestContext>) {
         let est = router.group("/.well-known/est")
         for prefix in ["", ":tenant/"] {
-            est.get("\(prefix)cacerts") { _, _ in
-                Self.base64Response(caCertificatesBody, contentType: "application/pkcs7-mime")
+            est.get("\(prefix)cacerts") { _, context in
+                try await cacerts(tenant: context.parameters.get("tenant") ?? Registry.defaultTenant, source: context.remoteAddress)
             }
             est.get("\(prefix)csrattrs") { _, _ in
                 Self.base64Response(csrAttributesBody, contentType: "application/csrattrs")
@@ -49,6 +49,21 @@ struct ESTRoutes: Sendable {
                 }
             }
         }
+    }
+
+    /// The tenant's chain: its own issuing CA (or the shared one), then the root.
+    private func cacerts(tenant: String, source: String?) async throws -> Response {
+        guard tenant != Registry.defaultTenant else {
+            return Self.base64Response(caCertificatesBody, contentType: "application/pkcs7-mime")
+        }
+        guard try enrollment.knowsTenant(tenant) else {
+            return ErrorResponse.make(try await enrollment.refuse(
+                HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
+                              remedy: "Fetch /.well-known/est/<tenant>/cacerts with your OEM's tenant id."),
+                action: "cacerts", udid: nil, source: source))
+        }
+        let body = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.chain(tenant: tenant)))
+        return Self.base64Response(body, contentType: "application/pkcs7-mime")
     }
 
     private func handle(

@@ -14,7 +14,10 @@ import Foundation
 public struct HallmarkServer: Sendable {
     public let configuration: ServerConfiguration
     public let registry: Registry
+    /// The shared issuing CA (`ca init`'s): the default tenant's, and the TLS server certificate's issuer.
     public let authority: IssuingAuthority
+    /// Every tenant's issuing CA.
+    public let authorities: IssuingAuthorities
     let passphrase: Passphrase
     let logger: Logger
 
@@ -27,8 +30,13 @@ public struct HallmarkServer: Sendable {
         self.logger = logger
         let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true)
         let files = AuthorityFiles(dataDirectory: dataDirectory)
-        self.authority = try files.loadIssuingAuthority(passphrase: passphrase)
-        self.registry = try Registry(path: dataDirectory.appendingPathComponent("registry.sqlite").path)
+        let authority = try files.loadIssuingAuthority(passphrase: passphrase)
+        let registry = try Registry(path: dataDirectory.appendingPathComponent("registry.sqlite").path)
+        self.authority = authority
+        self.registry = registry
+        self.authorities = IssuingAuthorities(shared: authority, registry: registry) { tenant, certificate in
+            try files.loadTenantAuthority(tenant: tenant, certificate: certificate, passphrase: passphrase)
+        }
     }
 
     /// The ports the listeners are bound to.
@@ -49,7 +57,7 @@ public struct HallmarkServer: Sendable {
         let files = AuthorityFiles(dataDirectory: URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true))
         let identity = try files.serverIdentity(
             authority: authority, hostNames: configuration.serverCertificateNames, passphrase: passphrase, now: Date())
-        let enrollment = EnrollmentService(registry: registry, authority: authority)
+        let enrollment = EnrollmentService(registry: registry, authorities: authorities)
         let https = try HTTPSServer.makeApplication(
             configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort),
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,

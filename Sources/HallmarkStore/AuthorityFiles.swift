@@ -78,6 +78,79 @@ public struct AuthorityFiles: Sendable {
     /// The root certificate, without opening any key.
     public func loadRoot() throws -> Certificate { try readCertificate(rootCertificate) }
 
+    // MARK: Tenants' issuing CAs
+
+    /// Where tenants' issuing CA keys are sealed: one file per CA, named by tenant and serial, so
+    /// that a failed or repeated creation never overwrites a key in use.
+    var tenantKeys: URL { directory.appendingPathComponent("tenants", isDirectory: true) }
+
+    func tenantKey(tenant: String, serial: String) -> URL {
+        tenantKeys.appendingPathComponent("\(tenant)-\(serial).key.sealed")
+    }
+
+    /// Creates a tenant with an issuing CA of its own (P-256, under Hallmark's root, path length 0),
+    /// so that the tenant's devices chain to a CA no other tenant's devices chain to.
+    /// Opens the root key with the passphrase: a wrong passphrase creates nothing.
+    /// - Returns: The tenant's administrator credential (shown once) and its issuing CA.
+    public func createTenant(
+        id: String, name: String, in registry: Registry, passphrase: Passphrase, now: Date
+    ) throws -> (credential: String, authority: IssuingAuthority) {
+        let id = try TenantID.validate(id)
+        let authority = try issueTenantAuthority(tenant: id, passphrase: passphrase, now: now)
+        let credential = try registry.createTenant(id: id, name: name, issuingCA: authority.certificate, now: now)
+        return (credential, authority)
+    }
+
+    /// Gives an existing tenant (one made before tenants had their own CA) its issuing CA.
+    /// Certificates the shared CA issued to its devices stay valid until they are renewed.
+    public func addTenantAuthority(
+        tenant: String, in registry: Registry, passphrase: Passphrase, now: Date
+    ) throws -> IssuingAuthority {
+        try registry.requireTenant(tenant)
+        guard tenant != Registry.defaultTenant else {
+            throw HallmarkError(
+                .tenantInvalid, "The default tenant's devices are signed by the issuing CA `ca init` made.",
+                remedy: "Create a tenant for the OEM with `hallmark tenant create`.")
+        }
+        let authority = try issueTenantAuthority(tenant: tenant, passphrase: passphrase, now: now)
+        try registry.setTenantIssuingCA(authority.certificate, tenant: tenant, now: now)
+        return authority
+    }
+
+    private func issueTenantAuthority(tenant: String, passphrase: Passphrase, now: Date) throws -> IssuingAuthority {
+        guard isInitialised else {
+            throw HallmarkError(
+                .caNotInitialised, "No CA in \(directory.path).", remedy: "Run `hallmark ca init --data-dir DIR` first.")
+        }
+        let rootKey = try readSealed(self.rootKey).open(passphrase: passphrase)
+        let root = try readCertificate(rootCertificate)
+        let key = Certificate.PrivateKey(P256Key.make())
+        let name = try DistinguishedName {
+            if let organization = root.subject.organizationName { OrganizationName(organization) }
+            OrganizationalUnitName(tenant)
+            CommonName("\(tenant) Issuing CA")
+        }
+        let certificate = try CertificateProfiles.intermediate(
+            publicKey: key.publicKey, name: name, issuer: root, issuerKey: rootKey, now: now)
+        try FileManager.default.createDirectory(
+            at: tenantKeys, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try write(
+            SealedPrivateKey.seal(key, purpose: "tenant-issuing-ca", passphrase: passphrase),
+            to: tenantKey(tenant: tenant, serial: certificate.serialHex))
+        return IssuingAuthority(certificate: certificate, privateKey: key, root: root)
+    }
+
+    /// Opens a tenant's issuing CA, given its certificate from the registry.
+    public func loadTenantAuthority(tenant: String, certificate: Certificate, passphrase: Passphrase) throws -> IssuingAuthority {
+        let key = try readSealed(tenantKey(tenant: tenant, serial: certificate.serialHex)).open(passphrase: passphrase)
+        guard key.publicKey == certificate.publicKey else {
+            throw HallmarkError(
+                .keyFileInvalid, "Tenant \(tenant)'s issuing CA key does not match its certificate.",
+                remedy: "Restore the data directory from backup.")
+        }
+        return IssuingAuthority(certificate: certificate, privateKey: key, root: try readCertificate(rootCertificate))
+    }
+
     /// The TLS server identity: reused while it covers `hostNames` and has a month left, else
     /// issued anew by the issuing CA and saved.
     public func serverIdentity(

@@ -9,14 +9,24 @@ import Foundation
 /// Every outcome, allowed or refused, is in the event log before the caller gets its answer.
 public struct EnrollmentService: Sendable {
     let registry: Registry
-    /// The issuing CA that signs device certificates.
-    public let authority: IssuingAuthority
+    /// The CAs that sign device certificates: each tenant's own, and the shared one.
+    public let authorities: IssuingAuthorities
     let clock: @Sendable () -> Date
 
-    public init(registry: Registry, authority: IssuingAuthority, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(registry: Registry, authorities: IssuingAuthorities, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.registry = registry
-        self.authority = authority
+        self.authorities = authorities
         self.clock = clock
+    }
+
+    /// A service whose one CA signs every tenant's devices (for tests and benchmarks).
+    public init(registry: Registry, authority: IssuingAuthority, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.init(registry: registry, authorities: IssuingAuthorities(shared: authority), clock: clock)
+    }
+
+    /// The chain a tenant's devices are issued under (its issuing CA, then the root): the EST `cacerts` answer.
+    public func chain(tenant: String) throws -> [Certificate] {
+        try authorities.authority(for: tenant).chain
     }
 
     /// Whether a tenant exists (EST paths name one).
@@ -50,7 +60,7 @@ public struct EnrollmentService: Sendable {
         let request = try await inspect(csrDER, action: "enroll", tenant: tenant, source: source, now: now)
         let view = try registry.enrollmentView(udid: request.udid)
         var attested = false
-        if let clientCertificate, !isIssuedByHallmark(clientCertificate), let device = view.device, device.tenant == tenant {
+        if let clientCertificate, !authorities.issued(clientCertificate, tenant: tenant), let device = view.device, device.tenant == tenant {
             do {
                 try await verifyAttestation(clientCertificate, device: device, now: now)
                 attested = true
@@ -68,11 +78,6 @@ public struct EnrollmentService: Sendable {
         return try await commit(
             request: request, preliminary: decide(view), device: view.device, presentedFingerprint: nil,
             decide: decide, event: event, now: now)
-    }
-
-    private func isIssuedByHallmark(_ certificate: Certificate) -> Bool {
-        certificate.issuer == authority.certificate.subject
-            && authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate)
     }
 
     /// Checks an attestation certificate against the device's vendor (or, for a device of no
@@ -111,7 +116,7 @@ public struct EnrollmentService: Sendable {
                     remedy: "Connect with the certificate and key being renewed (curl --cert CERT --key KEY)."),
                 action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
         }
-        guard isIssuedByHallmark(clientCertificate) else {
+        guard authorities.issued(clientCertificate, tenant: tenant) else {
             throw try await refuse(
                 HallmarkError(
                     .clientCertificateInvalid, "The client certificate was not issued by this Hallmark's CA.",
@@ -166,7 +171,7 @@ public struct EnrollmentService: Sendable {
 
     private func sign(request: EnrollmentRequest, thingName: String, device: DeviceRecord, now: Date) throws -> CertificateRecord {
         let profile = try registry.product(tenant: device.tenant, id: device.product)?.profile ?? DeviceCertificateProfile()
-        let certificate = try authority.issueDeviceCertificate(
+        let certificate = try authorities.authority(for: device.tenant).issueDeviceCertificate(
             thingName: thingName, key: request.key, profile: profile, now: now)
         let der = try certificate.derBytes()
         return CertificateRecord(

@@ -1,5 +1,6 @@
 import GRDB
 import HallmarkCore
+import X509
 
 import Foundation
 
@@ -11,13 +12,18 @@ extension Registry {
         public var devices: Int
         public var things: Int
         public var hasCredential: Bool
+        /// Whether the tenant has an issuing CA of its own (else the shared one signs its devices).
+        public var hasOwnCA: Bool
     }
 
     /// Creates a tenant with its default product and policy, and returns its administrator
     /// credential (shown once; only its digest is kept).
-    public func createTenant(id: String, name: String, now: Date) throws -> String {
+    /// - Parameter issuingCA: The tenant's own issuing CA (``AuthorityFiles/createTenant(id:name:in:passphrase:now:)``
+    ///   makes it); without one, the shared issuing CA signs the tenant's devices.
+    public func createTenant(id: String, name: String, issuingCA: Certificate? = nil, now: Date) throws -> String {
         let id = try TenantID.validate(id)
         let secret = Credential.generate(prefix: "hmk_admin")
+        let caDER = try issuingCA?.derBytes()
         try pool.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [id]) == true {
                 throw HallmarkError(
@@ -25,8 +31,8 @@ extension Registry {
                     remedy: "Choose another id, or give the tenant a new credential with `hallmark tenant credential \(id)`.")
             }
             try db.execute(
-                sql: "INSERT INTO tenants (id, name, created_at, admin_token_hash) VALUES (?, ?, ?, ?)",
-                arguments: [id, name, now.timeIntervalSince1970, Credential.digest(secret)])
+                sql: "INSERT INTO tenants (id, name, created_at, admin_token_hash, issuing_ca) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, name, now.timeIntervalSince1970, Credential.digest(secret), caDER.map { Data($0) }])
             try Self.seedTenant(db, tenant: id, now: now)
             try Self.insert(
                 AuditEvent(at: now, tenant: id, action: "tenant.create", decision: .allow, code: "tenant_created", detail: name), db)
@@ -97,13 +103,14 @@ extension Registry {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT t.id, t.name, t.admin_token_hash IS NOT NULL AS credential,
+                    SELECT t.id, t.name, t.admin_token_hash IS NOT NULL AS credential, t.issuing_ca IS NOT NULL AS own_ca,
                         (SELECT COUNT(*) FROM devices d WHERE d.tenant_id = t.id) AS devices,
                         (SELECT COUNT(*) FROM things h WHERE h.tenant_id = t.id) AS things
                     FROM tenants t ORDER BY t.id
                     """
             ).map { row in
-                TenantSummary(id: row["id"], name: row["name"], devices: row["devices"], things: row["things"], hasCredential: row["credential"])
+                TenantSummary(id: row["id"], name: row["name"], devices: row["devices"], things: row["things"], hasCredential: row["credential"],
+                              hasOwnCA: row["own_ca"])
             }
         }
     }

@@ -209,6 +209,12 @@ enum RegistrySchema {
                     );
                     """)
         }
+        migrator.registerMigration("v4-tenant-issuing-ca") { db in
+            // Each tenant's own issuing CA certificate (its key is sealed in the data directory's
+            // `ca/tenants/`); NULL for the default tenant and tenants made before, which use the
+            // shared issuing CA.
+            try db.execute(sql: "ALTER TABLE tenants ADD COLUMN issuing_ca BLOB")
+        }
         return migrator
     }
 }

@@ -13,6 +13,7 @@ struct AllowlistCommand: AsyncParsableCommand {
             abstract: "Import a CSV (udid,public_key) or JSON allowlist in one transaction.")
 
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
 
         @Argument(help: "The allowlist file (.csv or .json).")
         var file: String
@@ -39,7 +40,7 @@ struct AllowlistCommand: AsyncParsableCommand {
                 let total = parsed.entries.count
                 let report = try registry.importAllowlist(
                     parsed, source: URL(fileURLWithPath: file).lastPathComponent, product: product,
-                    skipInvalid: skipInvalid, now: Date()
+                    tenant: tenant.resolve(in: registry), skipInvalid: skipInvalid, now: Date()
                 ) { writeBar.update($0, of: total) }
                 writeBar.finish(total)
                 let seconds = Date().timeIntervalSince(start)

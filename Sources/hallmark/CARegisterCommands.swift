@@ -12,10 +12,12 @@ extension CACommand {
             abstract: "Print the registration code: the subject CN of the verification certificate that proves you hold a CA's key.")
 
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
 
         func run() async throws {
             try await reporting {
-                print(try data.openRegistry().registrationCode(now: Date()))
+                let registry = try data.openRegistry()
+                print(try registry.registrationCode(tenant: tenant.resolve(in: registry), now: Date()))
             }
         }
     }
@@ -32,6 +34,7 @@ extension CACommand {
                 """)
 
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
 
         @Option(help: "The OEM CA's certificate (PEM).")
         var caCertificate: String
@@ -53,7 +56,8 @@ extension CACommand {
                     }
                     return try ProvisioningTemplate(json: json)
                 }
-                let registered = try await registry.registerCA(ca, verification: proof, template: parsedTemplate, now: Date())
+                let registered = try await registry.registerCA(
+                    ca, verification: proof, template: parsedTemplate, tenant: tenant.resolve(in: registry), now: Date())
                 print("registered CA \(registered.id)")
                 print("  subject: \(ca.subject)")
                 if let t = registered.template {
@@ -69,10 +73,12 @@ extension CACommand {
         static let configuration = CommandConfiguration(abstract: "List the registered OEM CAs.")
 
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
 
         func run() async throws {
             try await reporting {
-                let cas = try data.openRegistry().registeredCAs()
+                let registry = try data.openRegistry()
+                let cas = try registry.registeredCAs(tenant: tenant.filter)
                 if cas.isEmpty { print("no registered CAs") }
                 for ca in cas {
                     let mode = ca.template.map { "JITP (\($0.product), \($0.thingName))" } ?? "JITR"
@@ -88,6 +94,7 @@ extension CACommand {
             abstract: "Deactivate or reactivate a registered OEM CA. While inactive, its devices are refused and their sessions end.")
 
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Argument(help: "The registered CA's id (or a prefix of 12+ digits).") var id: String
         @Argument(help: "active or inactive.") var status: String
 
@@ -96,7 +103,8 @@ extension CACommand {
                 guard status == "active" || status == "inactive" else {
                     throw HallmarkError(.configInvalid, "The status \(status) is not active or inactive.", remedy: "Give active or inactive.")
                 }
-                try await data.openRegistry().setCAStatus(id, active: status == "active", now: Date())
+                let registry = try data.openRegistry()
+                try await registry.setCAStatus(id, active: status == "active", tenant: tenant.resolve(in: registry), now: Date())
                 print("CA \(id) is \(status)")
             }
         }

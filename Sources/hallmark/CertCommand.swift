@@ -11,6 +11,7 @@ struct CertCommand: AsyncParsableCommand {
 
     struct Target: ParsableArguments {
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Argument(help: "The certificate: serial (hex), SHA-256 fingerprint, or a fingerprint prefix of 12+ digits.")
         var certificate: String
         @Option(help: "Why (kept in the event log).")
@@ -20,7 +21,8 @@ struct CertCommand: AsyncParsableCommand {
     static func set(_ target: Target, to status: CertificateStatus, verb: String) async throws {
         try await reporting {
             let registry = try target.data.openRegistry()
-            let fingerprint = try await registry.setCertificateStatus(target.certificate, to: status, reason: target.reason, now: Date())
+            let fingerprint = try await registry.setCertificateStatus(
+                target.certificate, to: status, reason: target.reason, tenant: target.tenant.filter, now: Date())
             print("\(verb) certificate \(fingerprint)")
         }
     }
@@ -52,12 +54,14 @@ struct ThingCommand: AsyncParsableCommand {
 
     struct Target: ParsableArguments {
         @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
         @Argument(help: "The thing's name.") var thing: String
         @Option(help: "Why (kept in the event log).") var reason = "operator"
 
         func set(active: Bool) async throws {
             try await reporting {
-                try await data.openRegistry().setThingStatus(thing, active: active, reason: reason, now: Date())
+                let registry = try data.openRegistry()
+                try await registry.setThingStatus(thing, active: active, reason: reason, tenant: tenant.resolve(in: registry), now: Date())
                 print("\(active ? "activated" : "deactivated") thing \(thing)")
             }
         }

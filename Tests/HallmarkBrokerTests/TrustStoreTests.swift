@@ -1,6 +1,8 @@
 @testable import HallmarkBroker
 import HallmarkCore
+@testable import HallmarkStore
 import HallmarkTesting
+import NIOConcurrencyHelpers
 import Testing
 import X509
 
@@ -67,5 +69,34 @@ struct TrustStoreTests {
         #expect(code(store.verify(leafDER: ca, now: now)) == .certificateUntrusted)
         #expect(code(store.verify(leafDER: noSignature, now: now)) == .certificateUntrusted)
         #expect(try store.verify(leafDER: fine, now: now).get().caID == "oem")
+    }
+
+    @Test("a tenant's CA added after start is found on the first certificate it signed, and binds it to that tenant")
+    func tenantCA() throws {
+        let acme = try TestPKI(organization: "acme")
+        let added = NIOLockedValueBox<[TrustStore.Authority]>([.init(id: "hallmark", certificate: pki.authority.certificate)])
+        let store = TrustStore(authorities: added.withLockedValue { $0 }) { added.withLockedValue { $0 } }
+        let der = try deviceCertificate(acme, at: now)
+        #expect(code(store.verify(leafDER: der, now: now)) == .certificateUntrusted)
+        added.withLockedValue { $0.append(.init(id: TrustStore.tenantCA("acme"), certificate: acme.authority.certificate)) }
+        // A refusal a moment ago does not reload again at once; after the interval it does.
+        #expect(code(store.verify(leafDER: der, now: now)) == .certificateUntrusted)
+        let peer = try store.verify(leafDER: der, now: now + 1).get()
+        #expect(peer.caID == "hallmark:acme" && TrustStore.tenant(ofCA: peer.caID) == "acme")
+        #expect(TrustStore.isHallmark(peer.caID) && TrustStore.isHallmark("hallmark") && !TrustStore.isHallmark("5cd60426e3de"))
+        #expect(TrustStore.tenant(ofCA: "hallmark") == nil)
+
+        func identity(tenant: String) -> ConnectionIdentity {
+            ConnectionIdentity(
+                tenant: tenant, thingName: "thing-1", udid: "U-1", serial: peer.serial, fingerprint: peer.fingerprint,
+                caID: "hallmark", certificateStatus: .active, thingStatus: "active", deviceStatus: .enrolled,
+                policyDocuments: [DefaultPolicy.document])
+        }
+        guard case .failure(let error) = ConnectDecision.decide(identity: identity(tenant: "globex"), clientID: "thing-1", peer: peer) else {
+            Issue.record("a certificate of acme's CA recorded for globex was admitted")
+            return
+        }
+        #expect(error.code == .certificateUntrusted)
+        #expect((try? ConnectDecision.decide(identity: identity(tenant: "acme"), clientID: "thing-1", peer: peer).get()) != nil)
     }
 }

@@ -124,10 +124,30 @@ check "an EST label that is no tenant is 404" in_shell \
 newkey counterfeit.key; csr counterfeit.key CHIP-999 > counterfeit.csr
 check "a counterfeit chip (on no manifest) is refused: 403 unknown_device" in_shell \
   "[ \$(est acme/ counterfeit.csr) = 403 ] && grep -q unknown_device est.out"
-check "the owner enrols its chip with its root-of-trust key; openssl verifies the certificate" in_shell \
+# A tenant's cacerts as PEM (<tenant>-chain.pem) and the certificate in it that is not self-signed (<tenant>-ca.pem).
+cacerts() {
+  "${CURL[@]}" "$BASE/.well-known/est/$1/cacerts" | base64 -d | openssl pkcs7 -inform DER -print_certs > "$1-chain.pem" &&
+  awk -v t="$1" '/BEGIN CERT/ {n++} n {print > (t "-part" n ".pem")}' "$1-chain.pem" &&
+  for part in "$1"-part*.pem; do
+    [ "$(openssl x509 -in "$part" -noout -subject -nameopt compat | cut -d= -f2-)" != "$(openssl x509 -in "$part" -noout -issuer -nameopt compat | cut -d= -f2-)" ] && cp "$part" "$1-ca.pem"
+  done; [ -s "$1-ca.pem" ]
+}
+check "each tenant's cacerts is its own issuing CA under Hallmark's root" in_shell \
+  "cacerts acme && cacerts knockoff && openssl x509 -in acme-ca.pem -noout -subject | grep -q 'acme Issuing CA' &&
+   openssl x509 -in knockoff-ca.pem -noout -subject | grep -q 'knockoff Issuing CA' &&
+   openssl verify -CAfile '$DATA/ca/root.pem' acme-chain.pem && '$HALLMARK' tenant list --data-dir '$DATA' | grep acme | grep -q 'own CA'"
+check "cacerts of an EST label that is no tenant is 404" in_shell \
+  "[ \$(\"\${CURL[@]}\" -o /dev/null -w '%{http_code}' '$BASE/.well-known/est/nosuch/cacerts') = 404 ]"
+check "the owner enrols its chip with its root-of-trust key; openssl verifies it against acme's chain only" in_shell \
   "[ \$(est acme/ chip1.csr) = 200 ] &&
    base64 -d est.out | openssl pkcs7 -inform DER -print_certs | openssl x509 -out chip1.pem &&
-   openssl verify -CAfile '$DATA/ca/root.pem' -untrusted '$DATA/ca/issuing.pem' chip1.pem"
+   openssl verify -CAfile '$DATA/ca/root.pem' -untrusted acme-chain.pem chip1.pem &&
+   ! openssl verify -CAfile '$DATA/ca/root.pem' -untrusted knockoff-chain.pem chip1.pem 2>/dev/null &&
+   ! openssl verify -CAfile '$DATA/ca/root.pem' -untrusted '$DATA/ca/issuing.pem' chip1.pem 2>/dev/null"
+check "pkilint: acme's CA and its device certificate, each and as a chain, no finding at WARNING" in_shell \
+  "lint_pkix_cert lint -s WARNING acme-ca.pem && lint_pkix_cert lint -s WARNING chip1.pem &&
+   lint_pkix_signer_signee_cert_chain lint -s WARNING '$DATA/ca/root.pem' acme-ca.pem &&
+   lint_pkix_signer_signee_cert_chain lint -s WARNING acme-ca.pem chip1.pem"
 newkey op2.key; csr op2.key CHIP-2 > chip2-op.csr
 check "a new operational key without attestation is refused (key_mismatch)" in_shell \
   "[ \$(est acme/ chip2-op.csr) = 403 ] && grep -q key_mismatch est.out"
@@ -234,7 +254,49 @@ check "a knockoff device cannot publish into acme's thing topics (its topic spac
 
 "$HALLMARK" policy create --data-dir "$DATA" --tenant acme open open.json >/dev/null
 "$HALLMARK" policy attach --data-dir "$DATA" --tenant acme open CHIP-1 >/dev/null
+"$HALLMARK" policy attach --data-dir "$DATA" --tenant acme open CHIP-2 >/dev/null
 sleep 0.5
+
+# Retained messages and $aws/events stay within their tenant; in each case acme's own subscriber
+# gets what knockoff's must not, so the check can tell a leak from silence.
+mosquitto_pub $(mq chip1 chip1.key) -i CHIP-1 -t things/CHIP-1/state -m retained-acme-state -r -q 1
+check "a retained message of acme's reaches acme's subscriber" in_shell \
+  "timeout 5 mosquitto_sub $(mq chip2 op2.key) -i CHIP-2 -t things/CHIP-1/state -C 1 -W 4 | grep -q retained-acme-state"
+check "  ... and not knockoff's subscriber to '#' or to the same topic" in_shell \
+  "timeout 5 mosquitto_sub $(mq ko ko.key) -i KO-1 -t '#' -t things/CHIP-1/state -W 2 > ko-retained.out 2>&1;
+   ! grep -q retained-acme-state ko-retained.out"
+# acme's OEM CA, registered with acme's code, made with openssl; its devices join by JITR.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout oemca.key -out oemca.pem -subj "/O=Acme OEM/CN=Acme OEM CA" \
+  -days 365 -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+oem_issue() { # out, subject
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null &&
+  openssl x509 -req -in "$1.csr" -CA oemca.pem -CAkey oemca.key -CAcreateserial -days 30 -out "$1.pem" -extfile idevid.ext 2>/dev/null; }
+ACME_CODE=$("$HALLMARK" ca registration-code --data-dir "$DATA" --tenant acme)
+KNOCK_CODE=$("$HALLMARK" ca registration-code --data-dir "$DATA" --tenant knockoff)
+oem_issue oem-verify "/CN=$ACME_CODE"; oem_issue oem-verify-ko "/CN=$KNOCK_CODE"
+check "each tenant has its own registration code" in_shell "[ '$ACME_CODE' != '$KNOCK_CODE' ] && [ \${#ACME_CODE} -eq 64 ]"
+check "knockoff cannot register a CA with acme's registration code" in_shell \
+  "'$HALLMARK' ca register --data-dir '$DATA' --tenant knockoff --ca-certificate oemca.pem --verification-certificate oem-verify.pem 2>&1 | grep -q ca_registration_invalid"
+"$HALLMARK" ca register --data-dir "$DATA" --tenant acme --ca-certificate oemca.pem --verification-certificate oem-verify.pem >/dev/null
+check "acme registers its OEM CA; knockoff, even holding the CA key, cannot register it too" in_shell \
+  "'$HALLMARK' ca registered --data-dir '$DATA' --tenant acme | grep -q 'Acme OEM CA' &&
+   ! '$HALLMARK' ca registered --data-dir '$DATA' --tenant knockoff | grep -q 'Acme OEM CA' &&
+   '$HALLMARK' ca register --data-dir '$DATA' --tenant knockoff --ca-certificate oemca.pem --verification-certificate oem-verify-ko.pem 2>&1 | grep -q 'already registered'"
+sleep 0.4
+oem_issue oem-dev "/O=Acme OEM/CN=oem-dev-1"
+timeout 8 mosquitto_sub $(mq chip2 op2.key) -i CHIP-2 -t '$aws/events/#' -C 1 -W 7 > acme-events.out 2>&1 & AE=$!
+timeout 8 mosquitto_sub $(mq ko ko.key) -i KO-1 -t '$aws/events/#' -W 4 > ko-events.out 2>&1 & KE=$!
+sleep 0.7
+mosquitto_pub -h localhost -p "$MQTT" --cafile "$DATA/ca/root.pem" --cert oem-dev.pem --key oem-dev.key -i oem-dev-1 -V mqttv5 \
+  -t things/oem-dev-1/x -m 1 >/dev/null 2>&1
+check "JITR of acme's OEM device: announced on \$aws/events to acme's subscriber" in_shell \
+  "wait $AE; grep -q certificateRegistered acme-events.out || grep -q PENDING_ACTIVATION acme-events.out"
+check "  ... and not to knockoff's subscriber to '\$aws/events/#'" in_shell "wait $KE; ! grep -q oem-dev ko-events.out && ! grep -qi pending ko-events.out"
+check "  ... the pending certificate is acme's: knockoff cannot activate it" in_shell \
+  "FP=\$(openssl x509 -in oem-dev.pem -outform der | sha256sum | cut -c1-64);
+   '$HALLMARK' cert activate --data-dir '$DATA' --tenant knockoff \$FP 2>&1 | grep -q not_found &&
+   '$HALLMARK' registry certificates --data-dir '$DATA' --tenant acme | grep -q pending"
+
 mosquitto_sub $(mq chip1 chip1.key) -i board-a -t things/CHIP-1/cmd > board-a.out 2>&1 &
 A=$!
 sleep 0.7

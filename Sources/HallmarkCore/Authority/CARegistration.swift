@@ -50,6 +50,9 @@ extension DistinguishedName {
     /// The first common name attribute, if any.
     public var commonName: String? { attributeValue(.RDNAttributeType.commonName) }
 
+    /// The first organization name attribute, if any.
+    public var organizationName: String? { attributeValue(.RDNAttributeType.organizationName) }
+
     /// The first value of an attribute type, as a string.
     public func attributeValue(_ type: ASN1ObjectIdentifier) -> String? {
         for rdn in self {

@@ -8,9 +8,13 @@ import X509
 
 /// Genuine devices only: vendor manifests, attestation, counterfeit chips and OEMs, over-production, clones.
 extension DemoStory {
-    func genuineScenes(httpsPort: Int, mqttPort: Int, registry: Registry, trustPEM: String) async throws {
+    /// - Parameter createTenant: Creates a tenant with its own issuing CA (id, display name).
+    func genuineScenes(
+        httpsPort: Int, mqttPort: Int, registry: Registry, trustPEM: String,
+        createTenant: (String, String) throws -> Void
+    ) async throws {
         report.scene("12. A chip vendor ships a signed manifest; OEM Tessera claims its chips")
-        _ = try registry.createTenant(id: "tessera", name: "Tessera Meters", now: Date())
+        try createTenant("tessera", "Tessera Meters")
         let vendor = try SimulatedVendor.create(at: directory.appendingPathComponent("vendor"), name: "Simulated Silicon")
         var chips: [DeviceState] = []
         for index in 0..<4 {
@@ -37,11 +41,15 @@ extension DemoStory {
             manifest, vendor: "simsilicon", tenant: "tessera", claim: .lot("LOT-7"), skipInvalid: false, source: "demo", now: Date())
         report.expect(claimed.committed && claimed.claimed == 4, "the genuine manifest verifies entry by entry; Tessera claims lot LOT-7: \(claimed.claimed) chips")
         let tessera = DeviceAgent.Server(host: "127.0.0.1", port: httpsPort, label: "tessera")
-        _ = try await DeviceAgent(state: chips[0], server: tessera, logger: quiet).enroll()
+        let operational = try await DeviceAgent(state: chips[0], server: tessera, logger: quiet).enroll()
         let attested = try registry.events(udid: chips[0].udid.rawValue, code: "issued", tenant: "tessera").first
         report.expect(
             attested?.detail.contains("IDevID") == true,
             "chip \(chips[0].udid) enrolled at /.well-known/est/tessera over TLS with its factory IDevID, chained to the vendor's root")
+        let tesseraCA = try registry.tenantIssuingCA("tessera")
+        report.expect(
+            tesseraCA.map { operational.issuer == $0.subject && $0.publicKey.isValidSignature(operational.signature, for: operational) } == true,
+            "its operational certificate is signed by Tessera's own issuing CA (\(operational.issuer.commonName ?? "?")), not another OEM's")
 
         report.scene("13. A counterfeit chip: on no manifest")
         let counterfeit = try DeviceState.manufacture(at: directory.appendingPathComponent("tessera/counterfeit"))
@@ -51,7 +59,7 @@ extension DemoStory {
         }
 
         report.scene("14. A counterfeit OEM builds its products with genuine chips")
-        _ = try registry.createTenant(id: "knockoff", name: "Knock-off Gadgets", now: Date())
+        try createTenant("knockoff", "Knock-off Gadgets")
         let grey = chips[1]
         let knockoff = DeviceAgent.Server(host: "127.0.0.1", port: httpsPort, label: "knockoff")
         try await expectRefusal(

@@ -62,7 +62,11 @@ struct DemoStory {
             try await renewalScene(genuine[1], endpoint: endpoint)
             try await attackScenes(genuine: genuine, reserved: reserved, endpoint: endpoint, registry: registry)
             try await brokerScenes(genuine, mqttPort: ports.mqtt, registry: registry, trust: authority.root)
-            try await genuineScenes(httpsPort: port, mqttPort: ports.mqtt, registry: registry, trustPEM: trustPEM)
+            try await genuineScenes(
+                httpsPort: port, mqttPort: ports.mqtt, registry: registry, trustPEM: trustPEM,
+                createTenant: { id, name in
+                    _ = try files.createTenant(id: id, name: name, in: registry, passphrase: passphrase, now: Date())
+                })
         }
     }
 

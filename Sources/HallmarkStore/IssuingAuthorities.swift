@@ -1,0 +1,52 @@
+import HallmarkCore
+import Synchronization
+import X509
+
+import Foundation
+
+/// The CAs that sign device certificates: each tenant's own issuing CA, and the shared one made by
+/// `ca init`, which signs the default tenant's devices (and those of tenants made before tenants
+/// had CAs of their own).
+///
+/// A tenant's CA is opened on first use and kept; a tenant without one is looked up again each
+/// time, so a CA added while the server runs is used from then on.
+public final class IssuingAuthorities: Sendable {
+    /// The issuing CA `ca init` made.
+    public let shared: IssuingAuthority
+    private let registry: Registry?
+    private let open: @Sendable (_ tenant: String, _ certificate: Certificate) throws -> IssuingAuthority
+    private let opened = Mutex<[String: IssuingAuthority]>([:])
+
+    /// - Parameters:
+    ///   - registry: Where tenants' CA certificates are recorded; nil for the shared CA only.
+    ///   - open: Opens a tenant's CA key (``AuthorityFiles/loadTenantAuthority(tenant:certificate:passphrase:)``).
+    public init(
+        shared: IssuingAuthority, registry: Registry? = nil,
+        open: @escaping @Sendable (_ tenant: String, _ certificate: Certificate) throws -> IssuingAuthority = { _, _ in
+            throw HallmarkError(.caNotInitialised, "No tenant CA keys here.", remedy: "Open the server's data directory.")
+        }
+    ) {
+        self.shared = shared
+        self.registry = registry
+        self.open = open
+    }
+
+    /// The CA that signs a tenant's device certificates.
+    public func authority(for tenant: String) throws -> IssuingAuthority {
+        guard tenant != Registry.defaultTenant, let registry else { return shared }
+        if let known = opened.withLock({ $0[tenant] }) { return known }
+        guard let certificate = try registry.tenantIssuingCA(tenant) else { return shared }
+        let authority = try open(tenant, certificate)
+        opened.withLock { $0[tenant] = authority }
+        return authority
+    }
+
+    /// Whether a certificate was signed by the tenant's CA or the shared one.
+    public func issued(_ certificate: Certificate, tenant: String) -> Bool {
+        var issuers = [shared.certificate]
+        if let own = try? authority(for: tenant).certificate, own != shared.certificate { issuers.append(own) }
+        return issuers.contains { issuer in
+            certificate.issuer == issuer.subject && issuer.publicKey.isValidSignature(certificate.signature, for: certificate)
+        }
+    }
+}
