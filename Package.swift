@@ -111,6 +111,7 @@ let package = Package(
             dependencies: [
                 "HallmarkCore", "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "HallmarkStore",
                 "HallmarkServer",

@@ -16,7 +16,7 @@ struct ESTRoutes: Sendable {
 
     init(enrollment: EnrollmentService) throws {
         self.enrollment = enrollment
-        self.caCertificatesBody = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.chain(tenant: Registry.defaultTenant)))
+        self.caCertificatesBody = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.authorities.shared.chain))
         self.csrAttributesBody = ESTBody.encode(try CSRAttributesResponse.der())
     }
 
@@ -62,7 +62,7 @@ struct ESTRoutes: Sendable {
                               remedy: "Fetch /.well-known/est/<tenant>/cacerts with your OEM's tenant id."),
                 action: "cacerts", udid: nil, source: source))
         }
-        let body = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.chain(tenant: tenant)))
+        let body = ESTBody.encode(try CertsOnlyPKCS7.encode(await enrollment.chain(tenant: tenant)))
         return Self.base64Response(body, contentType: "application/pkcs7-mime")
     }
 

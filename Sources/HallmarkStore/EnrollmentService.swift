@@ -25,8 +25,8 @@ public struct EnrollmentService: Sendable {
     }
 
     /// The chain a tenant's devices are issued under (its issuing CA, then the root): the EST `cacerts` answer.
-    public func chain(tenant: String) throws -> [Certificate] {
-        try authorities.authority(for: tenant).chain
+    public func chain(tenant: String) async throws -> [Certificate] {
+        try await authorities.authority(for: tenant).chain
     }
 
     /// Whether a tenant exists (EST paths name one).
@@ -60,7 +60,7 @@ public struct EnrollmentService: Sendable {
         let request = try await inspect(csrDER, action: "enroll", tenant: tenant, source: source, now: now)
         let view = try registry.enrollmentView(udid: request.udid)
         var attested = false
-        if let clientCertificate, !authorities.issued(clientCertificate, tenant: tenant), let device = view.device, device.tenant == tenant {
+        if let clientCertificate, await !authorities.issued(clientCertificate, tenant: tenant), let device = view.device, device.tenant == tenant {
             do {
                 try await verifyAttestation(clientCertificate, device: device, now: now)
                 attested = true
@@ -76,7 +76,7 @@ public struct EnrollmentService: Sendable {
             EnrollmentRules.decideEnrollment(request, tenant: tenant, device: view.device, active: view.active, attested: isAttested)
         }
         return try await commit(
-            request: request, preliminary: decide(view), device: view.device, presentedFingerprint: nil,
+            request: request, preliminary: decide(view), device: view.device, profile: view.profile, presentedFingerprint: nil,
             decide: decide, event: event, now: now)
     }
 
@@ -116,7 +116,7 @@ public struct EnrollmentService: Sendable {
                     remedy: "Connect with the certificate and key being renewed (curl --cert CERT --key KEY)."),
                 action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
         }
-        guard authorities.issued(clientCertificate, tenant: tenant) else {
+        guard await authorities.issued(clientCertificate, tenant: tenant) else {
             throw try await refuse(
                 HallmarkError(
                     .clientCertificateInvalid, "The client certificate was not issued by this Hallmark's CA.",
@@ -143,18 +143,19 @@ public struct EnrollmentService: Sendable {
         }
         let view = try registry.enrollmentView(udid: presented?.udid ?? request.udid, presentedFingerprint: fingerprint)
         return try await commit(
-            request: request, preliminary: decide(view), device: view.device, presentedFingerprint: fingerprint,
+            request: request, preliminary: decide(view), device: view.device, profile: view.profile, presentedFingerprint: fingerprint,
             decide: decide, event: event, now: now, udid: presented?.udid)
     }
 
     private func commit(
-        request: EnrollmentRequest, preliminary: EnrollmentDecision, device: DeviceRecord?,
+        request: EnrollmentRequest, preliminary: EnrollmentDecision, device: DeviceRecord?, profile: DeviceCertificateProfile?,
         presentedFingerprint: String?, decide: @escaping @Sendable (Registry.EnrollmentView) -> EnrollmentDecision,
         event: AuditEvent, now: Date, udid: UDID? = nil
     ) async throws -> Issued {
         var candidate: CertificateRecord?
         if case .issue(let thingName, _) = preliminary, let device {
-            candidate = try sign(request: request, thingName: thingName, device: device, now: now)
+            candidate = try await sign(
+                request: request, thingName: thingName, device: device, profile: profile ?? DeviceCertificateProfile(), now: now)
         }
         let outcome = try await registry.commitEnrollment(
             udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint, decide: decide,
@@ -169,9 +170,10 @@ public struct EnrollmentService: Sendable {
         }
     }
 
-    private func sign(request: EnrollmentRequest, thingName: String, device: DeviceRecord, now: Date) throws -> CertificateRecord {
-        let profile = try registry.product(tenant: device.tenant, id: device.product)?.profile ?? DeviceCertificateProfile()
-        let certificate = try authorities.authority(for: device.tenant).issueDeviceCertificate(
+    private func sign(
+        request: EnrollmentRequest, thingName: String, device: DeviceRecord, profile: DeviceCertificateProfile, now: Date
+    ) async throws -> CertificateRecord {
+        let certificate = try await authorities.authority(for: device.tenant).issueDeviceCertificate(
             thingName: thingName, key: request.key, profile: profile, now: now)
         let der = try certificate.derBytes()
         return CertificateRecord(

@@ -1,4 +1,5 @@
 import HallmarkCore
+import Dispatch
 import Synchronization
 import X509
 
@@ -8,8 +9,9 @@ import Foundation
 /// `ca init`, which signs the default tenant's devices (and those of tenants made before tenants
 /// had CAs of their own).
 ///
-/// A tenant's CA is opened on first use and kept; a tenant without one is looked up again each
-/// time, so a CA added while the server runs is used from then on.
+/// A tenant's CA is opened on first use (off the caller's thread: the passphrase's key derivation
+/// takes a while) and kept; a tenant without one is looked up again each time, so a CA added while
+/// the server runs is used from then on.
 public final class IssuingAuthorities: Sendable {
     /// The issuing CA `ca init` made.
     public let shared: IssuingAuthority
@@ -32,19 +34,22 @@ public final class IssuingAuthorities: Sendable {
     }
 
     /// The CA that signs a tenant's device certificates.
-    public func authority(for tenant: String) throws -> IssuingAuthority {
+    public func authority(for tenant: String) async throws -> IssuingAuthority {
         guard tenant != Registry.defaultTenant, let registry else { return shared }
         if let known = opened.withLock({ $0[tenant] }) { return known }
         guard let certificate = try registry.tenantIssuingCA(tenant) else { return shared }
-        let authority = try open(tenant, certificate)
+        let open = self.open
+        let authority = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try open(tenant, certificate) }) }
+        }
         opened.withLock { $0[tenant] = authority }
         return authority
     }
 
     /// Whether a certificate was signed by the tenant's CA or the shared one.
-    public func issued(_ certificate: Certificate, tenant: String) -> Bool {
+    public func issued(_ certificate: Certificate, tenant: String) async -> Bool {
         var issuers = [shared.certificate]
-        if let own = try? authority(for: tenant).certificate, own != shared.certificate { issuers.append(own) }
+        if let own = try? await authority(for: tenant).certificate, own != shared.certificate { issuers.append(own) }
         return issuers.contains { issuer in
             certificate.issuer == issuer.subject && issuer.publicKey.isValidSignature(certificate.signature, for: certificate)
         }

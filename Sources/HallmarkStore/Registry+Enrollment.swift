@@ -11,6 +11,8 @@ extension Registry {
         /// For renewals: the certificate presented, and the certificate that replaced it.
         public var presented: CertificateRecord?
         public var successor: CertificateRecord?
+        /// The certificate profile of the device's product (read ahead of the commit only, for signing).
+        public var profile: DeviceCertificateProfile?
     }
 
     /// How an enrollment ended once committed.
@@ -26,7 +28,13 @@ extension Registry {
     /// Reads what a first enrollment or renewal decision needs, outside any transaction (a
     /// fast path; the decision is taken again inside the commit).
     public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) throws -> EnrollmentView {
-        try pool.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
+        try pool.read { db in
+            var view = try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint)
+            if let device = view.device {
+                view.profile = try Self.product(db, tenant: device.tenant, id: device.product)?.profile
+            }
+            return view
+        }
     }
 
     static func enrollmentView(_ db: Database, udid: UDID, presentedFingerprint: String?) throws -> EnrollmentView {

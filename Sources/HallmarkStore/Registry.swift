@@ -20,6 +20,11 @@ public final class Registry: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             // WAL + NORMAL: a committed transaction survives a killed process.
+            // 2 KiB pages (for a new file; an existing one keeps its own): an enrollment changes a
+            // dozen index leaves at random places, and each changed page is written whole to the
+            // WAL and again at checkpoint: `bench enroll` writes 33 KB per enrollment, against 124 KB
+            // with 4 KiB pages.
+            try db.execute(sql: "PRAGMA page_size = 2048")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }

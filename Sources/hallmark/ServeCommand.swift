@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import HallmarkServer
 import Logging
+import NIOCore
+import NIOPosix
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
     var portFile: String?
 
     func run() async throws {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         try await reporting {
             var configuration = ServerConfiguration(dataDirectory: data.resolvedDataDirectory)
             if let config { try configuration.apply(file: config) }

@@ -64,12 +64,12 @@ import X509
         #expect(!(await verifies(leaf, under: [globex.authority.certificate, shared.certificate])))
 
         let all = authorities()
-        #expect(try all.authority(for: "acme").certificate == acme.authority.certificate)
-        #expect(try all.authority(for: Registry.defaultTenant).certificate == shared.certificate)
-        #expect(all.issued(leaf, tenant: "acme"))
-        #expect(!all.issued(leaf, tenant: "globex"))
-        #expect(!all.issued(leaf, tenant: Registry.defaultTenant))
-        #expect(try all.authority(for: "globex").issueDeviceCertificate(
+        #expect(try await all.authority(for: "acme").certificate == acme.authority.certificate)
+        #expect(try await all.authority(for: Registry.defaultTenant).certificate == shared.certificate)
+        #expect(await all.issued(leaf, tenant: "acme"))
+        #expect(!(await all.issued(leaf, tenant: "globex")))
+        #expect(!(await all.issued(leaf, tenant: Registry.defaultTenant)))
+        #expect(try await all.authority(for: "globex").issueDeviceCertificate(
             thingName: "g", key: try DeviceKey(Certificate.PrivateKey(P256Key.make()).publicKey),
             profile: DeviceCertificateProfile(), now: Date()).issuer == globex.authority.certificate.subject)
     }
@@ -94,13 +94,13 @@ import X509
     }
 
     @Test("a tenant made before tenants had CAs uses the shared one until it is given its own")
-    func legacyTenant() throws {
+    func legacyTenant() async throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         _ = try registry.createTenant(id: "legacy", name: "Legacy", now: Date())
         let all = authorities()
-        #expect(try all.authority(for: "legacy").certificate == shared.certificate)
+        #expect(try await all.authority(for: "legacy").certificate == shared.certificate)
         let own = try files.addTenantAuthority(tenant: "legacy", in: registry, passphrase: passphrase, now: Date())
-        #expect(try all.authority(for: "legacy").certificate == own.certificate)
+        #expect(try await all.authority(for: "legacy").certificate == own.certificate)
         #expect(try registry.events(code: "tenant_ca_created", tenant: "legacy").count == 1)
     }
 }
