@@ -26,6 +26,10 @@ final class CloneWatch: Sendable {
         var live: [String: [ObjectIdentifier: Live]] = [:]
         /// Recent take-overs by certificate fingerprint.
         var takeovers: [String: [NIODeadline]] = [:]
+        /// Certificates already reported as live in two sessions: one alarm until all their
+        /// sessions have closed, however many more open (a product that only raises the alarm
+        /// does not end them).
+        var reported: Set<String> = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -37,9 +41,10 @@ final class CloneWatch: Sendable {
         now: NIODeadline = .now()
     ) -> Suspicion? {
         state.withLockedValue { state in
-            let others = state.live[fingerprint, default: [:]].filter { $0.key != connection && $0.value.clientID != clientID }
+            let other = state.live[fingerprint]?.first { $0.key != connection && $0.value.clientID != clientID }?.value
             state.live[fingerprint, default: [:]][connection] = Live(clientID: clientID, source: source)
-            if let other = others.values.first {
+            if let other {
+                guard state.reported.insert(fingerprint).inserted else { return nil }
                 return Suspicion(
                     detail: "one certificate in two live sessions: client id \(clientID) from \(source ?? "?") while client id \(other.clientID) from \(other.source ?? "?") is connected")
             }
@@ -63,6 +68,7 @@ final class CloneWatch: Sendable {
             if state.live[fingerprint]?.isEmpty == true {
                 state.live[fingerprint] = nil
                 state.takeovers[fingerprint] = nil
+                state.reported.remove(fingerprint)
             }
         }
     }

@@ -12,15 +12,18 @@ public final class TrustStore: Sendable {
     /// The `ca_id` of certificates Hallmark issued.
     public static let hallmarkCA = "hallmark"
 
+    /// The prefix of a tenant's own issuing CA's id (registered CAs' ids are hex fingerprints).
+    private static let tenantCAPrefix = "hallmark:"
+
     /// The id of a tenant's own issuing CA.
-    public static func tenantCA(_ tenant: String) -> String { "hallmark:" + tenant }
+    public static func tenantCA(_ tenant: String) -> String { tenantCAPrefix + tenant }
 
     /// Whether a CA id names one of Hallmark's issuing CAs (shared or a tenant's).
-    public static func isHallmark(_ caID: String) -> Bool { caID == hallmarkCA || caID.hasPrefix("hallmark:") }
+    public static func isHallmark(_ caID: String) -> Bool { caID == hallmarkCA || caID.hasPrefix(tenantCAPrefix) }
 
     /// The tenant whose own issuing CA an id names, if it names one.
     public static func tenant(ofCA caID: String) -> String? {
-        caID.hasPrefix("hallmark:") ? String(caID.dropFirst("hallmark:".count)) : nil
+        caID.hasPrefix(tenantCAPrefix) ? String(caID.dropFirst(tenantCAPrefix.count)) : nil
     }
 
     public struct Authority: Sendable {

@@ -67,12 +67,17 @@ public struct AuthorityFiles: Sendable {
                 .caNotInitialised, "No CA in \(directory.path).",
                 remedy: "Run `hallmark ca init --data-dir DIR` first.")
         }
-        let key = try readSealed(issuingKey).open(passphrase: passphrase)
-        let issuing = try readCertificate(issuingCertificate)
-        guard key.publicKey == issuing.publicKey else {
-            throw HallmarkError(.keyFileInvalid, "The issuing CA key does not match its certificate.", remedy: "Restore the data directory from backup.")
+        return try openAuthority(
+            certificate: readCertificate(issuingCertificate), keyFile: issuingKey, name: "The issuing CA", passphrase: passphrase)
+    }
+
+    /// An issuing CA from its certificate and sealed key, which must match.
+    private func openAuthority(certificate: Certificate, keyFile: URL, name: String, passphrase: Passphrase) throws -> IssuingAuthority {
+        let key = try readSealed(keyFile).open(passphrase: passphrase)
+        guard key.publicKey == certificate.publicKey else {
+            throw HallmarkError(.keyFileInvalid, "\(name)'s key does not match its certificate.", remedy: "Restore the data directory from backup.")
         }
-        return IssuingAuthority(certificate: issuing, privateKey: key, root: try readCertificate(rootCertificate))
+        return IssuingAuthority(certificate: certificate, privateKey: key, root: try readCertificate(rootCertificate))
     }
 
     /// The root certificate, without opening any key.
@@ -112,6 +117,10 @@ public struct AuthorityFiles: Sendable {
                 .tenantInvalid, "The default tenant's devices are signed by the issuing CA `ca init` made.",
                 remedy: "Create a tenant for the OEM with `hallmark tenant create`.")
         }
+        guard try registry.tenantIssuingCA(tenant) == nil else {
+            throw HallmarkError(
+                .tenantInvalid, "Tenant \(tenant) already has its own issuing CA.", remedy: "Keep it: the tenant's certificates chain to it.")
+        }
         let authority = try issueTenantAuthority(tenant: tenant, passphrase: passphrase, now: now)
         try registry.setTenantIssuingCA(authority.certificate, tenant: tenant, now: now)
         return authority
@@ -142,13 +151,9 @@ public struct AuthorityFiles: Sendable {
 
     /// Opens a tenant's issuing CA, given its certificate from the registry.
     public func loadTenantAuthority(tenant: String, certificate: Certificate, passphrase: Passphrase) throws -> IssuingAuthority {
-        let key = try readSealed(tenantKey(tenant: tenant, serial: certificate.serialHex)).open(passphrase: passphrase)
-        guard key.publicKey == certificate.publicKey else {
-            throw HallmarkError(
-                .keyFileInvalid, "Tenant \(tenant)'s issuing CA key does not match its certificate.",
-                remedy: "Restore the data directory from backup.")
-        }
-        return IssuingAuthority(certificate: certificate, privateKey: key, root: try readCertificate(rootCertificate))
+        try openAuthority(
+            certificate: certificate, keyFile: tenantKey(tenant: tenant, serial: certificate.serialHex),
+            name: "Tenant \(tenant)'s issuing CA", passphrase: passphrase)
     }
 
     /// The TLS server identity: reused while it covers `hostNames` and has a month left, else

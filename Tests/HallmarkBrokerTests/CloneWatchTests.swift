@@ -12,6 +12,10 @@ import Testing
         #expect(watch.connected(fingerprint: "f", connection: ObjectIdentifier(a), clientID: "dev", source: nil, tookOver: false) == nil)
         let suspicion = watch.connected(fingerprint: "f", connection: ObjectIdentifier(b), clientID: "other", source: "10.0.0.2:1", tookOver: false)
         #expect(suspicion?.detail.contains("two live sessions") == true)
+        // A third session of the same certificate, while the first two are live, is the same episode: no second alarm.
+        let c = Connection()
+        #expect(watch.connected(fingerprint: "f", connection: ObjectIdentifier(c), clientID: "third", source: nil, tookOver: false) == nil)
+        watch.disconnected(fingerprint: "f", connection: ObjectIdentifier(c))
         // Another certificate, or the same one after the first closed, is not.
         #expect(watch.connected(fingerprint: "g", connection: ObjectIdentifier(Connection()), clientID: "other", source: nil, tookOver: false) == nil)
         watch.disconnected(fingerprint: "f", connection: ObjectIdentifier(a))
