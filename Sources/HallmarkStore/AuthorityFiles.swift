@@ -101,6 +101,7 @@ public struct AuthorityFiles: Sendable {
         id: String, name: String, in registry: Registry, passphrase: Passphrase, now: Date
     ) throws -> (credential: String, authority: IssuingAuthority) {
         let id = try TenantID.validate(id)
+        try registry.requireNoTenant(id)
         let authority = try issueTenantAuthority(tenant: id, passphrase: passphrase, now: now)
         let credential = try registry.createTenant(id: id, name: name, issuingCA: authority.certificate, now: now)
         return (credential, authority)

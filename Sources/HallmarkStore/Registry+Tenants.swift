@@ -25,11 +25,7 @@ extension Registry {
         let secret = Credential.generate(prefix: "hmk_admin")
         let caDER = try issuingCA?.derBytes()
         try pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [id]) == true {
-                throw HallmarkError(
-                    .tenantInvalid, "Tenant \(id) already exists.",
-                    remedy: "Choose another id, or give the tenant a new credential with `hallmark tenant credential \(id)`.")
-            }
+            if try Self.tenantExists(db, id) { throw Self.tenantExists(id) }
             try db.execute(
                 sql: "INSERT INTO tenants (id, name, created_at, admin_token_hash, issuing_ca) VALUES (?, ?, ?, ?, ?)",
                 arguments: [id, name, now.timeIntervalSince1970, Credential.digest(secret), caDER.map { Data($0) }])
@@ -91,6 +87,17 @@ extension Registry {
     /// Fails with `not_found` unless the tenant exists.
     public func requireTenant(_ id: String) throws {
         guard try tenantExists(id) else { throw Self.noSuchTenant(id) }
+    }
+
+    /// Fails with `tenant_invalid` if the tenant exists (checked before work a new tenant needs, such as its CA).
+    public func requireNoTenant(_ id: String) throws {
+        if try tenantExists(id) { throw Self.tenantExists(id) }
+    }
+
+    static func tenantExists(_ id: String) -> HallmarkError {
+        HallmarkError(
+            .tenantInvalid, "Tenant \(id) already exists.",
+            remedy: "Choose another id, or give the tenant a new credential with `hallmark tenant credential \(id)`.")
     }
 
     static func noSuchTenant(_ id: String) -> HallmarkError {

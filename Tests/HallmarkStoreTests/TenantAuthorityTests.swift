@@ -85,6 +85,8 @@ import X509
         #expect(throws: HallmarkError.self) {
             try files.createTenant(id: "acme", name: "Acme again", in: registry, passphrase: passphrase, now: Date())
         }
+        let keys = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("ca/tenants").path)
+        #expect(keys.count == 1, "a refused create leaves no key behind")
         let reopened = try files.loadTenantAuthority(tenant: "acme", certificate: acme.authority.certificate, passphrase: passphrase)
         #expect(reopened.certificate == acme.authority.certificate)
         #expect(throws: HallmarkError.self) { try files.addTenantAuthority(tenant: "acme", in: registry, passphrase: passphrase, now: Date()) }
