@@ -145,9 +145,9 @@ public final class BrokerService: Service, Sendable {
 /// has the affected connections re-checked: a revoked certificate's session ends within a second,
 /// without a restart or a reload.
 struct RegistryWatcher: Sendable {
-    static let actions = [
-        "certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put", "ca.status", "tenant.create", "tenant.ca",
-    ]
+    /// Changes to the CAs the broker trusts: registered CAs, and tenants (each with its own issuing CA).
+    static let trustActions = ["ca.status", "tenant.create", "tenant.ca"]
+    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put"] + trustActions
     let broker: Broker
     let hallmarkCA: Certificate
 
@@ -166,7 +166,7 @@ struct RegistryWatcher: Sendable {
             last = newest.id
             broker.forgetIdentities()
             let changes = events.map(\.event)
-            if changes.contains(where: { ["ca.status", "tenant.create", "tenant.ca"].contains($0.action) }) {
+            if changes.contains(where: { Self.trustActions.contains($0.action) }) {
                 do {
                     broker.trust.replaceAuthorities(try BrokerService.authorities(hallmarkCA: hallmarkCA, registry: broker.registry))
                 } catch {

@@ -56,14 +56,22 @@ struct ESTRoutes: Sendable {
         guard tenant != Registry.defaultTenant else {
             return Self.base64Response(caCertificatesBody, contentType: "application/pkcs7-mime")
         }
-        guard try enrollment.knowsTenant(tenant) else {
-            return ErrorResponse.make(try await enrollment.refuse(
-                HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
-                              remedy: "Fetch /.well-known/est/<tenant>/cacerts with your OEM's tenant id."),
-                action: "cacerts", udid: nil, source: source))
+        do {
+            try await requireTenant(tenant, operation: "cacerts", action: "cacerts", source: source)
+        } catch let error as HallmarkError {
+            return ErrorResponse.make(error)
         }
         let body = ESTBody.encode(try CertsOnlyPKCS7.encode(await enrollment.chain(tenant: tenant)))
         return Self.base64Response(body, contentType: "application/pkcs7-mime")
+    }
+
+    /// Refuses (with an event) an EST path whose label names no tenant.
+    private func requireTenant(_ tenant: String, operation: String, action: String, source: String?) async throws {
+        guard try !enrollment.knowsTenant(tenant) else { return }
+        throw try await enrollment.refuse(
+            HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
+                          remedy: "Use /.well-known/est/<tenant>/\(operation) with your OEM's tenant id."),
+            action: action, udid: nil, source: source)
     }
 
     private func handle(
@@ -72,12 +80,8 @@ struct ESTRoutes: Sendable {
     ) async -> Response {
         var request = request
         do {
-            guard try enrollment.knowsTenant(tenant) else {
-                throw try await enrollment.refuse(
-                    HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
-                                  remedy: "Enrol at /.well-known/est/<tenant>/\(action == "enroll" ? "simpleenroll" : "simplereenroll") with your OEM's tenant id."),
-                    action: action, udid: nil, source: context.remoteAddress)
-            }
+            try await requireTenant(
+                tenant, operation: action == "enroll" ? "simpleenroll" : "simplereenroll", action: action, source: context.remoteAddress)
             let der = try await readCSR(&request, context, action: action, tenant: tenant)
             let issued = try await body(der)
             let pkcs7 = try CertsOnlyPKCS7.encode([issued.certificate])

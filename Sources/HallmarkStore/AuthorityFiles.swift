@@ -118,10 +118,7 @@ public struct AuthorityFiles: Sendable {
                 .tenantInvalid, "The default tenant's devices are signed by the issuing CA `ca init` made.",
                 remedy: "Create a tenant for the OEM with `hallmark tenant create`.")
         }
-        guard try registry.tenantIssuingCA(tenant) == nil else {
-            throw HallmarkError(
-                .tenantInvalid, "Tenant \(tenant) already has its own issuing CA.", remedy: "Keep it: the tenant's certificates chain to it.")
-        }
+        try registry.requireNoTenantIssuingCA(tenant)
         let authority = try issueTenantAuthority(tenant: tenant, passphrase: passphrase, now: now)
         try registry.setTenantIssuingCA(authority.certificate, tenant: tenant, now: now)
         return authority

@@ -13,16 +13,22 @@ extension Registry {
             guard try Self.tenantExists(db, tenant) else { throw Self.noSuchTenant(tenant) }
             try db.execute(
                 sql: "UPDATE tenants SET issuing_ca = ? WHERE id = ? AND issuing_ca IS NULL", arguments: [Data(der), tenant])
-            guard db.changesCount == 1 else {
-                throw HallmarkError(
-                    .tenantInvalid, "Tenant \(tenant) already has its own issuing CA.",
-                    remedy: "Keep it: the tenant's certificates chain to it.")
-            }
+            guard db.changesCount == 1 else { throw Self.tenantHasCA(tenant) }
             try Self.insert(
                 AuditEvent(
                     at: now, tenant: tenant, action: "tenant.ca", decision: .allow, code: "tenant_ca_created",
                     detail: "issuing CA \(certificate.serialHex)"), db)
         }
+    }
+
+    /// Fails with `tenant_invalid` if the tenant has its own issuing CA already (checked before making one).
+    public func requireNoTenantIssuingCA(_ tenant: String) throws {
+        if try tenantIssuingCA(tenant) != nil { throw Self.tenantHasCA(tenant) }
+    }
+
+    static func tenantHasCA(_ tenant: String) -> HallmarkError {
+        HallmarkError(
+            .tenantInvalid, "Tenant \(tenant) already has its own issuing CA.", remedy: "Keep it: the tenant's certificates chain to it.")
     }
 
     /// A tenant's own issuing CA, if it has one.

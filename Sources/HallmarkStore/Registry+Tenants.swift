@@ -25,7 +25,7 @@ extension Registry {
         let secret = Credential.generate(prefix: "hmk_admin")
         let caDER = try issuingCA?.derBytes()
         try pool.write { db in
-            if try Self.tenantExists(db, id) { throw Self.tenantExists(id) }
+            if try Self.tenantExists(db, id) { throw Self.tenantAlreadyExists(id) }
             try db.execute(
                 sql: "INSERT INTO tenants (id, name, created_at, admin_token_hash, issuing_ca) VALUES (?, ?, ?, ?, ?)",
                 arguments: [id, name, now.timeIntervalSince1970, Credential.digest(secret), caDER.map { Data($0) }])
@@ -91,10 +91,10 @@ extension Registry {
 
     /// Fails with `tenant_invalid` if the tenant exists (checked before work a new tenant needs, such as its CA).
     public func requireNoTenant(_ id: String) throws {
-        if try tenantExists(id) { throw Self.tenantExists(id) }
+        if try tenantExists(id) { throw Self.tenantAlreadyExists(id) }
     }
 
-    static func tenantExists(_ id: String) -> HallmarkError {
+    static func tenantAlreadyExists(_ id: String) -> HallmarkError {
         HallmarkError(
             .tenantInvalid, "Tenant \(id) already exists.",
             remedy: "Choose another id, or give the tenant a new credential with `hallmark tenant credential \(id)`.")
