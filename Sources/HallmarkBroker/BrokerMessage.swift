@@ -19,13 +19,7 @@ struct BrokerMessage: Sendable {
         self.payload = publish.payload
         self.qos = publish.qos
         self.retain = publish.retain
-        var forwarded = Properties()
-        forwarded.payloadFormatIndicator = publish.properties.payloadFormatIndicator
-        forwarded.contentType = publish.properties.contentType
-        forwarded.responseTopic = publish.properties.responseTopic
-        forwarded.correlationData = publish.properties.correlationData
-        forwarded.userProperties = publish.properties.userProperties
-        self.properties = forwarded
+        self.properties = publish.properties.forwardedToSubscribers
         self.publisher = publisher
         self.expiresAt = publish.properties.messageExpiryInterval.map { now + .seconds(Int64($0)) }
     }
@@ -51,7 +45,7 @@ struct BrokerMessage: Sendable {
     /// The PUBLISH a subscriber receives.
     func packet(qos: QoS, retain: Bool, packetID: UInt16?, subscriptionIDs: [UInt32], dup: Bool, now: NIODeadline) -> PublishPacket {
         var properties = self.properties
-        properties.subscriptionIdentifiers = subscriptionIDs
+        if !subscriptionIDs.isEmpty { properties.subscriptionIdentifiers = subscriptionIDs }
         if let expiresAt {
             let remaining = max(0, (expiresAt - now).nanoseconds / 1_000_000_000)
             properties.messageExpiryInterval = UInt32(clamping: remaining)

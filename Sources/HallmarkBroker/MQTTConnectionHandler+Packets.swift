@@ -74,7 +74,8 @@ extension MQTTConnectionHandler {
             send(.pubrec(AckPacket(packetID: id)))
             return
         }
-        let reserved = topic.hasPrefix("$aws/events/") || topic.hasPrefix("$SYS/") || topic.hasPrefix("$hallmark/")
+        let reserved = topic.utf8.first == UInt8(ascii: "$")
+            && (topic.hasPrefix("$aws/events/") || topic.hasPrefix("$SYS/") || topic.hasPrefix("$hallmark/"))
         if reserved || !authorizer.decide(.publish, topic).isAllowed {
             recordDenial(action: "publish", resource: topic)
             guard version == .v5 else {

@@ -50,13 +50,16 @@ public struct Properties: Hashable, Sendable {
 
     /// Copy-on-write storage: most packets carry no properties, and a packet without any is then
     /// one nil pointer to copy instead of some thirty fields.
-    private final class Storage: @unchecked Sendable {
-        var fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
+    /// (Inlinable, with the subscript below, so that a property named in the caller compiles to a
+    /// field access rather than a key-path projection at run time.)
+    @usableFromInline
+    final class Storage: @unchecked Sendable {
+        @usableFromInline var fields: Fields
+        @usableFromInline init(_ fields: Fields) { self.fields = fields }
     }
 
-    private var storage: Storage?
-    private static let none = Fields()
+    @usableFromInline var storage: Storage?
+    @usableFromInline static let none = Fields()
 
     public init() {}
 
@@ -66,6 +69,7 @@ public struct Properties: Hashable, Sendable {
 
     public var fields: Fields { storage?.fields ?? Self.none }
 
+    @inlinable
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<Fields, T>) -> T {
         get { storage?.fields[keyPath: keyPath] ?? Self.none[keyPath: keyPath] }
         set {
@@ -79,6 +83,21 @@ public struct Properties: Hashable, Sendable {
     }
 
     public var isEmpty: Bool { storage.map { $0.fields == Self.none } ?? true }
+
+    /// The properties a broker forwards with an application message to its subscribers
+    /// (MQTT 5.0 §3.3.2.3): payload format, content type, response topic, correlation data and
+    /// user properties. Message expiry, topic alias and subscription identifiers are the broker's
+    /// to set per delivery.
+    public var forwardedToSubscribers: Properties {
+        guard let fields = storage?.fields else { return Properties() }
+        var forwarded = Fields()
+        forwarded.payloadFormatIndicator = fields.payloadFormatIndicator
+        forwarded.contentType = fields.contentType
+        forwarded.responseTopic = fields.responseTopic
+        forwarded.correlationData = fields.correlationData
+        forwarded.userProperties = fields.userProperties
+        return Properties(forwarded)
+    }
 
     public static func == (lhs: Properties, rhs: Properties) -> Bool { lhs.fields == rhs.fields }
     public func hash(into hasher: inout Hasher) { hasher.combine(fields) }
