@@ -155,10 +155,19 @@ final class Broker: Sendable {
 
     // MARK: Publishing
 
+    /// What became of a published message.
+    struct Delivery {
+        /// How many sessions it was queued for.
+        var sessions = 0
+        /// Whether a subscriber's queue is filling up: the publisher should stop reading until it
+        /// is woken (see ``Session/enqueue(_:qos:retain:subscriptionIDs:publisher:)``).
+        var holdPublisher = false
+    }
+
     /// Routes a message to every matching session of the tenant and keeps it if retained.
-    /// Returns how many sessions it was queued for.
+    /// - Parameter publisher: The publishing connection, held back by a congested subscriber.
     @discardableResult
-    func publish(_ message: BrokerMessage, tenant: String) -> Int {
+    func publish(_ message: BrokerMessage, tenant: String, from publisher: ConnectionHandle? = nil) -> Delivery {
         let routes: [Route] = state.withLockedValue { state in
             if message.retain {
                 if message.payload.readableBytes == 0 {
@@ -180,10 +189,11 @@ final class Broker: Sendable {
         }
         if routes.count == 1, let route = routes.first {
             // The common case: one subscription matches.
-            guard !(route.entry.options.noLocal && route.session.key == message.publisher) else { return 0 }
-            return deliver(message, to: route.session, qos: route.entry.options.qos,
-                           retainAsPublished: route.entry.options.retainAsPublished,
-                           identifiers: route.entry.identifier.map { [$0] } ?? []) ? 1 : 0
+            var delivery = Delivery()
+            guard !(route.entry.options.noLocal && route.session.key == message.publisher) else { return delivery }
+            deliver(message, to: route.session, qos: route.entry.options.qos, retainAsPublished: route.entry.options.retainAsPublished,
+                    identifiers: route.entry.identifier.map { [$0] } ?? [], publisher: publisher, into: &delivery)
+            return delivery
         }
         // A session with several matching subscriptions gets the message once, at the highest QoS,
         // with every subscription identifier (MQTT 5.0 §3.3.4).
@@ -209,20 +219,26 @@ final class Broker: Sendable {
                     identifiers: route.entry.identifier.map { [$0] } ?? [])
             }
         }
-        var delivered = 0
-        for target in targets.values
-        where deliver(message, to: target.session, qos: target.qos, retainAsPublished: target.retainAsPublished, identifiers: target.identifiers) {
-            delivered += 1
+        var delivery = Delivery()
+        for target in targets.values {
+            deliver(message, to: target.session, qos: target.qos, retainAsPublished: target.retainAsPublished,
+                    identifiers: target.identifiers, publisher: publisher, into: &delivery)
         }
-        return delivered
+        return delivery
     }
 
     /// Queues a message for one session, if the session's policies let it receive the topic
     /// (`iot:Receive` is checked per message, as AWS IoT does; a denied message is skipped).
-    private func deliver(_ message: BrokerMessage, to session: Session, qos: QoS, retainAsPublished: Bool, identifiers: [UInt32]) -> Bool {
-        guard session.authorizer?.decide(.receive, message.topic).isAllowed ?? false else { return false }
-        session.enqueue(message, qos: min(message.qos, qos), retain: message.retain && retainAsPublished, subscriptionIDs: identifiers)
-        return true
+    private func deliver(
+        _ message: BrokerMessage, to session: Session, qos: QoS, retainAsPublished: Bool, identifiers: [UInt32],
+        publisher: ConnectionHandle?, into delivery: inout Delivery
+    ) {
+        guard session.authorizer?.decide(.receive, message.topic).isAllowed ?? false else { return }
+        let hold = session.enqueue(
+            message, qos: min(message.qos, qos), retain: message.retain && retainAsPublished, subscriptionIDs: identifiers,
+            publisher: publisher)
+        delivery.sessions += 1
+        delivery.holdPublisher = delivery.holdPublisher || hold
     }
 
     // MARK: Events

@@ -92,11 +92,12 @@ extension MQTTConnectionHandler {
         }
         let now = NIODeadline.now()
         let message = BrokerMessage(publish: publish, topic: topic, publisher: session.key, now: now)
-        let delivered = broker.publish(message, tenant: session.tenant)
+        let delivery = broker.publish(message, tenant: session.tenant, from: handle)
+        if delivery.holdPublisher { pauseReading() }
         if let identity, broker.configuration.recordTelemetry {
             broker.telemetry?.record(tenant: identity.tenant, thing: identity.thingName, topic: topic, payload: publish.payload)
         }
-        let reason: ReasonCode = version == .v5 && delivered == 0 ? .noMatchingSubscribers : .success
+        let reason: ReasonCode = version == .v5 && delivery.sessions == 0 ? .noMatchingSubscribers : .success
         switch publish.qos {
         case .atMostOnce:
             break

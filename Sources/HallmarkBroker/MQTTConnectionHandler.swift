@@ -15,8 +15,9 @@ final class PeerBox: @unchecked Sendable {
 
 /// One client connection: the CONNECT handshake, authorisation of every action, and delivery of
 /// the session's messages. Everything here runs on the connection's event loop.
-final class MQTTConnectionHandler: ChannelInboundHandler {
+final class MQTTConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Packet
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     enum Listener { case tls, plain }
@@ -33,6 +34,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var context: ChannelHandlerContext?
     var version = MQTTVersion.v311
     var session: Session?
+    /// This connection as its session (and the sessions it publishes to) know it.
+    var handle: ConnectionHandle?
+    /// Reading held back by a congested subscriber (flow control), and whether a read waits.
+    var readsPaused = false
+    var readHeld = false
+    var pauseCount = 0
+    /// Packets read before the pause took effect, handled in order once reading resumes.
+    var pausedPackets = CircularBuffer<Packet>()
     var authorizer: Authorizer?
     var identity: ConnectionIdentity?
     var clientID = ""
@@ -81,7 +90,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             guard heldPackets.count < 1000 else { return fail(.receiveMaximumExceeded, "too many packets before CONNACK") }
             heldPackets.append(packet)
         case .connected:
-            handle(packet)
+            if (readsPaused || !pausedPackets.isEmpty) && !packet.bypassesFlowControl {
+                pausedPackets.append(packet)
+            } else {
+                handle(packet)
+            }
         case .closed:
             break
         }
@@ -325,6 +338,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
         previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(clientID)")
         self.session = session
+        self.handle = connection
         state = .connected
 
         if connect.keepAlive > 0 {

@@ -19,6 +19,11 @@ struct ConnectionHandle: Sendable {
     func close(reason: ReasonCode, message: String) {
         eventLoop.execute { handler.value.closeByBroker(reason: reason, message: message) }
     }
+
+    /// Lets a publisher held back by a congested session read again.
+    func resumeReading() {
+        eventLoop.execute { handler.value.resumeReading() }
+    }
 }
 
 /// An MQTT session: its subscriptions and the messages on their way to its client, which outlive a
@@ -56,6 +61,12 @@ final class Session: @unchecked Sendable {
     private var authorizerBox: Authorizer?
     /// Bumped on every attach, so that a timer of an older connection does nothing.
     private var generationCount = 0
+    /// Publishers told to stop reading until the queue has drained (see ``enqueue``).
+    private var heldPublishers: [ObjectIdentifier: ConnectionHandle] = [:]
+    /// When the connection last took messages off the queue: a session that has taken nothing for
+    /// ``stallTime`` is stalled, and holds no publisher back.
+    private var lastTaken = NIODeadline.now()
+    static let stallTime = TimeAmount.seconds(1)
 
     init(key: String, tenant: String, clientID: String, maximumQueued: Int) {
         self.key = key
@@ -84,6 +95,7 @@ final class Session: @unchecked Sendable {
             authorizerBox = authorizer
             self.window = window
             drainScheduled = false
+            lastTaken = .now()
             return previous
         }
     }
@@ -92,12 +104,14 @@ final class Session: @unchecked Sendable {
     /// session over meanwhile.
     @discardableResult
     func detach(_ id: ObjectIdentifier) -> Bool {
-        lock.withLock {
-            guard connection?.id == id else { return false }
+        let (detached, held): (Bool, [ConnectionHandle]) = lock.withLock {
+            guard connection?.id == id else { return (false, []) }
             connection = nil
             drainScheduled = false
-            return true
+            return (true, takeHeldPublishers())
         }
+        for publisher in held { publisher.resumeReading() }
+        return detached
     }
 
     var isConnected: Bool { lock.withLock { connection != nil } }
@@ -105,21 +119,42 @@ final class Session: @unchecked Sendable {
 
     /// Queues a message for the client and wakes its connection. QoS 0 messages for a session
     /// without a connection are dropped (MQTT 5.0 §4.1); past the queue bound, new messages are.
-    func enqueue(_ message: BrokerMessage, qos: QoS, retain: Bool, subscriptionIDs: [UInt32]) {
-        let wake: ConnectionHandle? = lock.withLock {
-            if connection == nil && qos == .atMostOnce { return nil }
-            guard queue.count < maximumQueued else { return nil }
-            queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
-            guard let connection, !drainScheduled else { return nil }
+    ///
+    /// Flow control: once the queue of a connected session is half full, the publisher is asked to
+    /// stop reading (the return value is true, and the publisher is woken when the queue is down to
+    /// an eighth), so a subscriber that reads slowly slows its publishers down instead of losing
+    /// messages. A subscriber that has taken nothing for ``stallTime`` holds no one back: its
+    /// messages are dropped past the bound instead.
+    @discardableResult
+    func enqueue(_ message: BrokerMessage, qos: QoS, retain: Bool, subscriptionIDs: [UInt32], publisher: ConnectionHandle? = nil) -> Bool {
+        let (wake, hold): (ConnectionHandle?, Bool) = lock.withLock {
+            guard let connection else {
+                if qos != .atMostOnce && queue.count < maximumQueued {
+                    queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
+                }
+                return (nil, false)
+            }
+            if queue.count < maximumQueued {
+                queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
+            }
+            var hold = false
+            // A client is never held back by its own session: it must go on reading its acknowledgements.
+            if let publisher, publisher.id != connection.id, queue.count >= maximumQueued / 2,
+               NIODeadline.now() - lastTaken < Self.stallTime {
+                heldPublishers[publisher.id] = publisher
+                hold = true
+            }
+            guard !drainScheduled else { return (nil, hold) }
             drainScheduled = true
-            return connection
+            return (connection, hold)
         }
         wake?.drain()
+        return hold
     }
 
     /// Takes up to `limit` messages to send now, honouring the in-flight window; assigns packet ids.
     func takeForDelivery(limit: Int, now: NIODeadline) -> [PublishPacket] {
-        lock.withLock {
+        let (out, held): ([PublishPacket], [ConnectionHandle]) = lock.withLock {
             drainScheduled = false
             var out: [PublishPacket] = []
             while out.count < limit, let first = queue.first {
@@ -135,8 +170,19 @@ final class Session: @unchecked Sendable {
                     qos: item.qos, retain: item.retain, packetID: item.qos == .atMostOnce ? nil : item.packetID,
                     subscriptionIDs: item.subscriptionIDs, dup: false, now: now))
             }
-            return out
+            if !out.isEmpty { lastTaken = now }
+            let drained = !heldPublishers.isEmpty && queue.count <= maximumQueued / 8
+            return (out, drained ? takeHeldPublishers() : [])
         }
+        for publisher in held { publisher.resumeReading() }
+        return out
+    }
+
+    /// Empties the held publishers; called with the lock held.
+    private func takeHeldPublishers() -> [ConnectionHandle] {
+        guard !heldPublishers.isEmpty else { return [] }
+        defer { heldPublishers.removeAll() }
+        return Array(heldPublishers.values)
     }
 
     private func freePacketID() -> UInt16 {
@@ -192,10 +238,12 @@ final class Session: @unchecked Sendable {
 
     /// Forgets everything queued (a clean start).
     func reset() {
-        lock.withLock {
+        let held = lock.withLock {
             queue.removeAll()
             inflight.removeAll()
             inflightOrder.removeAll()
+            return takeHeldPublishers()
         }
+        for publisher in held { publisher.resumeReading() }
     }
 }

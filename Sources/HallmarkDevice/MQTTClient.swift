@@ -88,6 +88,24 @@ public final class MQTTClient: Sendable {
         }
     }
 
+    /// Publishes one message again and again until `deadline`, with no task switch per message
+    /// (a device uploading a backlog, or a load generator). At QoS 1 or 2, up to `window` copies are
+    /// unacknowledged and each acknowledgement lets the next one go; at QoS 0, copies leave in
+    /// bursts of `window`, the next burst once the socket has taken the last. Returns how many were
+    /// acknowledged (QoS 0: written); throws if the broker refuses one.
+    public func publishRepeatedly(
+        topic: String, payload: ByteBuffer, qos: QoS, window: Int, until deadline: NIODeadline
+    ) async throws -> Int {
+        precondition(window > 0, "a window of at least one message")
+        let handler = self.handler
+        let packet = PublishPacket(topic: topic, payload: payload, qos: qos)
+        return try await channel.eventLoop.flatSubmit {
+            qos == .atMostOnce
+                ? handler.value.burst(packet, size: window, until: deadline)
+                : handler.value.stream(packet, window: window, until: deadline)
+        }.get()
+    }
+
     /// Subscribes and returns the broker's reason per subscription.
     public func subscribe(_ subscriptions: [Subscription]) async throws -> [ReasonCode] {
         let reply = try await request(.subscribe(SubscribePacket(packetID: 0, subscriptions: subscriptions)), awaiting: .suback)
@@ -129,6 +147,16 @@ final class ClientHandler: ChannelInboundHandler {
     private var connack: EventLoopPromise<Packet>?
     private var pending: [UInt16: EventLoopPromise<Packet>] = [:]
     private var nextID: UInt16 = 1
+    private var stream: Stream?
+
+    /// A message published repeatedly with a window of unacknowledged copies.
+    private struct Stream {
+        var packet: PublishPacket
+        var deadline: NIODeadline
+        var inFlight = 0
+        var acknowledged = 0
+        var promise: EventLoopPromise<Int>
+    }
 
     init(version: MQTTVersion, onMessage: (@Sendable (PublishPacket) -> Void)?) {
         self.version = version
@@ -154,8 +182,7 @@ final class ClientHandler: ChannelInboundHandler {
         if awaiting == .connack {
             connack = promise
         } else {
-            let id = nextID
-            nextID = nextID == .max ? 1 : nextID + 1
+            let id = freeID()
             pending[id] = promise
             switch packet {
             case .publish(var publish):
@@ -172,6 +199,76 @@ final class ClientHandler: ChannelInboundHandler {
         return promise.futureResult
     }
 
+    func stream(_ packet: PublishPacket, window: Int, until deadline: NIODeadline) -> EventLoopFuture<Int> {
+        guard let context, stream == nil else {
+            return MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ConnectionClosed())
+        }
+        stream = Stream(packet: packet, deadline: deadline, promise: context.eventLoop.makePromise())
+        let future = stream!.promise.futureResult
+        for _ in 0..<window { sendStreamed() }
+        context.flush()
+        return future
+    }
+
+    func burst(_ packet: PublishPacket, size: Int, until deadline: NIODeadline) -> EventLoopFuture<Int> {
+        guard let context else { return MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ConnectionClosed()) }
+        var burst = context.channel.allocator.buffer(capacity: size * (16 + packet.topic.utf8.count + packet.payload.readableBytes))
+        for _ in 0..<size { Packet.publish(packet).encode(version: version, into: &burst) }
+        let promise = context.eventLoop.makePromise(of: Int.self)
+        let outbound = wrapOutboundOut(burst)
+        var written = 0
+        func next() {
+            guard NIODeadline.now() < deadline else { return promise.succeed(written) }
+            context.writeAndFlush(outbound).whenComplete { result in
+                switch result {
+                case .success:
+                    written += size
+                    next()
+                case .failure(let error):
+                    promise.fail(error)
+                }
+            }
+        }
+        next()
+        return promise.futureResult
+    }
+
+    private func freeID() -> UInt16 {
+        while true {
+            let id = nextID
+            nextID = nextID == .max ? 1 : nextID + 1
+            if pending[id] == nil { return id }
+        }
+    }
+
+    private func sendStreamed() {
+        guard var packet = stream?.packet, let context else { return }
+        packet.packetID = freeID()
+        stream!.inFlight += 1
+        var buffer = context.channel.allocator.buffer(capacity: 64 + packet.payload.readableBytes)
+        Packet.publish(packet).encode(version: version, into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// An acknowledgement of a streamed message: send the next, or finish once past the deadline.
+    private func streamAcknowledged(_ ack: AckPacket) {
+        guard var current = stream else { return }
+        current.inFlight -= 1
+        if ack.reason.isFailure {
+            stream = nil
+            current.promise.fail(MQTTClient.Refused(reason: ack.reason, message: ack.properties.reasonString))
+            return
+        }
+        current.acknowledged += 1
+        stream = current
+        if NIODeadline.now() < current.deadline {
+            sendStreamed()
+        } else if current.inFlight == 0 {
+            stream = nil
+            current.promise.succeed(current.acknowledged)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
         switch packet {
@@ -179,12 +276,16 @@ final class ClientHandler: ChannelInboundHandler {
             connack?.succeed(packet)
             connack = nil
         case .puback(let ack), .pubcomp(let ack):
-            pending.removeValue(forKey: ack.packetID)?.succeed(packet)
+            if let promise = pending.removeValue(forKey: ack.packetID) {
+                promise.succeed(packet)
+            } else {
+                streamAcknowledged(ack)
+            }
         case .suback(let ack):
             pending.removeValue(forKey: ack.packetID)?.succeed(packet)
         case .pubrec(let ack):
             if ack.reason.isFailure {
-                pending.removeValue(forKey: ack.packetID)?.succeed(packet)
+                if let promise = pending.removeValue(forKey: ack.packetID) { promise.succeed(packet) } else { streamAcknowledged(ack) }
             } else {
                 _ = write(.pubrel(AckPacket(packetID: ack.packetID)), flush: true)
             }
@@ -206,6 +307,8 @@ final class ClientHandler: ChannelInboundHandler {
         connack?.fail(ConnectionClosed())
         for promise in pending.values { promise.fail(ConnectionClosed()) }
         pending.removeAll()
+        stream?.promise.fail(ConnectionClosed())
+        stream = nil
         context.fireChannelInactive()
     }
 
