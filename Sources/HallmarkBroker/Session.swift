@@ -8,12 +8,11 @@ struct ConnectionHandle: Sendable {
     let handler: NIOLoopBound<MQTTConnectionHandler>
     let id: ObjectIdentifier
 
+    /// Has the connection write what its session queued. Always a task of its own, even from the
+    /// connection's own event loop: messages queued meanwhile (a whole read of a publisher's
+    /// packets) then leave in one write.
     func drain() {
-        if eventLoop.inEventLoop {
-            handler.value.drain()
-        } else {
-            eventLoop.execute { handler.value.drain() }
-        }
+        eventLoop.execute { handler.value.drain() }
     }
 
     func close(reason: ReasonCode, message: String) {
