@@ -173,7 +173,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HallmarkEndToEndTests",
-            dependencies: ["HallmarkCore", "HallmarkDevice", "HallmarkServer", "HallmarkTesting"],
+            dependencies: [
+                "HallmarkCore", "HallmarkDevice", "HallmarkServer", "HallmarkStore", "HallmarkTesting", "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

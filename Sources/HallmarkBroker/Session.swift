@@ -65,7 +65,9 @@ final class Session: @unchecked Sendable {
     /// When the connection last took messages off the queue: a session that has taken nothing for
     /// ``stallTime`` is stalled, and holds no publisher back.
     private var lastTaken = NIODeadline.now()
-    static let stallTime = TimeAmount.seconds(1)
+    /// (Long enough for a slow reader behind megabytes of kernel socket buffers, which the
+    /// broker sees as writable again only in bursts.)
+    static let stallTime = TimeAmount.seconds(5)
 
     init(key: String, tenant: String, clientID: String, maximumQueued: Int) {
         self.key = key

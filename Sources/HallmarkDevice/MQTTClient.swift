@@ -215,22 +215,19 @@ final class ClientHandler: ChannelInboundHandler {
         var burst = context.channel.allocator.buffer(capacity: size * (16 + packet.topic.utf8.count + packet.payload.readableBytes))
         for _ in 0..<size { Packet.publish(packet).encode(version: version, into: &burst) }
         let promise = context.eventLoop.makePromise(of: Int.self)
-        let outbound = wrapOutboundOut(burst)
-        var written = 0
-        func next() {
-            guard NIODeadline.now() < deadline else { return promise.succeed(written) }
-            context.writeAndFlush(outbound).whenComplete { result in
-                switch result {
-                case .success:
-                    written += size
-                    next()
-                case .failure(let error):
-                    promise.fail(error)
-                }
+        sendBurst(burst, size: size, until: deadline, written: 0, promise: promise)
+        return promise.futureResult
+    }
+
+    /// Writes one burst; once the socket has taken it, the next, until the deadline.
+    private func sendBurst(_ burst: ByteBuffer, size: Int, until deadline: NIODeadline, written: Int, promise: EventLoopPromise<Int>) {
+        guard NIODeadline.now() < deadline, let context else { return promise.succeed(written) }
+        context.writeAndFlush(wrapOutboundOut(burst)).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success: self.sendBurst(burst, size: size, until: deadline, written: written + size, promise: promise)
+            case .failure(let error): promise.fail(error)
             }
         }
-        next()
-        return promise.futureResult
     }
 
     private func freeID() -> UInt16 {

@@ -82,8 +82,10 @@ struct BenchMQTTCommand: AsyncParsableCommand {
             let m = try await BenchMQTTLoad.throughput(
                 port: mosquitto.port, publishers: publishing, subscriber: reader, qos: qos, seconds: seconds, brokerCPU: mosquitto.cpuSeconds)
             line("(b) QoS \(qos.rawValue) delivered to the subscriber", h.delivered, m.delivered, "msg/s", target: 1.5)
-            say(String(format: "    published: Hallmark %d, Mosquitto %d; broker CPU per delivered message: Hallmark %.1f µs, Mosquitto %.1f µs",
-                         h.published, m.published, h.cpuPerMessage * 1e6, m.cpuPerMessage * 1e6))
+            say(String(format: "    published: Hallmark %d, Mosquitto %d; never delivered: Hallmark %d (%.1f %%), Mosquitto %d (%.1f %%)",
+                         h.published, m.published, h.lost, percent(h.lost, of: h.published), m.lost, percent(m.lost, of: m.published)))
+            say(String(format: "    broker CPU per delivered message: Hallmark %.1f µs, Mosquitto %.1f µs",
+                         h.cpuPerMessage * 1e6, m.cpuPerMessage * 1e6))
         }
 
         if idleSessions > 0 && selected.contains("idle") {
@@ -140,3 +142,5 @@ struct BenchMQTTCommand: AsyncParsableCommand {
 private func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+private func percent(_ part: Int, of whole: Int) -> Double { whole == 0 ? 0 : Double(part) * 100 / Double(whole) }

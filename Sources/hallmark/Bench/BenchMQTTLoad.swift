@@ -47,7 +47,7 @@ enum BenchMQTTLoad {
     static func throughput(
         port: Int, publishers: [BenchIdentity], subscriber: BenchIdentity, qos: QoS, seconds: Double,
         brokerCPU: () -> Double
-    ) async throws -> (delivered: Double, published: Int, cpuPerMessage: Double) {
+    ) async throws -> (delivered: Double, published: Int, lost: Int, cpuPerMessage: Double) {
         let received = NIOLockedValueBox(0)
         // The subscriber reads on a thread of its own: on the publishers' event loops it would fall
         // behind them and measure the load generator instead of the broker.
@@ -91,9 +91,18 @@ enum BenchMQTTLoad {
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
         let delivered = received.withLockedValue { $0 } - startCount
         let cpu = brokerCPU() - startCPU
+        // What is still on its way arrives within moments; what has not by then was dropped.
+        var settled = received.withLockedValue { $0 }
+        for _ in 0..<30 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = received.withLockedValue { $0 }
+            if now == settled { break }
+            settled = now
+        }
+        let sent = published.withLockedValue { $0 }
         for (client, _) in clients { await client.disconnect() }
         await sub.disconnect()
-        return (Double(delivered) / elapsed, published.withLockedValue { $0 }, cpu / Double(max(delivered, 1)))
+        return (Double(delivered) / elapsed, sent, max(0, sent - (settled - startCount)), cpu / Double(max(delivered, 1)))
     }
 
     /// Opens idle mutual-TLS sessions and keeps them open; returns them for the caller to close.
