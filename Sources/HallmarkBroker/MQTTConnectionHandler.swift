@@ -41,7 +41,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     var readHeld = false
     var pauseCount = 0
     /// Packets read before the pause took effect, handled in order once reading resumes.
-    var pausedPackets = CircularBuffer<Packet>()
+    var pausedPackets = CircularBuffer<Packet>(initialCapacity: 1)  // grows only for a paused publisher
     var authorizer: Authorizer?
     var identity: ConnectionIdentity?
     var clientID = ""

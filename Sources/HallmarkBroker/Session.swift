@@ -50,7 +50,7 @@ final class Session: @unchecked Sendable {
 
     private let lock = NIOLock()
     private var connection: ConnectionHandle?
-    private var queue = CircularBuffer<Outgoing>()
+    private var queue = CircularBuffer<Outgoing>(initialCapacity: 1)  // most sessions hold nothing most of the time
     private var inflight: [UInt16: Outgoing] = [:]
     private var inflightOrder: [UInt16] = []
     private var nextPacketID: UInt16 = 1
