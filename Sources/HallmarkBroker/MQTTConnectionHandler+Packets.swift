@@ -49,7 +49,8 @@ extension MQTTConnectionHandler {
         case .sendRelease:
             send(.pubrel(AckPacket(packetID: id)))
         case .done:
-            drain()
+            // The window has room again; the session drains once this read is done, in one write.
+            drainAfterRead = true
         case .unknown:
             if type == 5 { send(.pubrel(AckPacket(packetID: id, reason: .packetIdentifierNotFound))) }
         }

@@ -55,6 +55,8 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     var lastDenialLogged: NIODeadline?
     var heldPackets: [Packet] = []
     var outbound: ByteBuffer?
+    /// Acknowledgements made room in the in-flight window during this read.
+    var drainAfterRead = false
     static let outboundChunk = 16 * 1024
     var deniedSinceLogged = 0
 
@@ -101,6 +103,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if drainAfterRead {
+            drainAfterRead = false
+            drain(flush: false)
+        }
         flushOutbound()
     }
 
@@ -196,7 +202,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Writes the session's queued messages, as many as the client's window and the socket allow.
-    func drain() {
+    func drain(flush: Bool = true) {
         guard state == .connected, let context, let session else { return }
         let now = NIODeadline.now()
         var wrote = false
@@ -215,7 +221,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
                 if outbound?.readableBytes ?? 0 >= Self.outboundChunk { flushOutbound() }
             }
         }
-        if wrote { flushOutbound() }
+        if wrote && flush { flushOutbound() }
     }
 
     /// Ends the connection on the broker's initiative (take-over, revocation).
