@@ -42,6 +42,27 @@ public struct DeviceKey: Hashable, Sendable {
         self.spkiDER = serializer.serializedBytes
     }
 
+    /// A key as the registry stored it: DER that ``spkiDER`` produced when the key was checked on
+    /// its way in. It is parsed, but not encoded again (encoding an EC point costs a field
+    /// inversion), so the bytes must be that canonical form.
+    public init(storedSPKI bytes: [UInt8]) throws(HallmarkError) {
+        let key: Certificate.PublicKey
+        do {
+            key = try Certificate.PublicKey(derEncoded: bytes)
+        } catch {
+            throw HallmarkError(.internalError, "A stored public key is not valid DER.", remedy: "Re-import the device's allowlist entry.")
+        }
+        if P256.Signing.PublicKey(key) != nil {
+            self.algorithm = .p256
+        } else if P384.Signing.PublicKey(key) != nil {
+            self.algorithm = .p384
+        } else {
+            throw HallmarkError(.keyAlgorithmNotAllowed, "A stored key is not ECDSA P-256 or P-384.", remedy: "Re-import the device's allowlist entry.")
+        }
+        self.publicKey = key
+        self.spkiDER = bytes
+    }
+
     /// Parses a DER SubjectPublicKeyInfo.
     public init(spkiDER bytes: [UInt8]) throws(HallmarkError) {
         let key: Certificate.PublicKey

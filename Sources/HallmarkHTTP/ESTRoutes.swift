@@ -84,7 +84,7 @@ struct ESTRoutes: Sendable {
                 tenant, operation: action == "enroll" ? "simpleenroll" : "simplereenroll", action: action, source: context.remoteAddress)
             let der = try await readCSR(&request, context, action: action, tenant: tenant)
             let issued = try await body(der)
-            let pkcs7 = try CertsOnlyPKCS7.encode([issued.certificate])
+            let pkcs7 = try CertsOnlyPKCS7.encode(der: [issued.record.der])
             return Self.base64Response(
                 ESTBody.encode(pkcs7), contentType: "application/pkcs7-mime; smime-type=certs-only")
         } catch let error as HallmarkError {

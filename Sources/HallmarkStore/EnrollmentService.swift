@@ -152,17 +152,18 @@ public struct EnrollmentService: Sendable {
         presentedFingerprint: String?, decide: @escaping @Sendable (Registry.EnrollmentView) -> EnrollmentDecision,
         event: AuditEvent, now: Date, udid: UDID? = nil
     ) async throws -> Issued {
-        var candidate: CertificateRecord?
+        var candidate: (record: CertificateRecord, certificate: Certificate)?
         if case .issue(let thingName, _) = preliminary, let device {
             candidate = try await sign(
                 request: request, thingName: thingName, device: device, profile: profile ?? DeviceCertificateProfile(), now: now)
         }
         let outcome = try await registry.commitEnrollment(
             udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint, decide: decide,
-            candidate: candidate, event: event)
+            candidate: candidate?.record, event: event)
         switch outcome {
         case .issued(let record):
-            return Issued(certificate: try Certificate(derEncoded: record.der), record: record, isNew: true)
+            let certificate = try candidate.map(\.certificate) ?? Certificate(derEncoded: record.der)
+            return Issued(certificate: certificate, record: record, isNew: true)
         case .existing(let record):
             return Issued(certificate: try Certificate(derEncoded: record.der), record: record, isNew: false)
         case .refused(let error):
@@ -172,15 +173,16 @@ public struct EnrollmentService: Sendable {
 
     private func sign(
         request: EnrollmentRequest, thingName: String, device: DeviceRecord, profile: DeviceCertificateProfile, now: Date
-    ) async throws -> CertificateRecord {
+    ) async throws -> (record: CertificateRecord, certificate: Certificate) {
         let certificate = try await authorities.authority(for: device.tenant).issueDeviceCertificate(
             thingName: thingName, key: request.key, profile: profile, now: now)
         let der = try certificate.derBytes()
-        return CertificateRecord(
+        let record = CertificateRecord(
             serial: certificate.serialHex, tenant: device.tenant, thingName: thingName,
             udid: device.udid, fingerprint: CertificateFingerprint.sha256(der: der), keyFingerprint: request.key.fingerprint,
             notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, status: .active,
             replacedBy: nil, der: der)
+        return (record, certificate)
     }
 
     private func inspect(_ der: [UInt8], action: String, tenant: String, source: String?, now: Date) async throws -> EnrollmentRequest {

@@ -113,7 +113,7 @@ public final class Registry: Sendable {
     static func deviceRecord(_ row: Row) throws -> DeviceRecord {
         let der: Data = row["public_key"]
         return DeviceRecord(
-            tenant: row["tenant_id"], udid: try UDID(validating: row["udid"]), key: try DeviceKey(spkiDER: Array(der)),
+            tenant: row["tenant_id"], udid: try UDID(validating: row["udid"]), key: try DeviceKey(storedSPKI: Array(der)),
             status: DeviceStatus(rawValue: row["status"]) ?? .quarantined, source: row["source"],
             product: row["product_id"])
     }

@@ -1,6 +1,7 @@
 import Foundation
-import HallmarkCore
+@testable import HallmarkCore
 import HallmarkTesting
+import SwiftASN1
 import Testing
 import X509
 
@@ -65,5 +66,13 @@ import X509
         let der = try CertsOnlyPKCS7.encode(pki.authority.chain)
         let decoded = try CertsOnlyPKCS7.decode(der)
         #expect(Set(decoded) == Set(pki.authority.chain))
+        // DER orders a SET OF by encoding: the same bytes whatever order the certificates come in,
+        // and what swift-asn1's own SET OF serialization gives.
+        let ders = try pki.authority.chain.map { try $0.derBytes() }
+        #expect(try CertsOnlyPKCS7.encode(der: ders) == CertsOnlyPKCS7.encode(der: ders.reversed()))
+        var reference = DER.Serializer()
+        try reference.serializeSetOf(pki.authority.chain, identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific))
+        #expect(der.suffix(reference.serializedBytes.count + 2).dropLast(2) == reference.serializedBytes[...])
+        #expect(CertsOnlyPKCS7.derSetOrder([1, 2], [1, 2, 1]) && !CertsOnlyPKCS7.derSetOrder([1, 2, 0], [1, 2]))
     }
 }

@@ -9,6 +9,11 @@ public enum CertsOnlyPKCS7 {
 
     /// Encodes certificates as a DER ContentInfo holding a degenerate SignedData.
     public static func encode(_ certificates: [Certificate]) throws -> [UInt8] {
+        try encode(der: certificates.map { try $0.derBytes() })
+    }
+
+    /// The same, from certificates already in DER (an enrollment's answer: no re-encoding).
+    public static func encode(der certificates: [[UInt8]]) throws -> [UInt8] {
         var serializer = DER.Serializer()
         try serializer.appendConstructedNode(identifier: .sequence) { contentInfo in
             try contentInfo.serialize(signedData)
@@ -19,13 +24,25 @@ public enum CertsOnlyPKCS7 {
                     try body.appendConstructedNode(identifier: .sequence) { encap in
                         try encap.serialize(data)
                     }
-                    try body.serializeSetOf(
-                        certificates, identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific))
+                    // certificates [0] IMPLICIT SET OF: DER orders the elements by their encodings.
+                    body.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) { set in
+                        for certificate in certificates.sorted(by: derSetOrder) { set.serializeRawBytes(certificate) }
+                    }
                     body.appendConstructedNode(identifier: .set) { _ in }  // signerInfos
                 }
             }
         }
         return serializer.serializedBytes
+    }
+
+    /// X.690 §11.6: encodings compared as octet strings, the shorter padded with zeros at its end.
+    static func derSetOrder(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        for index in 0..<max(a.count, b.count) {
+            let x = index < a.count ? a[index] : 0
+            let y = index < b.count ? b[index] : 0
+            if x != y { return x < y }
+        }
+        return false
     }
 
     /// Decodes the certificates of a certs-only ContentInfo.
