@@ -1,6 +1,5 @@
-import NIOCore
-
 import MQTTCore
+import NIOCore
 
 /// Flow control: a publisher whose messages fill a subscriber's queue stops reading until that
 /// subscriber has caught up, so that its PUBLISHes wait in TCP instead of being dropped. What was
