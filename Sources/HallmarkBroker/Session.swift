@@ -129,15 +129,11 @@ final class Session: @unchecked Sendable {
     @discardableResult
     func enqueue(_ message: BrokerMessage, qos: QoS, retain: Bool, subscriptionIDs: [UInt32], publisher: ConnectionHandle? = nil) -> Bool {
         let (wake, hold): (ConnectionHandle?, Bool) = lock.withLock {
-            guard let connection else {
-                if qos != .atMostOnce && queue.count < maximumQueued {
-                    queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
-                }
-                return (nil, false)
-            }
+            if connection == nil && qos == .atMostOnce { return (nil, false) }
             if queue.count < maximumQueued {
                 queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
             }
+            guard let connection else { return (nil, false) }
             var hold = false
             // A client is never held back by its own session: it must go on reading its acknowledgements.
             if let publisher, publisher.id != connection.id, queue.count >= maximumQueued / 2,

@@ -23,15 +23,12 @@ public struct DeviceKey: Hashable, Sendable {
     /// Wraps a certificate or CSR public key.
     /// - Throws: `key_algorithm_not_allowed` for anything but P-256 or P-384.
     public init(_ publicKey: Certificate.PublicKey) throws(HallmarkError) {
-        if P256.Signing.PublicKey(publicKey) != nil {
-            self.algorithm = .p256
-        } else if P384.Signing.PublicKey(publicKey) != nil {
-            self.algorithm = .p384
-        } else {
+        guard let algorithm = Self.algorithm(of: publicKey) else {
             throw HallmarkError(
                 .keyAlgorithmNotAllowed, "The key is not ECDSA P-256 or P-384.",
                 remedy: "Generate the device key on the P-256 (prime256v1) or P-384 (secp384r1) curve.")
         }
+        self.algorithm = algorithm
         self.publicKey = publicKey
         var serializer = DER.Serializer()
         do {
@@ -52,15 +49,19 @@ public struct DeviceKey: Hashable, Sendable {
         } catch {
             throw HallmarkError(.internalError, "A stored public key is not valid DER.", remedy: "Re-import the device's allowlist entry.")
         }
-        if P256.Signing.PublicKey(key) != nil {
-            self.algorithm = .p256
-        } else if P384.Signing.PublicKey(key) != nil {
-            self.algorithm = .p384
-        } else {
+        guard let algorithm = Self.algorithm(of: key) else {
             throw HallmarkError(.keyAlgorithmNotAllowed, "A stored key is not ECDSA P-256 or P-384.", remedy: "Re-import the device's allowlist entry.")
         }
+        self.algorithm = algorithm
         self.publicKey = key
         self.spkiDER = bytes
+    }
+
+    /// The algorithm of a key, if it is one a device identity may use.
+    private static func algorithm(of key: Certificate.PublicKey) -> Algorithm? {
+        if P256.Signing.PublicKey(key) != nil { return .p256 }
+        if P384.Signing.PublicKey(key) != nil { return .p384 }
+        return nil
     }
 
     /// Parses a DER SubjectPublicKeyInfo.

@@ -165,8 +165,13 @@ final class ClientHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// What a request gets once the connection has gone.
+    private static func closed<T>() -> EventLoopFuture<T> {
+        MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ConnectionClosed())
+    }
+
     func write(_ packet: Packet, flush: Bool) -> EventLoopFuture<Void> {
-        guard let context else { return MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ConnectionClosed()) }
+        guard let context else { return Self.closed() }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         packet.encode(version: version, into: &buffer)
         let promise = context.eventLoop.makePromise(of: Void.self)
@@ -176,7 +181,7 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     func send(_ packet: Packet, awaiting: MQTTClient.Awaited) -> EventLoopFuture<Packet> {
-        guard let context else { return MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ConnectionClosed()) }
+        guard let context else { return Self.closed() }
         let promise = context.eventLoop.makePromise(of: Packet.self)
         var packet = packet
         if awaiting == .connack {
@@ -201,7 +206,7 @@ final class ClientHandler: ChannelInboundHandler {
 
     func stream(_ packet: PublishPacket, window: Int, until deadline: NIODeadline) -> EventLoopFuture<Int> {
         guard let context, stream == nil else {
-            return MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ConnectionClosed())
+            return Self.closed()
         }
         stream = Stream(packet: packet, deadline: deadline, promise: context.eventLoop.makePromise())
         let future = stream!.promise.futureResult
@@ -211,7 +216,7 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     func burst(_ packet: PublishPacket, size: Int, until deadline: NIODeadline) -> EventLoopFuture<Int> {
-        guard let context else { return MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ConnectionClosed()) }
+        guard let context else { return Self.closed() }
         var burst = context.channel.allocator.buffer(capacity: size * (16 + packet.topic.utf8.count + packet.payload.readableBytes))
         for _ in 0..<size { Packet.publish(packet).encode(version: version, into: &burst) }
         let promise = context.eventLoop.makePromise(of: Int.self)

@@ -73,8 +73,7 @@ enum BenchMQTTLoad {
         let startCount = received.withLockedValue { $0 }
         let startCPU = brokerCPU()
         let started = ContinuousClock.now
-        let deadline = started + .milliseconds(Int(seconds * 1000))
-        let streamDeadline = NIODeadline.now() + .milliseconds(Int64(seconds * 1000))
+        let deadline = NIODeadline.now() + .milliseconds(Int64(seconds * 1000))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (client, thing) in clients {
                 let topic = "things/\(thing)/temp"
@@ -82,7 +81,7 @@ enum BenchMQTTLoad {
                     // QoS 0: bursts of 64, the next once the socket has taken the last. QoS 1: 16 in
                     // flight per publisher, each acknowledgement sending the next.
                     let sent = try await client.publishRepeatedly(
-                        topic: topic, payload: payload, qos: qos, window: qos == .atMostOnce ? 64 : 16, until: streamDeadline)
+                        topic: topic, payload: payload, qos: qos, window: qos == .atMostOnce ? 64 : 16, until: deadline)
                     published.withLockedValue { $0 += sent }
                 }
             }
