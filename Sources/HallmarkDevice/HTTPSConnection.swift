@@ -86,9 +86,11 @@ public final class HTTPSConnection {
         headers.add(name: "Host", value: host)
         headers.add(name: "Content-Length", value: String(body.count))
         for (name, value) in extra { headers.add(name: name, value: value) }
-        try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
-        if !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-        try await outbound.write(.end(nil))
+        // One write of the three parts: one flush, so one TLS record and one segment, not three.
+        var parts: [HTTPClientRequestPart] = [.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers))]
+        if !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+        parts.append(.end(nil))
+        try await outbound.write(contentsOf: parts)
 
         var response = Response(status: 0, headers: [:], body: [])
         while let part = try await inbound.next() {

@@ -36,10 +36,7 @@ final class GroupCommitter: Sendable {
                 run: { db in
                     var outcome: Result<T, any Error> = .failure(CancellationError())
                     do {
-                        try db.inSavepoint {
-                            outcome = .success(try work(db))
-                            return .commit
-                        }
+                        outcome = .success(try Self.inSavepoint(db) { try work(db) })
                     } catch {
                         outcome = .failure(error)
                     }
@@ -56,6 +53,24 @@ final class GroupCommitter: Sendable {
             if startDrain {
                 drainQueue.async { self.drain() }
             }
+        }
+    }
+
+    /// Runs `work` in a savepoint of the batch's transaction, undoing only its own changes if it
+    /// throws. The three statements are prepared once per connection (GRDB's `inSavepoint`
+    /// parses them on every call, a measurable share of an enrollment).
+    private static func inSavepoint<T>(_ db: Database, _ work: () throws -> T) throws -> T {
+        try db.cachedStatement(sql: "SAVEPOINT job").execute()
+        do {
+            let result = try work()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            return result
+        } catch {
+            // The work's own error is the one to report. Should the rollback fail, SQLite has
+            // already abandoned the whole transaction, and the batch's commit fails for everyone.
+            try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT job").execute()
+            try? db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            throw error
         }
     }
 

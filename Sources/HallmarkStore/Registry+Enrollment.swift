@@ -26,9 +26,10 @@ extension Registry {
     }
 
     /// Reads what a first enrollment or renewal decision needs, outside any transaction (a
-    /// fast path; the decision is taken again inside the commit).
+    /// fast path; the decision is taken again inside the commit, so its reads need not come
+    /// from one snapshot).
     public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) throws -> EnrollmentView {
-        try pool.read { db in
+        try pool.unsafeRead { db in
             var view = try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint)
             if let device = view.device {
                 view.profile = try Self.product(db, tenant: device.tenant, id: device.product)?.profile

@@ -44,9 +44,11 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         let idleRSS = server.residentMegabytes()
 
         let cpuBefore = server.cpuSeconds()
+        let loadCPUBefore = ProcessCPU.seconds(pid: getpid())
         let run = try await BenchLoad.run(
             fleet: fleet, port: server.port, trust: [authority.root], concurrency: concurrency)
         let serverCPU = server.cpuSeconds() - cpuBefore
+        let loadCPU = ProcessCPU.seconds(pid: getpid()) - loadCPUBefore
         let peakRSS = server.peakResidentMegabytes()
         let issued = try registry.thingCount()
 
@@ -55,6 +57,8 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         print(String(format: "server CPU: %.0f µs per enrollment (ceiling: %.0f µs per operation per core); server used %.0f%% of %d cores",
                      serverCPU / Double(max(run.succeeded, 1)) * 1e6, Double(cores) / ceiling * 1e6,
                      serverCPU / run.seconds / Double(cores) * 100, cores))
+        print(String(format: "load generator CPU (the simulated devices, same machine): %.0f µs per enrollment",
+                     loadCPU / Double(max(run.succeeded, 1)) * 1e6))
         print(String(format: "ratio end-to-end / ceiling: %.2f (target >= 0.50)", run.throughput / ceiling))
         print(String(format: "server resident memory: idle with %d allowlisted devices %.0f MB (target < 200 MB); peak during run %.0f MB",
                      devices + idleDevices, idleRSS, peakRSS))
