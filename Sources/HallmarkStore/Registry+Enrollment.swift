@@ -11,7 +11,7 @@ extension Registry {
         /// For renewals: the certificate presented, and the certificate that replaced it.
         public var presented: CertificateRecord?
         public var successor: CertificateRecord?
-        /// The certificate profile of the device's product (read ahead of the commit only, for signing).
+        /// The certificate profile of the device's product.
         public var profile: DeviceCertificateProfile?
     }
 
@@ -29,22 +29,34 @@ extension Registry {
     /// fast path; the decision is taken again inside the commit, so its reads need not come
     /// from one snapshot).
     public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) throws -> EnrollmentView {
-        try pool.unsafeRead { db in
-            var view = try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint)
-            if let device = view.device {
-                view.profile = try Self.product(db, tenant: device.tenant, id: device.product)?.profile
-            }
-            return view
-        }
+        try pool.unsafeRead { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
     }
 
+    /// The device, its product's certificate profile and its active certificate, in one query
+    /// (read twice per enrollment: ahead of signing, and again under the write lock).
     static func enrollmentView(_ db: Database, udid: UDID, presentedFingerprint: String?) throws -> EnrollmentView {
-        var view = EnrollmentView(device: try device(db, udid), active: try activeCertificate(db, udid))
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT \(deviceColumns("d")), p.certificate_validity_seconds, \(certificateColumns("c"))
+                FROM devices d
+                LEFT JOIN products p ON p.tenant_id = d.tenant_id AND p.id = d.product_id
+                LEFT JOIN certificates c ON c.udid = d.udid AND c.status = 'active'
+                WHERE d.udid = ?
+                """)
+        var view = EnrollmentView()
+        if let row = try Row.fetchOne(statement, arguments: [udid.rawValue]) {
+            view.device = try deviceRecord(row)
+            let validity: TimeInterval? = row[6]
+            view.profile = validity.map { DeviceCertificateProfile(validity: $0) }
+            if (row[7] as String?) != nil {
+                view.active = try certificateRecord(row, from: 7)
+            }
+        }
         if let presentedFingerprint {
             view.presented = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM certificates WHERE fingerprint = ?"),
+                db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE fingerprint = ?"),
                 arguments: [presentedFingerprint]
-            ).map(certificateRecord)
+            ).map { try certificateRecord($0) }
             if let next = view.presented?.replacedBy {
                 view.successor = try certificate(db, serial: next)
             }

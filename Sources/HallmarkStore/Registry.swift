@@ -106,19 +106,28 @@ public final class Registry: Sendable {
     }
 
     static func device(_ db: Database, _ udid: UDID) throws -> DeviceRecord? {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM devices WHERE udid = ?"), arguments: [udid.rawValue])
-        else { return nil }
-        return try deviceRecord(row)
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(deviceColumns()) FROM devices WHERE udid = ?"), arguments: [udid.rawValue]
+        ).map { try deviceRecord($0) }
     }
 
-    static func deviceRecord(_ row: Row) throws -> DeviceRecord {
-        let der: Data = row["public_key"]
+    /// The columns ``deviceRecord(_:from:)`` reads, in its order; with `table`, qualified by it.
+    static func deviceColumns(_ table: String? = nil) -> String {
+        columnList(["tenant_id", "udid", "public_key", "status", "source", "product_id"], table: table)
+    }
+
+    /// A device from a row holding ``deviceColumns(_:)`` from column `first` on (read by position:
+    /// the enrollment path reads devices twice per request, and a lookup by name costs more than the read).
+    static func deviceRecord(_ row: Row, from first: Int = 0) throws -> DeviceRecord {
+        let der: Data = row[first + 2]
         return DeviceRecord(
-            tenant: row["tenant_id"], udid: try UDID(validating: row["udid"]), key: try DeviceKey(storedSPKI: Array(der)),
-            status: DeviceStatus(rawValue: row["status"]) ?? .quarantined, source: row["source"],
-            product: row["product_id"])
+            tenant: row[first], udid: try UDID(validating: row[first + 1]), key: try DeviceKey(storedSPKI: Array(der)),
+            status: DeviceStatus(rawValue: row[first + 3]) ?? .quarantined, source: row[first + 4],
+            product: row[first + 5])
+    }
+
+    static func columnList(_ names: [String], table: String?) -> String {
+        names.map { name in table.map { "\($0).\(name)" } ?? name }.joined(separator: ", ")
     }
 
     /// Lists devices, optionally only those in one status.
@@ -127,8 +136,8 @@ public final class Registry: Sendable {
         try pool.read { db in
             var (filter, arguments) = Self.filter(["status": status?.rawValue, "tenant_id": tenant])
             arguments += [limit]
-            return try Row.fetchAll(db, sql: "SELECT * FROM devices \(filter) ORDER BY udid LIMIT ?", arguments: arguments)
-                .map(Self.deviceRecord)
+            return try Row.fetchAll(db, sql: "SELECT \(Self.deviceColumns()) FROM devices \(filter) ORDER BY udid LIMIT ?", arguments: arguments)
+                .map { try Self.deviceRecord($0) }
         }
     }
 
@@ -171,17 +180,17 @@ public final class Registry: Sendable {
 
     static func activeCertificate(_ db: Database, _ udid: UDID) throws -> CertificateRecord? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM certificates WHERE udid = ? AND status = 'active'"),
+            db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE udid = ? AND status = 'active'"),
             arguments: [udid.rawValue]
-        ).map(certificateRecord)
+        ).map { try certificateRecord($0) }
     }
 
     /// Finds a certificate by the SHA-256 fingerprint of its DER.
     public func certificate(fingerprint: String) throws -> CertificateRecord? {
         try pool.read { db in
             try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM certificates WHERE fingerprint = ?"), arguments: [fingerprint]
-            ).map(Self.certificateRecord)
+                db.cachedStatement(sql: "SELECT \(Self.certificateColumns()) FROM certificates WHERE fingerprint = ?"), arguments: [fingerprint]
+            ).map { try Self.certificateRecord($0) }
         }
     }
 
@@ -192,8 +201,9 @@ public final class Registry: Sendable {
 
     static func certificate(_ db: Database, serial: String) throws -> CertificateRecord? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM certificates WHERE serial = ? AND ca_id = 'hallmark'"), arguments: [serial.lowercased()]
-        ).map(certificateRecord)
+            db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE serial = ? AND ca_id = 'hallmark'"),
+            arguments: [serial.lowercased()]
+        ).map { try certificateRecord($0) }
     }
 
     /// Lists certificates, newest first.
@@ -203,20 +213,29 @@ public final class Registry: Sendable {
             var (filter, arguments) = Self.filter(["udid": udid?.rawValue, "tenant_id": tenant])
             arguments += [limit]
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM certificates \(filter) ORDER BY issued_at DESC LIMIT ?", arguments: arguments
-            ).map(Self.certificateRecord)
+                db, sql: "SELECT \(Self.certificateColumns()) FROM certificates \(filter) ORDER BY issued_at DESC LIMIT ?",
+                arguments: arguments
+            ).map { try Self.certificateRecord($0) }
         }
     }
 
-    static func certificateRecord(_ row: Row) throws -> CertificateRecord {
-        let der: Data = row["der"]
+    /// The columns ``certificateRecord(_:from:)`` reads, in its order; with `table`, qualified by it.
+    static func certificateColumns(_ table: String? = nil) -> String {
+        columnList(
+            ["serial", "tenant_id", "thing_name", "udid", "fingerprint", "key_fingerprint", "not_before", "not_after", "status",
+             "replaced_by", "der"], table: table)
+    }
+
+    /// A certificate from a row holding ``certificateColumns(_:)`` from column `first` on.
+    static func certificateRecord(_ row: Row, from first: Int = 0) throws -> CertificateRecord {
+        let der: Data = row[first + 10]
         return CertificateRecord(
-            serial: row["serial"], tenant: row["tenant_id"], thingName: row["thing_name"],
-            udid: try (row["udid"] as String?).map { try UDID(validating: $0) }, fingerprint: row["fingerprint"],
-            keyFingerprint: row["key_fingerprint"],
-            notBefore: Date(timeIntervalSince1970: row["not_before"]),
-            notAfter: Date(timeIntervalSince1970: row["not_after"]),
-            status: CertificateStatus(rawValue: row["status"]) ?? .revoked, replacedBy: row["replaced_by"],
+            serial: row[first], tenant: row[first + 1], thingName: row[first + 2],
+            udid: try (row[first + 3] as String?).map { try UDID(validating: $0) }, fingerprint: row[first + 4],
+            keyFingerprint: row[first + 5],
+            notBefore: Date(timeIntervalSince1970: row[first + 6]),
+            notAfter: Date(timeIntervalSince1970: row[first + 7]),
+            status: CertificateStatus(rawValue: row[first + 8]) ?? .revoked, replacedBy: row[first + 9],
             der: Array(der))
     }
 
