@@ -12,7 +12,13 @@ public enum CertificateProfiles {
 
     /// A positive random serial number of 16 bytes (top bit clear, second bit set: always 16 octets).
     public static func randomSerial() -> Certificate.SerialNumber {
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        // Two draws of the system CSPRNG (one getrandom call each), not sixteen.
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        for _ in 0..<2 {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
         bytes[0] = (bytes[0] & 0x7F) | 0x40
         return Certificate.SerialNumber(bytes: bytes)
     }
