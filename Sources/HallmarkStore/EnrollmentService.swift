@@ -75,9 +75,7 @@ public struct EnrollmentService: Sendable {
         let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
             EnrollmentRules.decideEnrollment(request, tenant: tenant, device: view.device, active: view.active, attested: isAttested)
         }
-        return try await commit(
-            request: request, preliminary: decide(view), device: view.device, profile: view.profile, presentedFingerprint: nil,
-            decide: decide, event: event, now: now)
+        return try await commit(request: request, view: view, presentedFingerprint: nil, decide: decide, event: event, now: now)
     }
 
     /// Checks an attestation certificate against the device's vendor (or, for a device of no
@@ -143,32 +141,46 @@ public struct EnrollmentService: Sendable {
         }
         let view = try registry.enrollmentView(udid: presented?.udid ?? request.udid, presentedFingerprint: fingerprint)
         return try await commit(
-            request: request, preliminary: decide(view), device: view.device, profile: view.profile, presentedFingerprint: fingerprint,
-            decide: decide, event: event, now: now, udid: presented?.udid)
+            request: request, view: view, presentedFingerprint: fingerprint, decide: decide, event: event, now: now,
+            udid: presented?.udid)
     }
 
+    /// Signs if the decision over `view` is to issue, then commits, where the decision is taken
+    /// again. Should the registry have changed so that it now says to issue what was not signed,
+    /// the view is read again and the whole step repeated (a few times at most).
     private func commit(
-        request: EnrollmentRequest, preliminary: EnrollmentDecision, device: DeviceRecord?, profile: DeviceCertificateProfile?,
-        presentedFingerprint: String?, decide: @escaping @Sendable (Registry.EnrollmentView) -> EnrollmentDecision,
-        event: AuditEvent, now: Date, udid: UDID? = nil
+        request: EnrollmentRequest, view: Registry.EnrollmentView, presentedFingerprint: String?,
+        decide: @escaping @Sendable (Registry.EnrollmentView) -> EnrollmentDecision, event: AuditEvent, now: Date,
+        udid: UDID? = nil
     ) async throws -> Issued {
-        var candidate: (record: CertificateRecord, certificate: Certificate)?
-        if case .issue(let thingName, _) = preliminary, let device {
-            candidate = try await sign(
-                request: request, thingName: thingName, device: device, profile: profile ?? DeviceCertificateProfile(), now: now)
+        var view = view
+        for _ in 0..<3 {
+            var candidate: (record: CertificateRecord, certificate: Certificate)?
+            if case .issue(let thingName, _) = decide(view), let device = view.device {
+                candidate = try await sign(
+                    request: request, thingName: thingName, device: device, profile: view.profile ?? DeviceCertificateProfile(),
+                    now: now)
+            }
+            let outcome = try await registry.commitEnrollment(
+                udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint, decide: decide,
+                candidate: candidate?.record, event: event)
+            switch outcome {
+            case .issued(let record):
+                let certificate = try candidate.map(\.certificate) ?? Certificate(derEncoded: record.der)
+                return Issued(certificate: certificate, record: record, isNew: true)
+            case .existing(let record):
+                return Issued(certificate: try Certificate(derEncoded: record.der), record: record, isNew: false)
+            case .refused(let error):
+                throw error
+            case .stale:
+                view = try registry.enrollmentView(udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint)
+            }
         }
-        let outcome = try await registry.commitEnrollment(
-            udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint, decide: decide,
-            candidate: candidate?.record, event: event)
-        switch outcome {
-        case .issued(let record):
-            let certificate = try candidate.map(\.certificate) ?? Certificate(derEncoded: record.der)
-            return Issued(certificate: certificate, record: record, isNew: true)
-        case .existing(let record):
-            return Issued(certificate: try Certificate(derEncoded: record.der), record: record, isNew: false)
-        case .refused(let error):
-            throw error
-        }
+        throw try await refuse(
+            HallmarkError(
+                .internalError, "Device \(request.udid)'s registry record kept changing while it enrolled.",
+                remedy: "Retry the request."),
+            action: event.action, tenant: event.tenant, udid: request.udid.rawValue, source: event.source, now: now)
     }
 
     private func sign(

@@ -23,6 +23,10 @@ extension Registry {
         case existing(CertificateRecord)
         /// Refused; the refusal event is on disk.
         case refused(HallmarkError)
+        /// The decision is now to issue, but no certificate was signed: the registry changed since
+        /// the caller's first read (the device was imported or released meanwhile). Nothing was
+        /// written; read again, sign, and commit again.
+        case stale
     }
 
     /// Reads what a first enrollment or renewal decision needs, outside any transaction (a
@@ -104,9 +108,7 @@ extension Registry {
                 try Self.insert(event, db)
                 return .existing(existing)
             case .issue(let thingName, let supersedes):
-                guard var record = candidate, let device = view.device else {
-                    throw HallmarkError(.internalError, "No certificate was prepared for issuance.", remedy: "Retry.")
-                }
+                guard var record = candidate, let device = view.device else { return .stale }
                 record.thingName = thingName
                 try Self.recordIssuance(record, device: device, supersedes: supersedes, issuedAt: event.at, db)
                 event.decision = .allow

@@ -75,6 +75,38 @@ import X509
         #expect(try registry.events(udid: entry.udid.rawValue, code: "returned_existing").count == 39)
     }
 
+    @Test func commitAfterTheDeviceWasImportedAsksForAFreshRead() async throws {
+        let pki = try TestPKI()
+        let registry = try registry()
+        let (entry, key) = try entries(1)[0]
+        let csr = try TestPKI.der(TestPKI.csr(commonName: entry.udid.rawValue, key: key))
+        let request = try EnrollmentRequest(der: csr)
+        let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
+            EnrollmentRules.decideEnrollment(request, tenant: Registry.defaultTenant, device: view.device, active: view.active)
+        }
+        // Read before the device is on the allowlist: the decision is to refuse, so nothing is signed.
+        guard case .refuse = decide(try registry.enrollmentView(udid: entry.udid)) else {
+            Issue.record("an unknown device must be refused")
+            return
+        }
+        _ = try registry.importAllowlist(parsed([entry]), source: "t", skipInvalid: false, now: Date())
+        let outcome = try await registry.commitEnrollment(
+            udid: entry.udid, presentedFingerprint: nil, decide: decide, candidate: nil,
+            event: AuditEvent(
+                at: Date(), tenant: Registry.defaultTenant, action: "enroll", decision: .allow, code: "", udid: entry.udid.rawValue,
+                detail: ""))
+        guard case .stale = outcome else {
+            Issue.record("expected .stale, got \(outcome)")
+            return
+        }
+        #expect(try registry.events(udid: entry.udid.rawValue).isEmpty)
+        #expect(try registry.certificates(udid: entry.udid).isEmpty)
+
+        let issued = try await EnrollmentService(registry: registry, authority: pki.authority).enroll(csrDER: csr, source: nil)
+        #expect(issued.isNew)
+        #expect(try registry.events(udid: entry.udid.rawValue, code: "issued").count == 1)
+    }
+
     @Test func committedIssuanceSurvivesReopening() async throws {
         let pki = try TestPKI()
         let (entry, key) = try entries(1)[0]
