@@ -26,27 +26,18 @@ struct ESTRoutes: Sendable {
         let est = router.group("/.well-known/est")
         for prefix in ["", ":tenant/"] {
             est.get("\(prefix)cacerts") { _, context in
-                try await cacerts(tenant: context.parameters.get("tenant") ?? Registry.defaultTenant, source: context.remoteAddress)
+                try await cacerts(tenant: Self.tenant(of: context), source: context.remoteAddress)
             }
             est.get("\(prefix)csrattrs") { _, _ in
                 Self.base64Response(csrAttributesBody, contentType: "application/csrattrs")
             }
+            // In simpleenroll, a client certificate is the device's factory attestation certificate;
+            // in simplereenroll, the certificate being renewed.
             est.post("\(prefix)simpleenroll") { request, context in
-                let tenant = context.parameters.get("tenant") ?? Registry.defaultTenant
-                return await handle(request, context, action: "enroll", tenant: tenant) { der in
-                    // A client certificate here is the device's factory attestation certificate.
-                    let clientCertificate = try? await context.clientCertificate()
-                    return try await enrollment.enroll(
-                        csrDER: der, tenant: tenant, clientCertificate: clientCertificate, source: context.remoteAddress)
-                }
+                await handle(request, context, action: "enroll", operation: "simpleenroll", service: enrollment.enroll)
             }
             est.post("\(prefix)simplereenroll") { request, context in
-                let tenant = context.parameters.get("tenant") ?? Registry.defaultTenant
-                return await handle(request, context, action: "reenroll", tenant: tenant) { der in
-                    let clientCertificate = try? await context.clientCertificate()
-                    return try await enrollment.reenroll(
-                        csrDER: der, tenant: tenant, clientCertificate: clientCertificate, source: context.remoteAddress)
-                }
+                await handle(request, context, action: "reenroll", operation: "simplereenroll", service: enrollment.reenroll)
             }
         }
     }
@@ -74,16 +65,26 @@ struct ESTRoutes: Sendable {
             action: action, udid: nil, source: source)
     }
 
+    /// The tenant an EST path names (its label), or the default tenant.
+    private static func tenant(of context: HallmarkRequestContext) -> String {
+        context.parameters.get("tenant") ?? Registry.defaultTenant
+    }
+
+    /// One EST enrollment request: the tenant, the CSR, the TLS client certificate if any, then
+    /// `service` (``EnrollmentService/enroll(csrDER:tenant:clientCertificate:source:)`` or its
+    /// renewal twin); the answer is the certificate as certs-only PKCS#7, or the refusal.
     private func handle(
-        _ request: Request, _ context: HallmarkRequestContext, action: String, tenant: String,
-        _ body: ([UInt8]) async throws -> EnrollmentService.Issued
+        _ request: Request, _ context: HallmarkRequestContext, action: String, operation: String,
+        service: (_ csrDER: [UInt8], _ tenant: String, _ clientCertificate: Certificate?, _ source: String?) async throws
+            -> EnrollmentService.Issued
     ) async -> Response {
         var request = request
+        let tenant = Self.tenant(of: context)
         do {
-            try await requireTenant(
-                tenant, operation: action == "enroll" ? "simpleenroll" : "simplereenroll", action: action, source: context.remoteAddress)
+            try await requireTenant(tenant, operation: operation, action: action, source: context.remoteAddress)
             let der = try await readCSR(&request, context, action: action, tenant: tenant)
-            let issued = try await body(der)
+            let clientCertificate = try? await context.clientCertificate()
+            let issued = try await service(der, tenant, clientCertificate, context.remoteAddress)
             let pkcs7 = try CertsOnlyPKCS7.encode(der: [issued.record.der])
             return Self.base64Response(
                 ESTBody.encode(pkcs7), contentType: "application/pkcs7-mime; smime-type=certs-only")
