@@ -33,7 +33,7 @@ extension Registry {
     /// fast path; the decision is taken again inside the commit, so its reads need not come
     /// from one snapshot).
     public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) throws -> EnrollmentView {
-        try pool.unsafeRead { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
+        try readers.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
     }
 
     /// The device, its product's certificate profile and its active certificate, in one query

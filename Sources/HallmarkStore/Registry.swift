@@ -13,6 +13,8 @@ public final class Registry: Sendable {
 
     let pool: DatabasePool
     let committer: GroupCommitter
+    /// Connections for the read before signing (see ``ReaderConnections``).
+    let readers: ReaderConnections
 
     /// Opens (creating if needed) the registry at a path and brings its schema up to date.
     public init(path: String, now: Date = Date()) throws {
@@ -34,6 +36,7 @@ public final class Registry: Sendable {
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try RegistrySchema.migrator.migrate(pool)
         self.committer = GroupCommitter(pool: pool)
+        self.readers = ReaderConnections(path: path)
         try pool.write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
