@@ -20,6 +20,8 @@ public final class Registry: Sendable {
     public init(path: String, now: Date = Date()) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // The pool's configuration holds the checkpointer, so it outlives every connection it watches.
+        let checkpointer = Checkpointer(path: path)
         configuration.prepareDatabase { db in
             // WAL + NORMAL: a committed transaction survives a killed process.
             // 2 KiB pages (for a new file; an existing one keeps its own): an enrollment changes a
@@ -29,9 +31,10 @@ public final class Registry: Sendable {
             try db.execute(sql: "PRAGMA page_size = 2048")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
-            // Checkpoint every 4,000 pages (8 MB of WAL) rather than SQLite's 1,000: a page changed
-            // by many enrollments between two checkpoints is copied to the database once.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
+            // Checkpoints run on a thread of their own, every 4,000 pages (8 MB of WAL) rather than
+            // SQLite's 1,000: a page changed by many enrollments between two checkpoints is copied
+            // to the database once.
+            checkpointer.watch(db)
         }
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try RegistrySchema.migrator.migrate(pool)

@@ -123,4 +123,24 @@ import X509
         #expect(try reopened.device(entry.udid)?.status == .enrolled)
         #expect(try reopened.thing(named: entry.udid.rawValue)?.policies == [DefaultPolicy.name])
     }
+
+    /// The writer's commits no longer checkpoint themselves (SQLite's automatic checkpoint is
+    /// replaced): a checkpoint on a thread of its own must still copy a large log into the file.
+    @Test func largeCommitIsCheckpointedIntoTheDatabaseFile() async throws {
+        let registry = try registry()
+        let file = directory.appendingPathComponent("registry.sqlite").path
+        func size() throws -> Int { try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int ?? 0 }
+        let before = try size()
+        // About 6,000 pages of 2 KiB in one commit: past the 4,000-frame threshold.
+        let devices = try (1...30_000).map { index in
+            AllowlistEntry(udid: try UDID(validating: "CP-\(index)"), key: try DeviceKey(Certificate.PrivateKey(P256Key.make()).publicKey), line: index)
+        }
+        #expect(try registry.importAllowlist(parsed(devices), source: "big.csv", skipInvalid: false, now: Date()).imported == 30_000)
+        let deadline = Date().addingTimeInterval(20)
+        while try size() < before + 8_000_000, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try size() >= before + 8_000_000, "the log was not copied into the database file")
+        #expect(try registry.device(try UDID(validating: "CP-30000")) != nil)
+    }
 }
