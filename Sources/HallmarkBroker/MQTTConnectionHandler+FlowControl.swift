@@ -25,7 +25,7 @@ extension MQTTConnectionHandler {
         readsPaused = true
         pauseCount += 1
         let pause = pauseCount
-        context.eventLoop.scheduleTask(in: Self.maximumPause) { [weak self] in
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.maximumPause) { [weak self] in
             guard let self, self.readsPaused, self.pauseCount == pause else { return }
             self.resumeReading()
         }

@@ -76,7 +76,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         self.context = context
         remoteAddress = context.channel.remoteAddress?.description ?? "?"
         // A client has ten seconds to send CONNECT.
-        context.eventLoop.scheduleTask(in: .seconds(10)) { [weak self] in
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) { [weak self] in
             guard let self, self.state == .awaitingConnect else { return }
             self.context?.close(promise: nil)
         }
@@ -129,7 +129,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
                 // A 3.1.1-format CONNACK with return code 1 is what any client version understands.
                 var buffer = context.channel.allocator.buffer(capacity: 4)
                 Packet.connack(ConnAckPacket(reason: .unsupportedProtocolVersion)).encode(version: .v311, into: &buffer)
-                context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
                 state = .closed
                 return
             }

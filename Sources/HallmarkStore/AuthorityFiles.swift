@@ -191,7 +191,12 @@ public struct AuthorityFiles: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(sealed)
-        FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        // Created 0600 before the first byte is written, so the sealed key is never readable by others.
+        guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw HallmarkError(
+                .keyFileInvalid, "Could not create \(url.lastPathComponent).",
+                remedy: "Check that the data directory exists and is writable.")
+        }
         try data.write(to: url)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
     }

@@ -59,9 +59,10 @@ struct ServeCommand: AsyncParsableCommand {
             if let mqttPort { configuration.mqttPort = mqttPort }
             if let mqttPlainPort { configuration.mqttPlainPort = mqttPlainPort }
 
+            let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+                handler.logLevel = level
                 return handler
             }
             let server = try HallmarkServer(configuration: configuration, passphrase: try data.passphrase())
