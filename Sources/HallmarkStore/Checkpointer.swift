@@ -54,6 +54,11 @@ final class Checkpointer: Sendable {
         }
     }
 
+    /// Checkpoints now, after any queued checkpoint, and returns when done.
+    func checkpointNow() {
+        queue.sync { checkpoint() }
+    }
+
     /// A passive checkpoint: copies what no reader still needs, and leaves the rest for the next.
     /// A failure is logged and left for the next one (or the writer's backstop) to make good.
     private func checkpoint() {

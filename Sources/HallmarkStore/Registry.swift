@@ -13,6 +13,7 @@ public final class Registry: Sendable {
 
     let pool: DatabasePool
     let committer: GroupCommitter
+    let checkpointer: Checkpointer
     /// Connections for the read before signing (see ``ReaderConnections``).
     let readers: ReaderConnections
 
@@ -39,6 +40,7 @@ public final class Registry: Sendable {
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try RegistrySchema.migrator.migrate(pool)
         self.committer = GroupCommitter(pool: pool)
+        self.checkpointer = checkpointer
         self.readers = ReaderConnections(path: path)
         try pool.write { db in
             try db.execute(
@@ -57,6 +59,12 @@ public final class Registry: Sendable {
                     DeviceCertificateProfile.defaultValidity, DefaultPolicy.name, now.timeIntervalSince1970,
                 ])
         }
+    }
+
+    /// Copies the write-ahead log into the database file now, and returns when done (commits
+    /// otherwise start a checkpoint in the background): for a tool that wants the disk quiet.
+    public func checkpoint() {
+        checkpointer.checkpointNow()
     }
 
     // MARK: Products

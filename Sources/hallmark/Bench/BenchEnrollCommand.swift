@@ -7,63 +7,94 @@ import X509
 
 /// `hallmark bench enroll`: simulated devices enrolling concurrently over HTTPS keep-alive against
 /// a `hallmark serve` child process, beside the in-process ceiling (CSR parse + verify + issue on
-/// all cores) measured in the same run.
+/// all cores) measured in the same run, just before each round's load.
 struct BenchEnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll", abstract: "Enrollment throughput and latency vs. the in-process crypto ceiling.")
 
-    @Option(help: "Devices that enrol (one CSR each).")
+    @Option(help: "Devices that enrol in each round (one CSR each).")
     var devices = 6000
+    @Option(help: "Rounds, each the ceiling measured and then the same number of new devices enrolling: this machine's speed drifts, so each round's ratio pairs figures taken a few seconds apart.")
+    var rounds = 3
     @Option(help: "Concurrent keep-alive HTTPS connections.")
     var concurrency = 32
     @Option(help: "Extra allowlisted devices that never enrol (for the idle-memory figure).")
     var idleDevices = 100_000
 
+    /// One round's figures.
+    private struct Round {
+        var ceiling: Double
+        var load: BenchLoad.Result
+        var serverCPU: Double
+        var loadCPU: Double
+        var ratio: Double { load.throughput / ceiling }
+    }
+
     func run() async throws {
+        guard rounds >= 1, devices >= 1 else { throw ValidationError("--rounds and --devices must be at least 1.") }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-bench-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
         let data = directory.appendingPathComponent("data")
         let passphraseText = "bench-\(UUID().uuidString)"
         let passphrase = try Passphrase(passphraseText)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        print("hallmark bench enroll: \(devices) devices, \(concurrency) connections, \(idleDevices) idle allowlisted, \(cores) cores")
+        print("hallmark bench enroll: \(rounds) rounds of \(devices) devices, \(concurrency) connections, \(idleDevices) idle allowlisted, \(cores) cores")
 
         let authority = try AuthorityFiles(dataDirectory: data).initialise(organization: "Bench", passphrase: passphrase, now: Date())
-        let fleet = try await BenchFleet.make(count: devices, prefix: "B")
+        let fleet = try await BenchFleet.make(count: devices * rounds, prefix: "B")
         let idle = try await BenchFleet.makeKeys(count: idleDevices, prefix: "IDLE")
         let registry = try Registry(path: data.appendingPathComponent("registry.sqlite").path)
         _ = try registry.importAllowlist(
             .init(entries: fleet.map(\.entry) + idle), source: "bench", skipInvalid: false, now: Date())
-
-        let ceiling = try await measureCeiling(fleet: fleet, authority: authority, cores: cores)
-        print(String(format: "ceiling (in-process CSR parse + verify + issue, %d cores): %.0f ops/s", cores, ceiling))
+        registry.checkpoint()
 
         let server = try BenchServer.start(dataDirectory: data, passphrase: passphraseText)
         defer { server.stop() }
         try await Task.sleep(for: .seconds(1))
-        let idleRSS = server.residentMegabytes()
+        print(String(format: "server resident memory, idle with %d allowlisted devices: %.0f MB (target < 200 MB)",
+                     fleet.count + idleDevices, server.residentMegabytes()))
 
-        let cpuBefore = server.cpuSeconds()
-        let loadCPUBefore = ProcessCPU.seconds(pid: getpid())
-        let run = try await BenchLoad.run(
-            fleet: fleet, port: server.port, trust: [authority.root], concurrency: concurrency)
-        let serverCPU = server.cpuSeconds() - cpuBefore
-        let loadCPU = ProcessCPU.seconds(pid: getpid()) - loadCPUBefore
+        var results: [Round] = []
+        for index in 0..<rounds {
+            let devices = Array(fleet[(index * self.devices)..<((index + 1) * self.devices)])
+            // The ceiling while the server is idle, then the load: figures a few seconds apart.
+            try await server.settle()
+            let ceiling = try await measureCeiling(fleet: devices, authority: authority, cores: cores)
+            let cpuBefore = server.cpuSeconds()
+            let loadCPUBefore = ProcessCPU.seconds(pid: getpid())
+            let load = try await BenchLoad.run(
+                fleet: devices, port: server.port, trust: [authority.root], concurrency: concurrency)
+            let round = Round(
+                ceiling: ceiling, load: load, serverCPU: server.cpuSeconds() - cpuBefore,
+                loadCPU: ProcessCPU.seconds(pid: getpid()) - loadCPUBefore)
+            results.append(round)
+            let enrolled = Double(max(load.succeeded, 1))
+            print(String(format: "round %d: ceiling %.0f ops/s (%.0f µs per operation per core); end-to-end %.0f/s (%d ok, %d failed), p50 %.1f ms, p99 %.1f ms; CPU per enrollment: server %.0f µs (%.0f%% of %d cores used), load generator %.0f µs; ratio %.2f",
+                         index + 1, ceiling, Double(cores) / ceiling * 1e6, load.throughput, load.succeeded, load.failed,
+                         load.p50 * 1000, load.p99 * 1000, round.serverCPU / enrolled * 1e6,
+                         round.serverCPU / load.seconds / Double(cores) * 100, cores, round.loadCPU / enrolled * 1e6, round.ratio))
+        }
         let peakRSS = server.peakResidentMegabytes()
         let issued = try registry.thingCount()
+        let succeeded = results.map(\.load.succeeded).reduce(0, +)
+        let failed = results.map(\.load.failed).reduce(0, +)
+        let ratios = results.map(\.ratio).sorted()
 
-        print(String(format: "end-to-end: %.0f enrollments/s (%d ok, %d failed) in %.2f s", run.throughput, run.succeeded, run.failed, run.seconds))
-        print(String(format: "latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", run.p50 * 1000, run.p99 * 1000, run.max * 1000))
-        print(String(format: "server CPU: %.0f µs per enrollment (ceiling: %.0f µs per operation per core); server used %.0f%% of %d cores",
-                     serverCPU / Double(max(run.succeeded, 1)) * 1e6, Double(cores) / ceiling * 1e6,
-                     serverCPU / run.seconds / Double(cores) * 100, cores))
-        print(String(format: "load generator CPU (the simulated devices, same machine): %.0f µs per enrollment",
-                     loadCPU / Double(max(run.succeeded, 1)) * 1e6))
-        print(String(format: "ratio end-to-end / ceiling: %.2f (target >= 0.50)", run.throughput / ceiling))
-        print(String(format: "server resident memory: idle with %d allowlisted devices %.0f MB (target < 200 MB); peak during run %.0f MB",
-                     devices + idleDevices, idleRSS, peakRSS))
-        print("registry: \(issued) things created for \(run.succeeded) successful enrollments")
-        if run.failed > 0 || issued != devices { throw ExitCode.failure }
+        print(String(format: "end-to-end: %.0f enrollments/s, median of %d rounds (%d ok, %d failed)",
+                     median(results.map(\.load.throughput)), rounds, succeeded, failed))
+        print(String(format: "ceiling (in-process CSR parse + verify + issue, %d cores): %.0f ops/s, median", cores, median(results.map(\.ceiling))))
+        print(String(format: "ratio end-to-end / ceiling: %.2f, median of the rounds' ratios (%.2f–%.2f) (target >= 0.50)",
+                     median(ratios), ratios.first ?? 0, ratios.last ?? 0))
+        print(String(format: "server resident memory, peak during the rounds: %.0f MB", peakRSS))
+        print("registry: \(issued) things created for \(succeeded) successful enrollments")
+        if failed > 0 || issued != fleet.count { throw ExitCode.failure }
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
     private func measureCeiling(fleet: [BenchDevice], authority: IssuingAuthority, cores: Int) async throws -> Double {

@@ -47,6 +47,18 @@ final class BenchServer: @unchecked Sendable {
     /// CPU time (user + system) the server has used, in seconds.
     func cpuSeconds() -> Double { ProcessCPU.seconds(pid: process.processIdentifier) }
 
+    /// Waits until the server is idle (under 2 ms of CPU in 100 ms: a checkpoint after the last
+    /// load has finished), for at most 10 s.
+    func settle() async throws {
+        var last = cpuSeconds()
+        for _ in 0..<100 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = cpuSeconds()
+            if now - last < 0.002 { return }
+            last = now
+        }
+    }
+
     private func status(_ field: String) -> Double { ProcessCPU.statusMegabytes(pid: process.processIdentifier, field: field) }
 
     func stop() {
