@@ -22,8 +22,14 @@ final class Checkpointer: Sendable {
     private let path: String
     private let queue = DispatchQueue(label: "hallmark.registry.checkpoint")
     private let queued = Atomic<Bool>(false)
-    private let connection = Mutex<DatabaseQueue?>(nil)
+    private let state = Mutex(State())
     private let logger = Logger(label: "hallmark.registry")
+
+    private struct State {
+        var connection: DatabaseQueue?
+        /// While checkpoints fail (a full or read-only disk), one attempt a second, one warning.
+        var retryAt: ContinuousClock.Instant?
+    }
 
     init(path: String) {
         self.path = path
@@ -56,25 +62,35 @@ final class Checkpointer: Sendable {
 
     /// Checkpoints now, after any queued checkpoint, and returns when done.
     func checkpointNow() {
-        queue.sync { checkpoint() }
+        queue.sync { checkpoint(force: true) }
     }
 
     /// A passive checkpoint: copies what no reader still needs, and leaves the rest for the next.
-    /// A failure is logged and left for the next one (or the writer's backstop) to make good.
-    private func checkpoint() {
-        connection.withLock { connection in
+    /// A failure is logged once and retried at most once a second, by the next commit's request
+    /// (or made good by the writer's backstop).
+    private func checkpoint(force: Bool = false) {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            if !force, let retryAt = state.retryAt, now < retryAt { return }
             do {
-                if connection == nil {
+                if state.connection == nil {
                     var configuration = Configuration()
                     configuration.busyMode = .timeout(10)
                     configuration.label = "hallmark.registry.checkpoint"
                     configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-                    connection = try DatabaseQueue(path: path, configuration: configuration)
+                    state.connection = try DatabaseQueue(path: path, configuration: configuration)
                 }
-                _ = try connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                _ = try state.connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                if state.retryAt != nil {
+                    logger.notice("registry checkpoints work again")
+                    state.retryAt = nil
+                }
             } catch {
-                logger.warning("registry checkpoint failed", metadata: ["error": "\(error)"])
-                connection = nil
+                if state.retryAt == nil {
+                    logger.warning("registry checkpoint failed; retrying once a second", metadata: ["error": "\(error)"])
+                }
+                state.retryAt = now + .seconds(1)
+                state.connection = nil
             }
         }
     }
