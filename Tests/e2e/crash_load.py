@@ -4,7 +4,9 @@ keep-alive HTTPS connections (Python's ssl and http.client, the `cryptography` p
   crash_load.py make N DIR        keys and CSRs of N devices in DIR, their allowlist on stdout
   crash_load.py enrol DIR PORT ROOT
       enrols every device of DIR without a certificate yet, 8 connections at once, until done or
-      until the server goes away; appends "udid serial" to DIR/issued.txt for each answer
+      until the server goes away; appends "udid serial" to DIR/issued.txt for each answer.
+      Exits 0 when every device has its certificate, 2 when the server went away first, 1 when an
+      answer was not a certificate
   crash_load.py retry DIR PORT ROOT
       sends every device's CSR again; prints "udid serial" for each answer
 """
@@ -66,6 +68,7 @@ def enrol(directory, port, root):
     lock = threading.Lock()
     out = open(os.path.join(directory, "issued.txt"), "a")
     refusals = []
+    lost = []
 
     def lane():
         connection = connect(port, root)
@@ -81,6 +84,8 @@ def enrol(directory, port, root):
                     refusals.append(str(error))
                 return
             except Exception:  # the server went away mid-request: this answer is lost
+                with lock:
+                    lost.append(device["udid"])
                 return
             with lock:
                 out.write(f"{device['udid']} {serial}\n")
@@ -94,7 +99,7 @@ def enrol(directory, port, root):
     out.close()
     for refusal in refusals:
         print(refusal, file=sys.stderr)
-    sys.exit(1 if refusals else 0)
+    sys.exit(1 if refusals else 2 if lost or pending else 0)
 
 
 def retry(directory, port, root):
