@@ -27,6 +27,8 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         var load: BenchLoad.Result
         var serverCPU: Double
         var loadCPU: Double
+        /// Bytes written to storage, from the round's start until its checkpoints are done.
+        var storageWrites: Double
         var ratio: Double { load.throughput / ceiling }
     }
 
@@ -55,24 +57,29 @@ struct BenchEnrollCommand: AsyncParsableCommand {
                      fleet.count + idleDevices, server.residentMegabytes()))
 
         var results: [Round] = []
+        try await server.settle()
         for index in 0..<rounds {
             let devices = Array(fleet[(index * self.devices)..<((index + 1) * self.devices)])
             // The ceiling while the server is idle, then the load: figures a few seconds apart.
-            try await server.settle()
             let ceiling = try await measureCeiling(fleet: devices, authority: authority, cores: cores)
             let cpuBefore = server.cpuSeconds()
             let loadCPUBefore = ProcessCPU.seconds(pid: getpid())
+            let writesBefore = server.storageWrites()
             let load = try await BenchLoad.run(
                 fleet: devices, port: server.port, trust: [authority.root], concurrency: concurrency)
+            let serverCPU = server.cpuSeconds() - cpuBefore
+            let loadCPU = ProcessCPU.seconds(pid: getpid()) - loadCPUBefore
+            try await server.settle()
             let round = Round(
-                ceiling: ceiling, load: load, serverCPU: server.cpuSeconds() - cpuBefore,
-                loadCPU: ProcessCPU.seconds(pid: getpid()) - loadCPUBefore)
+                ceiling: ceiling, load: load, serverCPU: serverCPU, loadCPU: loadCPU,
+                storageWrites: server.storageWrites() - writesBefore)
             results.append(round)
             let enrolled = Double(max(load.succeeded, 1))
-            print(String(format: "round %d: ceiling %.0f ops/s (%.0f µs per operation per core); end-to-end %.0f/s (%d ok, %d failed), p50 %.1f ms, p99 %.1f ms; CPU per enrollment: server %.0f µs (%.0f%% of %d cores used), load generator %.0f µs; ratio %.2f",
+            print(String(format: "round %d: ceiling %.0f ops/s (%.0f µs per operation per core); end-to-end %.0f/s (%d ok, %d failed), p50 %.1f ms, p99 %.1f ms; CPU per enrollment: server %.0f µs (%.0f%% of %d cores used), load generator %.0f µs; storage writes %.1f KB per enrollment; ratio %.2f",
                          index + 1, ceiling, Double(cores) / ceiling * 1e6, load.throughput, load.succeeded, load.failed,
                          load.p50 * 1000, load.p99 * 1000, round.serverCPU / enrolled * 1e6,
-                         round.serverCPU / load.seconds / Double(cores) * 100, cores, round.loadCPU / enrolled * 1e6, round.ratio))
+                         round.serverCPU / load.seconds / Double(cores) * 100, cores, round.loadCPU / enrolled * 1e6,
+                         round.storageWrites / enrolled / 1024, round.ratio))
         }
         let peakRSS = server.peakResidentMegabytes()
         let issued = try registry.thingCount()

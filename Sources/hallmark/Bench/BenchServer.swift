@@ -47,6 +47,9 @@ final class BenchServer: @unchecked Sendable {
     /// CPU time (user + system) the server has used, in seconds.
     func cpuSeconds() -> Double { ProcessCPU.seconds(pid: process.processIdentifier) }
 
+    /// Bytes the server has caused to be written to storage.
+    func storageWrites() -> Double { ProcessCPU.storageWrites(pid: process.processIdentifier) }
+
     /// Waits until the server is idle (under 2 ms of CPU in 100 ms: a checkpoint after the last
     /// load has finished), for at most 10 s.
     func settle() async throws {

@@ -121,6 +121,15 @@ enum ProcessCPU {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// Bytes the process has caused to be written to storage (`write_bytes` of /proc/PID/io,
+    /// counted when a page is first dirtied).
+    static func storageWrites(pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("write_bytes:") })
+        else { return 0 }
+        return Double(line.split(separator: " ").last ?? "0") ?? 0
+    }
+
     /// Pins every thread of a process to the given CPUs (`taskset -a -p -c`). Returns whether it worked.
     @discardableResult
     static func pin(pid: Int32, cpus: String) -> Bool {
