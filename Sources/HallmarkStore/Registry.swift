@@ -224,7 +224,9 @@ public final class Registry: Sendable {
     /// With `tenant`, only that tenant's certificates.
     public func certificates(udid: UDID? = nil, tenant: String? = nil, limit: Int = 100) throws -> [CertificateRecord] {
         try pool.read { db in
-            var (filter, arguments) = Self.filter(["udid": udid?.rawValue, "tenant_id": tenant])
+            // A device's few certificates are found by its UDID; the unary `+` keeps SQLite from
+            // walking the whole tenant's index instead, newest first, to find them.
+            var (filter, arguments) = Self.filter(["udid": udid?.rawValue, (udid == nil ? "tenant_id" : "+tenant_id"): tenant])
             arguments += [limit]
             return try Row.fetchAll(
                 db, sql: "SELECT \(Self.certificateColumns()) FROM certificates \(filter) ORDER BY issued_at DESC LIMIT ?",

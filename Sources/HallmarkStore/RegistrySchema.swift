@@ -215,6 +215,16 @@ enum RegistrySchema {
             // shared issuing CA.
             try db.execute(sql: "ALTER TABLE tenants ADD COLUMN issuing_ca BLOB")
         }
+        migrator.registerMigration("v5-certificates-by-tenant") { db in
+            // No query looks certificates up by thing name, yet every enrollment wrote that index
+            // at a random place. A tenant's listing (newest first) gets the index it needs instead,
+            // whose new entries land at the end of the tenant's range.
+            try db.execute(
+                sql: """
+                    DROP INDEX certificates_by_thing;
+                    CREATE INDEX certificates_by_tenant ON certificates(tenant_id, issued_at);
+                    """)
+        }
         return migrator
     }
 }
