@@ -85,6 +85,9 @@ final class Checkpointer: Sendable {
                     logger.notice("registry checkpoints work again")
                     state.retryAt = nil
                 }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                // Another connection (a CLI command beside the server) is checkpointing: its work is ours.
+                return
             } catch {
                 if state.retryAt == nil {
                     logger.warning("registry checkpoint failed; retrying once a second", metadata: ["error": "\(error)"])
