@@ -5,7 +5,8 @@ HALLMARK="${HALLMARK:?set HALLMARK to the hallmark binary}"
 HALLMARK="$(cd "$(dirname "$HALLMARK")" && pwd)/$(basename "$HALLMARK")"
 WORK="$(mktemp -d)"
 SERVER=""
-trap 'kill $SERVER 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
+# Safe under `set -e` too: a server already stopped is no failure of the script.
+trap 'kill $SERVER 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 cd "$WORK"
 DATA="$WORK/data"
 passed=0; failed=0

@@ -53,6 +53,7 @@ check "nothing issued twice: $DEVICES certificates in the registry for $DEVICES 
 "$HALLMARK" registry status --data-dir "$DATA" > status.txt
 check "the registry counts $DEVICES things" grep -Eq "things:? +$DEVICES\b" status.txt
 check "no crash or internal error in the server log" refused grep -Eq "Fatal error|internal_error" server.log
-kill -TERM "$SERVER"; wait "$SERVER"; SERVER=""
+kill -TERM "$SERVER"; rc=0; wait "$SERVER" || rc=$?
+check "SIGTERM stops the server cleanly" test "$rc" -eq 0
 echo "crash: $passed passed, $failed failed"
 [ "$failed" = 0 ]
