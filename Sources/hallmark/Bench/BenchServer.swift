@@ -50,8 +50,8 @@ final class BenchServer: @unchecked Sendable {
     /// Bytes the server has caused to be written to storage.
     func storageWrites() -> Double { ProcessCPU.storageWrites(pid: process.processIdentifier) }
 
-    /// Waits until the server is idle (under 2 ms of CPU in 100 ms: a checkpoint after the last
-    /// load has finished), for at most 10 s.
+    /// Waits until the server is idle, for at most 10 s: its CPU time (counted in 10 ms ticks) has
+    /// not moved in 100 ms, so a checkpoint after the last load has finished.
     func settle() async throws {
         var last = cpuSeconds()
         for _ in 0..<100 {
