@@ -57,10 +57,7 @@ extension Registry {
             }
         }
         if let presentedFingerprint {
-            view.presented = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE fingerprint = ?"),
-                arguments: [presentedFingerprint]
-            ).map { try certificateRecord($0) }
+            view.presented = try certificate(db, fingerprint: presentedFingerprint)
             if let next = view.presented?.replacedBy {
                 view.successor = try certificate(db, serial: next)
             }

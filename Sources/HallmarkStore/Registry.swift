@@ -201,11 +201,13 @@ public final class Registry: Sendable {
 
     /// Finds a certificate by the SHA-256 fingerprint of its DER.
     public func certificate(fingerprint: String) throws -> CertificateRecord? {
-        try pool.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT \(Self.certificateColumns()) FROM certificates WHERE fingerprint = ?"), arguments: [fingerprint]
-            ).map { try Self.certificateRecord($0) }
-        }
+        try pool.read { db in try Self.certificate(db, fingerprint: fingerprint) }
+    }
+
+    static func certificate(_ db: Database, fingerprint: String) throws -> CertificateRecord? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE fingerprint = ?"), arguments: [fingerprint]
+        ).map { try certificateRecord($0) }
     }
 
     /// Finds a certificate by serial number (hex).
