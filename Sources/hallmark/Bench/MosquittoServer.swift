@@ -105,10 +105,7 @@ final class MosquittoServer: @unchecked Sendable {
 enum ProcessCPU {
     /// A memory line of /proc/PID/status (`VmRSS:`, `VmHWM:`), in MB.
     static func statusMegabytes(pid: Int32, field: String) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) })
-        else { return 0 }
-        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+        number(after: field, in: "status", of: pid) / 1024
     }
 
     /// CPU time (user + system), in seconds.
@@ -124,10 +121,15 @@ enum ProcessCPU {
     /// Bytes the process has caused to be written to storage (`write_bytes` of /proc/PID/io,
     /// counted when a page is first dirtied).
     static func storageWrites(pid: Int32) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("write_bytes:") })
+        number(after: "write_bytes:", in: "io", of: pid)
+    }
+
+    /// The number after `key` on its line of /proc/PID/`file`, or 0.
+    private static func number(after key: String, in file: String, of pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) })
         else { return 0 }
-        return Double(line.split(separator: " ").last ?? "0") ?? 0
+        return Double(line.dropFirst(key.count).split(whereSeparator: \.isWhitespace).first ?? "0") ?? 0
     }
 
     /// Pins every thread of a process to the given CPUs (`taskset -a -p -c`). Returns whether it worked.
