@@ -252,6 +252,15 @@ final class ClientHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// The last acknowledgement of a publish: it answers a single request, or else a streamed copy.
+    private func publishEnded(_ ack: AckPacket, _ packet: Packet) {
+        if let promise = pending.removeValue(forKey: ack.packetID) {
+            promise.succeed(packet)
+        } else {
+            streamAcknowledged(ack)
+        }
+    }
+
     /// An acknowledgement of a streamed message: send the next, or finish once past the deadline.
     private func streamAcknowledged(_ ack: AckPacket) {
         guard var current = stream else { return }
@@ -278,16 +287,12 @@ final class ClientHandler: ChannelInboundHandler {
             connack?.succeed(packet)
             connack = nil
         case .puback(let ack), .pubcomp(let ack):
-            if let promise = pending.removeValue(forKey: ack.packetID) {
-                promise.succeed(packet)
-            } else {
-                streamAcknowledged(ack)
-            }
+            publishEnded(ack, packet)
         case .suback(let ack):
             pending.removeValue(forKey: ack.packetID)?.succeed(packet)
         case .pubrec(let ack):
             if ack.reason.isFailure {
-                if let promise = pending.removeValue(forKey: ack.packetID) { promise.succeed(packet) } else { streamAcknowledged(ack) }
+                publishEnded(ack, packet)
             } else {
                 _ = write(.pubrel(AckPacket(packetID: ack.packetID)), flush: true)
             }
