@@ -29,7 +29,7 @@ struct ESTRoutes: Sendable {
                 try await cacerts(tenant: Self.tenant(of: context), source: context.remoteAddress)
             }
             est.get("\(prefix)csrattrs") { _, _ in
-                Self.base64Response(csrAttributesBody, contentType: "application/csrattrs")
+                ESTAnswer.base64(csrAttributesBody, contentType: "application/csrattrs")
             }
             // In simpleenroll, a client certificate is the device's factory attestation certificate;
             // in simplereenroll, the certificate being renewed.
@@ -45,7 +45,7 @@ struct ESTRoutes: Sendable {
     /// The tenant's chain: its own issuing CA (or the shared one), then the root.
     private func cacerts(tenant: String, source: String?) async throws -> Response {
         guard tenant != Registry.defaultTenant else {
-            return Self.base64Response(caCertificatesBody, contentType: "application/pkcs7-mime")
+            return ESTAnswer.base64(caCertificatesBody, contentType: "application/pkcs7-mime")
         }
         do {
             try await requireTenant(tenant, operation: "cacerts", action: "cacerts", source: source)
@@ -53,7 +53,7 @@ struct ESTRoutes: Sendable {
             return ErrorResponse.make(error)
         }
         let body = ESTBody.encode(try CertsOnlyPKCS7.encode(await enrollment.chain(tenant: tenant)))
-        return Self.base64Response(body, contentType: "application/pkcs7-mime")
+        return ESTAnswer.base64(body, contentType: "application/pkcs7-mime")
     }
 
     /// Refuses (with an event) an EST path whose label names no tenant.
@@ -85,9 +85,7 @@ struct ESTRoutes: Sendable {
             let der = try await readCSR(&request, context, action: action, tenant: tenant)
             let clientCertificate = try? await context.clientCertificate()
             let issued = try await service(der, tenant, clientCertificate, context.remoteAddress)
-            let pkcs7 = try CertsOnlyPKCS7.encode(der: [issued.record.der])
-            return Self.base64Response(
-                ESTBody.encode(pkcs7), contentType: "application/pkcs7-mime; smime-type=certs-only")
+            return try ESTAnswer.certificate(der: issued.record.der)
         } catch let error as HallmarkError {
             context.logger.info(
                 "est refusal", metadata: ["action": .string(action), "code": .string(error.code.rawValue)])
@@ -129,12 +127,5 @@ struct ESTRoutes: Sendable {
         } catch {
             throw try await enrollment.refuse(error, action: action, tenant: tenant, udid: nil, source: context.remoteAddress)
         }
-    }
-
-    static func base64Response(_ body: String, contentType: String) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = contentType
-        headers[HTTPField.Name("Content-Transfer-Encoding")!] = "base64"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }

@@ -39,23 +39,28 @@ public enum HTTPSServer {
         try ESTRoutes(enrollment: enrollment).register(on: router)
         AdminRoutes(registry: registry, clock: { Date() }).register(on: router)
 
+        return Application(
+            router: router,
+            server: try .tls(.http1(), configuration: tlsChannel(serverChain: serverChain, serverKey: serverKey)),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hallmark"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+    }
+
+    /// The listener's TLS: TLS 1.2 or later, client certificates optional.
+    ///
+    /// Client certificates are optional at the TLS layer and validated by the handler that
+    /// needs one, so a bad certificate gets a clear EST error instead of a bare TLS alert. The
+    /// handshake still proves the client holds the certificate's private key.
+    public static func tlsChannel(serverChain: [Certificate], serverKey: Certificate.PrivateKey) throws -> TLSChannelConfiguration {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
             privateKey: .privateKey(
                 try NIOSSLPrivateKey(bytes: Array(serverKey.serializeAsPEM().pemString.utf8), format: .pem)))
         tls.minimumTLSVersion = .tlsv12
-        // Client certificates are optional at the TLS layer and validated by the handler that
-        // needs one, so a bad certificate gets a clear EST error instead of a bare TLS alert.
-        // The handshake still proves the client holds the certificate's private key.
         tls.certificateVerification = .optionalVerification
-        let channel = TLSChannelConfiguration(tlsConfiguration: tls) { _, promise in
+        return TLSChannelConfiguration(tlsConfiguration: tls) { _, promise in
             promise.succeed(.certificateVerified)
         }
-        return Application(
-            router: router,
-            server: try .tls(.http1(), configuration: channel),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hallmark"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
-            logger: logger)
     }
 }

@@ -6,8 +6,10 @@ import HallmarkStore
 import X509
 
 /// `hallmark bench enroll`: simulated devices enrolling concurrently over HTTPS keep-alive against
-/// a `hallmark serve` child process, beside the in-process ceiling (CSR parse + verify + issue on
-/// all cores) measured in the same run, just before each round's load.
+/// a `hallmark serve` child process, beside two references measured in the same round: the
+/// in-process ceiling (CSR parse + verify + issue on all cores), just before the load, and the
+/// same load against the registry-free reference (`bench registry-free-est`: the same TLS, HTTP,
+/// EST and crypto with no registry), just after.
 struct BenchEnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll", abstract: "Enrollment throughput and latency vs. the in-process crypto ceiling.")
@@ -21,15 +23,22 @@ struct BenchEnrollCommand: AsyncParsableCommand {
     @Option(help: "Extra allowlisted devices that never enrol (for the idle-memory figure).")
     var idleDevices = 100_000
 
-    /// One round's figures.
-    private struct Round {
-        var ceiling: Double
+    /// One load's figures.
+    private struct Measured {
         var load: BenchLoad.Result
         var serverCPU: Double
         var loadCPU: Double
-        /// Bytes written to storage, from the round's start until its checkpoints are done.
+        /// Bytes written to storage, from the load's start until the server is idle again.
         var storageWrites: Double
-        var ratio: Double { load.throughput / ceiling }
+    }
+
+    /// One round's figures.
+    private struct Round {
+        var ceiling: Double
+        var server: Measured
+        var registryFree: Measured
+        var ratio: Double { server.load.throughput / ceiling }
+        var registryFreeRatio: Double { registryFree.load.throughput / ceiling }
     }
 
     func run() async throws {
@@ -52,6 +61,8 @@ struct BenchEnrollCommand: AsyncParsableCommand {
 
         let server = try BenchServer.start(dataDirectory: data, passphrase: passphraseText)
         defer { server.stop() }
+        let registryFree = try BenchServer.startRegistryFree(dataDirectory: data, passphrase: passphraseText)
+        defer { registryFree.stop() }
         try await Task.sleep(for: .seconds(1))
         print(String(format: "server resident memory, idle with %d allowlisted devices: %.0f MB (target < 200 MB)",
                      fleet.count + idleDevices, server.residentMegabytes()))
@@ -60,41 +71,56 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         try await server.settle()
         for index in 0..<rounds {
             let devices = Array(fleet[(index * self.devices)..<((index + 1) * self.devices)])
-            // The ceiling while the server is idle, then the load: figures a few seconds apart.
+            // The ceiling while the servers are idle, then the load on each: figures seconds apart.
             let ceiling = try await measureCeiling(fleet: devices, authority: authority, cores: cores)
-            let cpuBefore = server.cpuSeconds()
-            let loadCPUBefore = ProcessCPU.seconds(pid: getpid())
-            let writesBefore = server.storageWrites()
-            let load = try await BenchLoad.run(
-                fleet: devices, port: server.port, trust: [authority.root], concurrency: concurrency)
-            let serverCPU = server.cpuSeconds() - cpuBefore
-            let loadCPU = ProcessCPU.seconds(pid: getpid()) - loadCPUBefore
-            try await server.settle()
-            let round = Round(
-                ceiling: ceiling, load: load, serverCPU: serverCPU, loadCPU: loadCPU,
-                storageWrites: server.storageWrites() - writesBefore)
+            let measured = try await drive(server, with: devices, trust: authority.root)
+            let reference = try await drive(registryFree, with: devices, trust: authority.root)
+            let round = Round(ceiling: ceiling, server: measured, registryFree: reference)
             results.append(round)
-            let enrolled = Double(max(load.succeeded, 1))
-            print(String(format: "round %d: ceiling %.0f ops/s (%.0f µs per operation per core); end-to-end %.0f/s (%d ok, %d failed), p50 %.1f ms, p99 %.1f ms; CPU per enrollment: server %.0f µs (%.0f%% of %d cores used), load generator %.0f µs; storage writes %.1f KB per enrollment; ratio %.2f",
-                         index + 1, ceiling, Double(cores) / ceiling * 1e6, load.throughput, load.succeeded, load.failed,
-                         load.p50 * 1000, load.p99 * 1000, round.serverCPU / enrolled * 1e6,
-                         round.serverCPU / load.seconds / Double(cores) * 100, cores, round.loadCPU / enrolled * 1e6,
-                         round.storageWrites / enrolled / 1024, round.ratio))
+            print(String(format: "round %d: ceiling %.0f ops/s (%.0f µs per operation per core)",
+                         index + 1, ceiling, Double(cores) / ceiling * 1e6))
+            print("  hallmark serve:       " + describe(measured, cores: cores) + String(format: "; ratio %.2f", round.ratio))
+            print("  without the registry: " + describe(reference, cores: cores) + String(format: "; ratio %.2f", round.registryFreeRatio))
         }
         let peakRSS = server.peakResidentMegabytes()
         let issued = try registry.thingCount()
-        let succeeded = results.map(\.load.succeeded).reduce(0, +)
-        let failed = results.map(\.load.failed).reduce(0, +)
+        let succeeded = results.map(\.server.load.succeeded).reduce(0, +)
+        let failed = results.map(\.server.load.failed).reduce(0, +) + results.map(\.registryFree.load.failed).reduce(0, +)
         let ratios = results.map(\.ratio).sorted()
+        let registryFreeRatios = results.map(\.registryFreeRatio).sorted()
 
         print(String(format: "end-to-end: %.0f enrollments/s, median of %d rounds (%d ok, %d failed)",
-                     median(results.map(\.load.throughput)), rounds, succeeded, failed))
+                     median(results.map(\.server.load.throughput)), rounds, succeeded, failed))
         print(String(format: "ceiling (in-process CSR parse + verify + issue, %d cores): %.0f ops/s, median", cores, median(results.map(\.ceiling))))
         print(String(format: "ratio end-to-end / ceiling: %.2f, median of the rounds' ratios (%.2f–%.2f) (target >= 0.50)",
                      median(ratios), ratios.first ?? 0, ratios.last ?? 0))
+        print(String(format: "ratio without the registry / ceiling: %.2f, median (%.2f–%.2f) (the bound TLS, HTTP and EST set on this machine)",
+                     median(registryFreeRatios), registryFreeRatios.first ?? 0, registryFreeRatios.last ?? 0))
         print(String(format: "server resident memory, peak during the rounds: %.0f MB", peakRSS))
         print("registry: \(issued) things created for \(succeeded) successful enrollments")
         if failed > 0 || issued != fleet.count { throw ExitCode.failure }
+    }
+
+    /// Drives `target` with the devices' enrollments and waits until it is idle again.
+    private func drive(_ target: BenchServer, with devices: [BenchDevice], trust: Certificate) async throws -> Measured {
+        let cpuBefore = target.cpuSeconds()
+        let loadCPUBefore = ProcessCPU.seconds(pid: getpid())
+        let writesBefore = target.storageWrites()
+        let load = try await BenchLoad.run(fleet: devices, port: target.port, trust: [trust], concurrency: concurrency)
+        let serverCPU = target.cpuSeconds() - cpuBefore
+        let loadCPU = ProcessCPU.seconds(pid: getpid()) - loadCPUBefore
+        try await target.settle()
+        return Measured(load: load, serverCPU: serverCPU, loadCPU: loadCPU, storageWrites: target.storageWrites() - writesBefore)
+    }
+
+    private func describe(_ measured: Measured, cores: Int) -> String {
+        let load = measured.load
+        let enrolled = Double(max(load.succeeded, 1))
+        return String(
+            format: "%.0f/s (%d ok, %d failed), p50 %.1f ms, p99 %.1f ms; CPU per enrollment: server %.0f µs (%.0f%% of %d cores used), load generator %.0f µs; storage writes %.1f KB per enrollment",
+            load.throughput, load.succeeded, load.failed, load.p50 * 1000, load.p99 * 1000, measured.serverCPU / enrolled * 1e6,
+            measured.serverCPU / load.seconds / Double(cores) * 100, cores, measured.loadCPU / enrolled * 1e6,
+            measured.storageWrites / enrolled / 1024)
     }
 
     private func median(_ values: [Double]) -> Double {

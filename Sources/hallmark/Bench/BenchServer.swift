@@ -1,6 +1,7 @@
 import Foundation
 
-/// A `hallmark serve` child process for benchmarks, with its memory read from /proc.
+/// A `hallmark serve` (or registry-free reference) child process for benchmarks, with its CPU,
+/// memory and storage writes read from /proc.
 final class BenchServer: @unchecked Sendable {
     let process: Process
     let port: Int
@@ -12,31 +13,47 @@ final class BenchServer: @unchecked Sendable {
         self.mqttPort = mqttPort
     }
 
+    /// Starts `hallmark serve` on the data directory, HTTPS and MQTT on free ports of 127.0.0.1.
     static func start(dataDirectory: URL, passphrase: String) throws -> BenchServer {
         let portFile = dataDirectory.appendingPathComponent("port")
         let mqttPortFile = dataDirectory.appendingPathComponent("mqtt-port")
+        let (process, ports) = try launch(
+            [
+                "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1",
+                "--mqtt-port", "0", "--port-file", portFile.path, "--mqtt-port-file", mqttPortFile.path, "--log-level", "error",
+            ],
+            passphrase: passphrase, portFiles: [portFile, mqttPortFile])
+        return BenchServer(process: process, port: ports[0], mqttPort: ports[1])
+    }
+
+    /// Starts `hallmark bench registry-free-est` (HTTPS only; `mqttPort` is 0), signing with the
+    /// data directory's CA.
+    static func startRegistryFree(dataDirectory: URL, passphrase: String) throws -> BenchServer {
+        let portFile = dataDirectory.appendingPathComponent("registry-free-port")
+        let (process, ports) = try launch(
+            ["bench", "registry-free-est", "--data-dir", dataDirectory.path, "--port-file", portFile.path],
+            passphrase: passphrase, portFiles: [portFile])
+        return BenchServer(process: process, port: ports[0], mqttPort: 0)
+    }
+
+    /// Runs this executable with `arguments` and waits until it has written each port file.
+    private static func launch(_ arguments: [String], passphrase: String, portFiles: [URL]) throws -> (Process, [Int]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = [
-            "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", "0",
-            "--port-file", portFile.path, "--mqtt-port-file", mqttPortFile.path, "--log-level", "error",
-        ]
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["HALLMARK_PASSPHRASE"] = passphrase
         process.environment = environment
         try process.run()
         for _ in 0..<200 {
-            if let text = try? String(contentsOf: portFile, encoding: .utf8),
-                let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-                let mqttText = try? String(contentsOf: mqttPortFile, encoding: .utf8),
-                let mqttPort = Int(mqttText.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
-                return BenchServer(process: process, port: port, mqttPort: mqttPort)
+            let ports = portFiles.compactMap { file in
+                (try? String(contentsOf: file, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             }
+            if ports.count == portFiles.count { return (process, ports) }
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.terminate()
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "hallmark serve did not start"])
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "hallmark \(arguments[0]) did not start"])
     }
 
     /// VmRSS, in MB.
