@@ -225,6 +225,19 @@ enum RegistrySchema {
                     CREATE INDEX certificates_by_tenant ON certificates(tenant_id, issued_at);
                     """)
         }
+        migrator.registerMigration("v6-one-certificate-index-per-device") { db in
+            // A device's certificates had two indexes on its UDID: one to find them, one (partial)
+            // so that it never holds two active ones. Each enrollment wrote both at a random place.
+            // One index does both: an active certificate's second key part is '', so a second
+            // active one for the same device is a duplicate; any other's is its own fingerprint.
+            try db.execute(
+                sql: """
+                    DROP INDEX certificates_by_udid;
+                    DROP INDEX certificates_one_active;
+                    CREATE UNIQUE INDEX certificates_by_udid
+                        ON certificates(udid, (CASE status WHEN 'active' THEN '' ELSE fingerprint END));
+                    """)
+        }
         return migrator
     }
 }

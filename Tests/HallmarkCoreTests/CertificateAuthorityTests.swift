@@ -6,6 +6,23 @@ import Testing
 import X509
 
 @Suite struct CertificateAuthorityTests {
+    @Test func serialsAscendWithTimeAndCarryEightyRandomBits() {
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let first = CertificateProfiles.randomSerial(now: now)
+        let sameMillisecond = CertificateProfiles.randomSerial(now: now)
+        let later = CertificateProfiles.randomSerial(now: now + 0.001)
+        for serial in [first, sameMillisecond, later] {
+            #expect(serial.bytes.count == 16)
+            #expect(serial.bytes.first! != 0 && serial.bytes.first! & 0x80 == 0)
+        }
+        // The first six bytes are the time in milliseconds, big-endian.
+        let milliseconds = first.bytes.prefix(6).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(milliseconds == 1_795_000_000_000)
+        #expect(Array(first.bytes.prefix(6)) == Array(sameMillisecond.bytes.prefix(6)))
+        #expect(first.bytes.dropFirst(6) != sameMillisecond.bytes.dropFirst(6))
+        #expect(later.bytes.hexString > first.bytes.hexString)
+    }
+
     @Test func deviceCertificateFollowsTheProfile() async throws {
         let now = Date()
         let pki = try TestPKI(now: now)

@@ -75,6 +75,30 @@ import X509
         #expect(try registry.events(udid: entry.udid.rawValue, code: "returned_existing").count == 39)
     }
 
+    /// The index that finds a device's certificates also keeps it from holding two active ones.
+    @Test func theDatabaseRefusesASecondActiveCertificateForADevice() async throws {
+        let pki = try TestPKI()
+        let registry = try registry()
+        let (entry, key) = try entries(1)[0]
+        _ = try registry.importAllowlist(parsed([entry]), source: "t", skipInvalid: false, now: Date())
+        let issued = try await EnrollmentService(registry: registry, authority: pki.authority)
+            .enroll(csrDER: try TestPKI.der(TestPKI.csr(commonName: entry.udid.rawValue, key: key)), source: nil)
+        func insert(status: String, fingerprint: String) throws {
+            try registry.execute(
+                sql: """
+                    INSERT INTO certificates (fingerprint, serial, tenant_id, thing_name, udid, key_fingerprint,
+                        not_before, not_after, status, issued_at, der)
+                    SELECT '\(fingerprint)', '\(fingerprint)', tenant_id, thing_name, udid, key_fingerprint,
+                        not_before, not_after, '\(status)', issued_at, der FROM certificates WHERE serial = '\(issued.record.serial)'
+                    """)
+        }
+        #expect(throws: (any Error).self) { try insert(status: "active", fingerprint: "second-active") }
+        try insert(status: "superseded", fingerprint: "older-1")
+        try insert(status: "revoked", fingerprint: "older-2")
+        #expect(try registry.certificates(udid: entry.udid).count == 3)
+        #expect(try registry.activeCertificate(entry.udid)?.serial == issued.record.serial)
+    }
+
     @Test func commitAfterTheDeviceWasImportedAsksForAFreshRead() async throws {
         let pki = try TestPKI()
         let registry = try registry()

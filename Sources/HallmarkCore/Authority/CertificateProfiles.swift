@@ -4,22 +4,25 @@ import X509
 
 import Foundation
 
-/// The RFC 5280 profiles Hallmark issues. Every certificate carries a positive random 127-bit
-/// serial, SKI and (below the root) AKI, and is signed with ECDSA.
+/// The RFC 5280 profiles Hallmark issues. Every certificate carries a positive 16-byte serial (the
+/// issuing time, then 80 random bits), SKI and (below the root) AKI, and is signed with ECDSA.
 public enum CertificateProfiles {
     /// Clock skew tolerated for devices: certificates start this long before issuance.
     public static let backdating: TimeInterval = 5 * 60
 
-    /// A positive random serial number of 16 bytes (top bit clear, second bit set: always 16 octets).
-    public static func randomSerial() -> Certificate.SerialNumber {
-        // Two draws of the system CSPRNG (one getrandom call each), not sixteen.
+    /// A positive serial number of 16 bytes with 80 random bits, ascending with `now`.
+    public static func randomSerial(now: Date = Date()) -> Certificate.SerialNumber {
+        // 16 bytes: the issuing time in milliseconds since 1970 (6 bytes, big-endian: the first
+        // byte is 0x01 until 2039, and stays nonzero and below 0x80 for millennia, so the number is
+        // positive and always 16 octets), then 80 bits from the system CSPRNG (two draws). RFC 5280 and the CA/Browser Forum ask for a positive
+        // serial of at most 20 octets with at least 64 random bits. The time prefix makes serials
+        // ascend, so the registry's serial index grows at its end instead of at a random page.
         var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        var bytes: [UInt8] = (0..<6).reversed().map { UInt8(truncatingIfNeeded: milliseconds >> (8 * UInt64($0))) }
         bytes.reserveCapacity(16)
-        for _ in 0..<2 {
-            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
-        }
-        bytes[0] = (bytes[0] & 0x7F) | 0x40
+        withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: generator.next() as UInt16) { bytes.append(contentsOf: $0) }
         return Certificate.SerialNumber(bytes: bytes)
     }
 

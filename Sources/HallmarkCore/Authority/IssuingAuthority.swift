@@ -32,7 +32,7 @@ public struct IssuingAuthority: Sendable {
         let subject = try DistinguishedName { CommonName(thingName) }
         let notAfter = min(now + profile.validity, certificate.notValidAfter)
         return try Certificate(
-            version: .v3, serialNumber: CertificateProfiles.randomSerial(), publicKey: key.publicKey,
+            version: .v3, serialNumber: CertificateProfiles.randomSerial(now: now), publicKey: key.publicKey,
             notValidBefore: now - CertificateProfiles.backdating, notValidAfter: notAfter,
             issuer: certificate.subject, subject: subject,
             signatureAlgorithm: CertificateProfiles.signatureAlgorithm(for: privateKey),
