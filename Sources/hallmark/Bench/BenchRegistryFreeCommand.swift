@@ -29,34 +29,36 @@ struct BenchRegistryFreeCommand: AsyncParsableCommand {
     var portFile: String
 
     func run() async throws {
-        // As `hallmark serve` runs it, so that only the registry differs.
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        let authority = try AuthorityFiles(dataDirectory: data.dataURL).loadIssuingAuthority(passphrase: data.passphrase())
-        let key = Certificate.PrivateKey(P256Key.make())
-        let tlsCertificate = try authority.issueServerCertificate(key: key.publicKey, hostNames: ["127.0.0.1"], now: Date())
+        try await reporting {
+            // As `hallmark serve` runs it, so that only the registry differs.
+            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+            let authority = try AuthorityFiles(dataDirectory: data.dataURL).loadIssuingAuthority(passphrase: data.passphrase())
+            let key = Certificate.PrivateKey(P256Key.make())
+            let tlsCertificate = try authority.issueServerCertificate(key: key.publicKey, hostNames: ["127.0.0.1"], now: Date())
 
-        let router = Router()
-        router.post("/.well-known/est/simpleenroll") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: ESTBody.maximumRequestSize)
-            let csr = try EnrollmentRequest(der: ESTBody.decode(Array(body.readableBytesView)))
-            let certificate = try authority.issueDeviceCertificate(
-                thingName: csr.udid.rawValue, key: csr.key, profile: DeviceCertificateProfile(), now: Date())
-            let der = try certificate.derBytes()
-            // The server computes the fingerprint for its record; so does its yardstick.
-            _ = CertificateFingerprint.sha256(der: der)
-            return try ESTAnswer.certificate(der: der)
+            let router = Router()
+            router.post("/.well-known/est/simpleenroll") { request, _ -> Response in
+                let body = try await request.body.collect(upTo: ESTBody.maximumRequestSize)
+                let csr = try EnrollmentRequest(der: ESTBody.decode(Array(body.readableBytesView)))
+                let certificate = try authority.issueDeviceCertificate(
+                    thingName: csr.udid.rawValue, key: csr.key, profile: DeviceCertificateProfile(), now: Date())
+                let der = try certificate.derBytes()
+                // The server computes the fingerprint for its record; so does its yardstick.
+                _ = CertificateFingerprint.sha256(der: der)
+                return try ESTAnswer.certificate(der: der)
+            }
+            var logger = Logger(label: "hallmark.bench.registry-free-est")
+            logger.logLevel = .error
+            let portFile = URL(fileURLWithPath: portFile)
+            let application = Application(
+                router: router,
+                server: try .tls(.http1(), configuration: HTTPSServer.tlsChannel(serverChain: [tlsCertificate, authority.certificate], serverKey: key)),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "Hallmark"),
+                onServerRunning: { channel in
+                    try? Data("\(channel.localAddress?.port ?? 0)\n".utf8).write(to: portFile, options: .atomic)
+                },
+                logger: logger)
+            try await application.runService()
         }
-        var logger = Logger(label: "hallmark.bench.registry-free-est")
-        logger.logLevel = .error
-        let portFile = URL(fileURLWithPath: portFile)
-        let application = Application(
-            router: router,
-            server: try .tls(.http1(), configuration: HTTPSServer.tlsChannel(serverChain: [tlsCertificate, authority.certificate], serverKey: key)),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "Hallmark"),
-            onServerRunning: { channel in
-                try? Data("\(channel.localAddress?.port ?? 0)\n".utf8).write(to: portFile, options: .atomic)
-            },
-            logger: logger)
-        try await application.runService()
     }
 }
