@@ -13,12 +13,22 @@ public struct DeviceKey: Hashable, Sendable {
         case p384 = "P-384"
     }
 
-    /// The key as swift-certificates models it.
-    public let publicKey: Certificate.PublicKey
     /// The algorithm of the key.
     public let algorithm: Algorithm
     /// The DER encoding of the SubjectPublicKeyInfo.
     public let spkiDER: [UInt8]
+    /// The parsed key; nil for a key read from the registry until something needs it.
+    private let parsed: Certificate.PublicKey?
+
+    /// The key as swift-certificates models it. A key the registry stored is parsed here, when
+    /// first needed: decisions about it only compare its bytes.
+    /// - Throws: `internal_error` if stored bytes are not a valid key (a damaged registry).
+    public var publicKey: Certificate.PublicKey {
+        get throws(HallmarkError) {
+            if let parsed { return parsed }
+            return try Self.parseStored(spkiDER).key
+        }
+    }
 
     /// Wraps a certificate or CSR public key.
     /// - Throws: `key_algorithm_not_allowed` for anything but P-256 or P-384.
@@ -29,7 +39,7 @@ public struct DeviceKey: Hashable, Sendable {
                 remedy: "Generate the device key on the P-256 (prime256v1) or P-384 (secp384r1) curve.")
         }
         self.algorithm = algorithm
-        self.publicKey = publicKey
+        self.parsed = publicKey
         var serializer = DER.Serializer()
         do {
             try serializer.serialize(publicKey)
@@ -40,9 +50,20 @@ public struct DeviceKey: Hashable, Sendable {
     }
 
     /// A key as the registry stored it: DER that ``spkiDER`` produced when the key was checked on
-    /// its way in. It is parsed, but not encoded again (encoding an EC point costs a field
-    /// inversion), so the bytes must be that canonical form.
+    /// its way in. Its algorithm is read from the fixed prefix of that canonical encoding, and the
+    /// EC point is parsed only when ``publicKey`` is asked for; bytes of any other shape are
+    /// parsed now.
     public init(storedSPKI bytes: [UInt8]) throws(HallmarkError) {
+        self.spkiDER = bytes
+        if let algorithm = Self.canonicalAlgorithm(bytes) {
+            self.algorithm = algorithm
+            self.parsed = nil
+        } else {
+            (self.parsed, self.algorithm) = try Self.parseStored(bytes)
+        }
+    }
+
+    private static func parseStored(_ bytes: [UInt8]) throws(HallmarkError) -> (key: Certificate.PublicKey, algorithm: Algorithm) {
         let key: Certificate.PublicKey
         do {
             key = try Certificate.PublicKey(derEncoded: bytes)
@@ -52,9 +73,24 @@ public struct DeviceKey: Hashable, Sendable {
         guard let algorithm = Self.algorithm(of: key) else {
             throw HallmarkError(.keyAlgorithmNotAllowed, "A stored key is not ECDSA P-256 or P-384.", remedy: "Re-import the device's allowlist entry.")
         }
-        self.algorithm = algorithm
-        self.publicKey = key
-        self.spkiDER = bytes
+        return (key, algorithm)
+    }
+
+    /// DER SubjectPublicKeyInfo of a named-curve EC key with an uncompressed point, up to the point's
+    /// coordinates: id-ecPublicKey with prime256v1 (P-256) or secp384r1 (P-384).
+    private static let p256Prefix: [UInt8] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01,
+        0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    ]
+    private static let p384Prefix: [UInt8] = [
+        0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01,
+        0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00, 0x04,
+    ]
+
+    private static func canonicalAlgorithm(_ bytes: [UInt8]) -> Algorithm? {
+        if bytes.count == p256Prefix.count + 64 && bytes.starts(with: p256Prefix) { return .p256 }
+        if bytes.count == p384Prefix.count + 96 && bytes.starts(with: p384Prefix) { return .p384 }
+        return nil
     }
 
     /// The algorithm of a key, if it is one a device identity may use.

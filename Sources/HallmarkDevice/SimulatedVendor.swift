@@ -63,8 +63,9 @@ public struct SimulatedVendor: Sendable {
             OrganizationName(name)
             CommonName(udid.rawValue)
         }
+        let publicKey = try key.publicKey
         return try Certificate(
-            version: .v3, serialNumber: CertificateProfiles.randomSerial(), publicKey: key.publicKey,
+            version: .v3, serialNumber: CertificateProfiles.randomSerial(), publicKey: publicKey,
             notValidBefore: now - CertificateProfiles.backdating, notValidAfter: now + 25 * 365.25 * 86400,
             issuer: attestationRoot.subject, subject: subject,
             signatureAlgorithm: CertificateProfiles.signatureAlgorithm(for: attestationKey),
@@ -72,7 +73,7 @@ public struct SimulatedVendor: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.clientAuth])
-                SubjectKeyIdentifier(hash: key.publicKey)
+                SubjectKeyIdentifier(hash: publicKey)
                 try CertificateProfiles.authorityKeyIdentifier(of: attestationRoot)
             },
             issuerPrivateKey: attestationKey)

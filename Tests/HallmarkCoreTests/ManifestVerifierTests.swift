@@ -51,7 +51,7 @@ import X509
         // Swap entry 2's payload for one naming another key, keeping the vendor's signature.
         var claims = try JSONDecoder().decode(SecureElementManifest.Claims.self, from: Data(Base64URL.decode(signed[1].payload)!))
         let forged = try DeviceKey(Certificate.PrivateKey(P256Key.make()).publicKey)
-        claims.publicKeySet.keys[0].x = Base64URL.encode(P256.Signing.PublicKey(forged.publicKey)!.x963Representation[1...32])
+        claims.publicKeySet.keys[0].x = Base64URL.encode(P256.Signing.PublicKey(try forged.publicKey)!.x963Representation[1...32])
         signed[1].payload = Base64URL.encode(try JSONEncoder().encode(claims))
         let result = try await ManifestVerifier.verify(try encode(signed), trust: trust, now: now)
         #expect(result.devices.map(\.udid) == [chips[0].udid, chips[2].udid])

@@ -91,8 +91,8 @@ public enum SecureElementManifest {
     static func jwk(for key: DeviceKey, chain: [String]) throws -> Claims.JWK {
         let point: [UInt8]
         switch key.algorithm {
-        case .p256: point = Array(P256.Signing.PublicKey(key.publicKey)!.x963Representation)
-        case .p384: point = Array(P384.Signing.PublicKey(key.publicKey)!.x963Representation)
+        case .p256: point = Array(P256.Signing.PublicKey(try key.publicKey)!.x963Representation)
+        case .p384: point = Array(P384.Signing.PublicKey(try key.publicKey)!.x963Representation)
         }
         let half = (point.count - 1) / 2
         return Claims.JWK(
