@@ -13,10 +13,11 @@ public enum CertificateProfiles {
     /// A positive serial number of 16 bytes with 80 random bits, ascending with `now`.
     public static func randomSerial(now: Date = Date()) -> Certificate.SerialNumber {
         // 16 bytes: the issuing time in milliseconds since 1970 (6 bytes, big-endian: the first
-        // byte is 0x01 until 2039, and stays nonzero and below 0x80 for millennia, so the number is
-        // positive and always 16 octets), then 80 bits from the system CSPRNG (two draws). RFC 5280 and the CA/Browser Forum ask for a positive
-        // serial of at most 20 octets with at least 64 random bits. The time prefix makes serials
-        // ascend, so the registry's serial index grows at its end instead of at a random page.
+        // byte is 0x01 until 2039, and stays nonzero and below 0x80 for millennia, so the number
+        // is positive and always 16 octets), then 80 bits from the system CSPRNG (two draws).
+        // RFC 5280 and the CA/Browser Forum ask for a positive serial of at most 20 octets with
+        // at least 64 random bits. The time prefix makes serials ascend, so the registry's serial
+        // index grows at its end instead of at a random page.
         var generator = SystemRandomNumberGenerator()
         let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         var bytes: [UInt8] = (0..<6).reversed().map { UInt8(truncatingIfNeeded: milliseconds >> (8 * UInt64($0))) }

@@ -12,7 +12,7 @@ import X509
 /// EST and crypto with no registry), just after.
 struct BenchEnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "enroll", abstract: "Enrollment throughput and latency vs. the in-process crypto ceiling.")
+        commandName: "enroll", abstract: "Enrollment throughput and latency vs. the in-process crypto ceiling and a registry-free reference.")
 
     @Option(help: "Devices that enrol in each round (one CSR each).")
     var devices = 6000
