@@ -171,6 +171,7 @@ let package = Package(
             dependencies: [
                 "HallmarkStore", "HallmarkTesting", "HallmarkCore", "HallmarkDevice",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
