@@ -53,7 +53,7 @@ final class BenchServer: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.terminate()
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "hallmark \(arguments[0]) did not start"])
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "hallmark \(arguments.prefix { !$0.hasPrefix("--") }.joined(separator: " ")) did not start"])
     }
 
     /// VmRSS, in MB.
