@@ -42,10 +42,11 @@ struct ServeCommand: AsyncParsableCommand {
     var portFile: String?
 
     func run() async throws {
-        // Swift concurrency runs on NIO's event loops, so a request's handler does not hop to a
-        // second thread pool and back (about 10 % of the server's CPU per enrollment). Work that
-        // takes long (opening a tenant CA's key) is sent off the event loops.
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Swift concurrency stays on its own thread pool. Installing NIO's event loops as its
+        // global executor saved CPU but can deadlock a loop: swift-async-algorithms 1.1.4's
+        // `merge` (in Hummingbird's date cache) holds a lock across a suspension (upstream issue
+        // #430), and with sticky loop executors the lock's holder waits behind the thread blocked
+        // on it. `hallmark serve` once hung on SIGTERM that way.
         try await reporting {
             var configuration = ServerConfiguration(dataDirectory: data.resolvedDataDirectory)
             if let config { try configuration.apply(file: config) }

@@ -30,8 +30,6 @@ struct BenchRegistryFreeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            // As `hallmark serve` runs it, so that only the registry differs.
-            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
             let authority = try AuthorityFiles(dataDirectory: data.dataURL).loadIssuingAuthority(passphrase: data.passphrase())
             let key = Certificate.PrivateKey(P256Key.make())
             let tlsCertificate = try authority.issueServerCertificate(key: key.publicKey, hostNames: ["127.0.0.1"], now: Date())
