@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import HallmarkServer
 import Logging
-import NIOCore
-import NIOPosix
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

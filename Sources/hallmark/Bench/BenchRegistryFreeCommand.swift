@@ -5,8 +5,6 @@ import HallmarkHTTP
 import HallmarkStore
 import Hummingbird
 import Logging
-import NIOCore
-import NIOPosix
 import X509
 
 /// `hallmark bench registry-free-est` (not listed in help): the reference `bench enroll` sets
