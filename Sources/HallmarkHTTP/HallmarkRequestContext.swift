@@ -23,13 +23,7 @@ public struct HallmarkRequestContext: RequestContext {
     /// The client certificate presented in the TLS handshake, if any. It is not yet validated:
     /// the TLS layer only proved the client holds its key.
     public func clientCertificate() async throws -> Certificate? {
-        // On the connection's own event loop the TLS handler is asked directly; from elsewhere
-        // the question is a round trip through that loop.
-        let peer =
-            channel.eventLoop.inEventLoop
-            ? try channel.pipeline.syncOperations.nioSSL_peerCertificate()
-            : try await channel.nioSSL_peerCertificate().get()
-        guard let peer else { return nil }
+        guard let peer = try await channel.nioSSL_peerCertificate().get() else { return nil }
         return try Certificate(derEncoded: try peer.toDERBytes())
     }
 }

@@ -4,8 +4,8 @@ import Synchronization
 /// Read-only connections for the enrollment path's read before signing.
 ///
 /// GRDB's `DatabasePool` hands out its readers under a lock built on a concurrent dispatch
-/// queue; under enrollment load the event-loop threads park on it (`bench enroll` saw a few
-/// hundred such waits a second, with a core partly idle). Here a connection is taken and put
+/// queue; under enrollment load the threads running requests parked on it (`bench enroll` saw a
+/// few hundred such waits a second, with a core partly idle). Here a connection is taken and put
 /// back under a `Mutex` held for one array operation. Each connection is used by one thread
 /// at a time, and idle ones beyond `limit` are closed.
 final class ReaderConnections: Sendable {
