@@ -58,7 +58,7 @@ public struct EnrollmentService: Sendable {
     ) async throws -> Issued {
         let now = clock()
         let request = try await inspect(csrDER, action: "enroll", tenant: tenant, source: source, now: now)
-        let view = try registry.enrollmentView(udid: request.udid)
+        let view = try await registry.enrollmentView(udid: request.udid)
         var attested = false
         if let clientCertificate, await !authorities.issued(clientCertificate, tenant: tenant), let device = view.device, device.tenant == tenant {
             do {
@@ -139,7 +139,7 @@ public struct EnrollmentService: Sendable {
             EnrollmentRules.decideRenewal(
                 request, presented: view.presented, successor: view.successor, device: view.device, now: now)
         }
-        let view = try registry.enrollmentView(udid: presented?.udid ?? request.udid, presentedFingerprint: fingerprint)
+        let view = try await registry.enrollmentView(udid: presented?.udid ?? request.udid, presentedFingerprint: fingerprint)
         return try await commit(
             request: request, view: view, presentedFingerprint: fingerprint, decide: decide, event: event, now: now,
             udid: presented?.udid)
@@ -173,7 +173,7 @@ public struct EnrollmentService: Sendable {
             case .refused(let error):
                 throw error
             case .stale:
-                view = try registry.enrollmentView(udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint)
+                view = try await registry.enrollmentView(udid: udid ?? request.udid, presentedFingerprint: presentedFingerprint)
             }
         }
         throw try await refuse(

@@ -3,12 +3,19 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// Batches many small write transactions into one (group commit).
+/// Batches many small write transactions into one (group commit), and runs the reads that must
+/// be quick on the writer's connection.
 ///
 /// Callers submit a closure; a single dispatch queue drains everything queued so far into one
 /// transaction, each closure inside its own savepoint, so one failing closure does not undo the
 /// others. A caller resumes only after the transaction holding its work has committed: an answer
 /// given is an answer on disk.
+///
+/// Reads submitted with ``read(_:)`` run on the same queue and connection, between
+/// transactions. That connection's page cache stays warm, since no other connection writes
+/// while the server runs; any other connection's cache is emptied by SQLite at its next read
+/// after each commit, so a read there fetches every page it needs again (`bench enroll` saw
+/// the read before signing cost more than all of an enrollment's writes).
 final class GroupCommitter: Sendable {
     private struct Job: Sendable {
         /// Runs the work inside a savepoint and returns how to deliver its result after commit.
@@ -19,6 +26,7 @@ final class GroupCommitter: Sendable {
 
     private struct State {
         var queue: [Job] = []
+        var reads: [Job] = []
         var draining = false
     }
 
@@ -32,21 +40,25 @@ final class GroupCommitter: Sendable {
 
     /// Runs `work` in the next batched transaction and returns its result once committed.
     func perform<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await submit(read: false) { db in try Self.inSavepoint(db) { try work(db) } }
+    }
+
+    /// Runs `work` on the writer's connection outside any transaction, ahead of the next batch,
+    /// and returns its result. It must not write.
+    func read<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await submit(read: true, work)
+    }
+
+    private func submit<T: Sendable>(read: Bool, _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 run: { db in
-                    var outcome: Result<T, any Error> = .failure(CancellationError())
-                    do {
-                        outcome = .success(try Self.inSavepoint(db) { try work(db) })
-                    } catch {
-                        outcome = .failure(error)
-                    }
-                    let delivered = outcome
-                    return { continuation.resume(with: delivered) }
+                    let outcome = Result { try work(db) }
+                    return { continuation.resume(with: outcome) }
                 },
                 fail: { error in continuation.resume(throwing: error) })
             let startDrain = state.withLock { state in
-                state.queue.append(job)
+                if read { state.reads.append(job) } else { state.queue.append(job) }
                 if state.draining { return false }
                 state.draining = true
                 return true
@@ -87,25 +99,40 @@ final class GroupCommitter: Sendable {
         // on their way. The first batch after an idle spell starts at once.
         var underLoad = false
         while true {
-            if underLoad, state.withLock({ $0.queue.count }) < Self.gatherTarget {
+            // Reads never wait for a batch to fill: their callers sign next, then commit.
+            if underLoad, state.withLock({ $0.queue.count < Self.gatherTarget && $0.reads.isEmpty }) {
                 usleep(Self.gatherMicroseconds)
             }
-            let batch = state.withLock { state -> [Job] in
-                if state.queue.isEmpty {
+            let (reads, batch) = state.withLock { state -> ([Job], [Job]) in
+                if state.queue.isEmpty && state.reads.isEmpty {
                     state.draining = false
-                    return []
+                    return ([], [])
                 }
-                defer { state.queue.removeAll(keepingCapacity: true) }
-                return state.queue
+                defer {
+                    state.reads.removeAll(keepingCapacity: true)
+                    state.queue.removeAll(keepingCapacity: true)
+                }
+                return (state.reads, state.queue)
             }
-            if batch.isEmpty { return }
+            if reads.isEmpty && batch.isEmpty { return }
+            var deliveries: [@Sendable () -> Void] = []
+            var readsDone = false
             do {
-                let deliveries = try pool.write { db in batch.map { $0.run(db) } }
+                try pool.writeWithoutTransaction { db in
+                    for job in reads { job.run(db)() }
+                    readsDone = true
+                    guard !batch.isEmpty else { return }
+                    try db.inTransaction {
+                        deliveries = batch.map { $0.run(db) }
+                        return .commit
+                    }
+                }
                 for deliver in deliveries { deliver() }
             } catch {
+                if !readsDone { for job in reads { job.fail(error) } }
                 for job in batch { job.fail(error) }
             }
-            underLoad = true
+            underLoad = underLoad || !batch.isEmpty
         }
     }
 }

@@ -29,11 +29,11 @@ extension Registry {
         case stale
     }
 
-    /// Reads what a first enrollment or renewal decision needs, outside any transaction (a
-    /// fast path; the decision is taken again inside the commit, so its reads need not come
-    /// from one snapshot).
-    public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) throws -> EnrollmentView {
-        try readers.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
+    /// Reads what a first enrollment or renewal decision needs, outside any transaction, on the
+    /// writer's connection (a fast path; the decision is taken again inside the commit, so its
+    /// reads need not come from one snapshot).
+    public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) async throws -> EnrollmentView {
+        try await committer.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
     }
 
     /// The device, its product's certificate profile and its active certificate, in one query

@@ -14,8 +14,6 @@ public final class Registry: Sendable {
     let pool: DatabasePool
     let committer: GroupCommitter
     let checkpointer: Checkpointer
-    /// Connections for the read before signing (see ``ReaderConnections``).
-    let readers: ReaderConnections
 
     /// Opens (creating if needed) the registry at a path and brings its schema up to date.
     public init(path: String, now: Date = Date()) throws {
@@ -41,7 +39,6 @@ public final class Registry: Sendable {
         try RegistrySchema.migrator.migrate(pool)
         self.committer = GroupCommitter(pool: pool)
         self.checkpointer = checkpointer
-        self.readers = ReaderConnections(path: path)
         try pool.write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)",

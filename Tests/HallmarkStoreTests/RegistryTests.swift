@@ -109,7 +109,7 @@ import X509
             EnrollmentRules.decideEnrollment(request, tenant: Registry.defaultTenant, device: view.device, active: view.active)
         }
         // Read before the device is on the allowlist: the decision is to refuse, so nothing is signed.
-        guard case .refuse = decide(try registry.enrollmentView(udid: entry.udid)) else {
+        guard case .refuse = decide(try await registry.enrollmentView(udid: entry.udid)) else {
             Issue.record("an unknown device must be refused")
             return
         }
