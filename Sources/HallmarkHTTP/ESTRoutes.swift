@@ -83,7 +83,7 @@ struct ESTRoutes: Sendable {
         do {
             try await requireTenant(tenant, operation: operation, action: action, source: context.remoteAddress)
             let der = try await readCSR(&request, context, action: action, tenant: tenant)
-            let clientCertificate = try? await context.clientCertificate()
+            let clientCertificate = try? context.clientCertificate()
             let issued = try await service(der, tenant, clientCertificate, context.remoteAddress)
             return try ESTAnswer.certificate(der: issued.record.der)
         } catch let error as HallmarkError {

@@ -1,7 +1,7 @@
 import HallmarkCore
 import HallmarkStore
 import Hummingbird
-import HummingbirdTLS
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOSSL
@@ -41,26 +41,24 @@ public enum HTTPSServer {
 
         return Application(
             router: router,
-            server: try .tls(.http1(), configuration: tlsChannel(serverChain: serverChain, serverKey: serverKey)),
+            server: try server(serverChain: serverChain, serverKey: serverKey),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hallmark"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }
 
-    /// The listener's TLS: TLS 1.2 or later, client certificates optional.
-    ///
-    /// Client certificates are optional at the TLS layer and validated by the handler that
-    /// needs one, so a bad certificate gets a clear EST error instead of a bare TLS alert. The
-    /// handshake still proves the client holds the certificate's private key.
-    public static func tlsChannel(serverChain: [Certificate], serverKey: Certificate.PrivateKey) throws -> TLSChannelConfiguration {
+    /// The listener: HTTP/1.1 over TLS 1.2 or later, client certificates optional (see
+    /// ``ClientCertificateTLSChannel``).
+    public static func server(serverChain: [Certificate], serverKey: Certificate.PrivateKey) throws -> HTTPServerBuilder {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
             privateKey: .privateKey(
                 try NIOSSLPrivateKey(bytes: Array(serverKey.serializeAsPEM().pemString.utf8), format: .pem)))
         tls.minimumTLSVersion = .tlsv12
         tls.certificateVerification = .optionalVerification
-        return TLSChannelConfiguration(tlsConfiguration: tls) { _, promise in
-            promise.succeed(.certificateVerified)
+        let sslContext = try NIOSSLContext(configuration: tls)
+        return HTTPServerBuilder { responder in
+            ClientCertificateTLSChannel(sslContext: sslContext, base: HTTP1Channel(responder: responder))
         }
     }
 }

@@ -22,8 +22,8 @@ public struct HallmarkRequestContext: RequestContext {
 
     /// The client certificate presented in the TLS handshake, if any. It is not yet validated:
     /// the TLS layer only proved the client holds its key.
-    public func clientCertificate() async throws -> Certificate? {
-        guard let peer = try await channel.nioSSL_peerCertificate().get() else { return nil }
+    public func clientCertificate() throws -> Certificate? {
+        guard let peer = PresentedCertificates.shared.certificate(of: channel) else { return nil }
         return try Certificate(derEncoded: try peer.toDERBytes())
     }
 }

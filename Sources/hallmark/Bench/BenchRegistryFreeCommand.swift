@@ -48,7 +48,7 @@ struct BenchRegistryFreeCommand: AsyncParsableCommand {
             let portFile = URL(fileURLWithPath: portFile)
             let application = Application(
                 router: router,
-                server: try .tls(.http1(), configuration: HTTPSServer.tlsChannel(serverChain: [tlsCertificate, authority.certificate], serverKey: key)),
+                server: try HTTPSServer.server(serverChain: [tlsCertificate, authority.certificate], serverKey: key),
                 configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "Hallmark"),
                 onServerRunning: { channel in
                     try? Data("\(channel.localAddress?.port ?? 0)\n".utf8).write(to: portFile, options: .atomic)
