@@ -36,26 +36,24 @@ extension Registry {
         try await committer.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
     }
 
+    private static let enrollmentViewSQL = """
+        SELECT \(columnList(deviceColumnNames, table: "d")), p.certificate_validity_seconds, \(columnList(certificateColumnNames, table: "c"))
+        FROM devices d
+        LEFT JOIN products p ON p.tenant_id = d.tenant_id AND p.id = d.product_id
+        LEFT JOIN certificates c ON c.udid = d.udid AND c.status = 'active'
+        WHERE d.udid = ?
+        """
+
     /// The device, its product's certificate profile and its active certificate, in one query
     /// (read twice per enrollment: ahead of signing, and again under the write lock).
     static func enrollmentView(_ db: Database, udid: UDID, presentedFingerprint: String?) throws -> EnrollmentView {
-        let statement = try db.cachedStatement(
-            sql: """
-                SELECT \(deviceColumns("d")), p.certificate_validity_seconds, \(certificateColumns("c"))
-                FROM devices d
-                LEFT JOIN products p ON p.tenant_id = d.tenant_id AND p.id = d.product_id
-                LEFT JOIN certificates c ON c.udid = d.udid AND c.status = 'active'
-                WHERE d.udid = ?
-                """)
-        var view = EnrollmentView()
-        if let row = try Row.fetchOne(statement, arguments: [udid.rawValue]) {
-            view.device = try deviceRecord(row)
-            let validity: TimeInterval? = row[6]
-            view.profile = validity.map { DeviceCertificateProfile(validity: $0) }
-            if (row[7] as String?) != nil {
-                view.active = try certificateRecord(row, from: 7)
-            }
-        }
+        var view =
+            try db.fetchRecord(sql: enrollmentViewSQL, arguments: [udid.rawValue]) { row in
+                EnrollmentView(
+                    device: try deviceRecord(row),
+                    active: row.isNull(7) ? nil : try certificateRecord(row, from: 7),
+                    profile: row.optionalDouble(6).map { DeviceCertificateProfile(validity: $0) })
+            } ?? EnrollmentView()
         if let presentedFingerprint {
             view.presented = try certificate(db, fingerprint: presentedFingerprint)
             if let next = view.presented?.replacedBy {

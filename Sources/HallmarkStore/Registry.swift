@@ -117,24 +117,23 @@ public final class Registry: Sendable {
     }
 
     static func device(_ db: Database, _ udid: UDID) throws -> DeviceRecord? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(deviceColumns()) FROM devices WHERE udid = ?"), arguments: [udid.rawValue]
-        ).map { try deviceRecord($0) }
+        try db.fetchRecord(sql: "SELECT \(deviceColumns) FROM devices WHERE udid = ?", arguments: [udid.rawValue]) {
+            try deviceRecord($0)
+        }
     }
 
     /// The columns ``deviceRecord(_:from:)`` reads, in its order; with `table`, qualified by it.
-    static func deviceColumns(_ table: String? = nil) -> String {
-        columnList(["tenant_id", "udid", "public_key", "status", "source", "product_id"], table: table)
-    }
+    static let deviceColumns = columnList(deviceColumnNames, table: nil)
+    static let deviceColumnNames = ["tenant_id", "udid", "public_key", "status", "source", "product_id"]
 
-    /// A device from a row holding ``deviceColumns(_:)`` from column `first` on (read by position:
+    /// A device from a row holding ``deviceColumns`` from column `first` on (read by position:
     /// the enrollment path reads devices twice per request, and a lookup by name costs more than the read).
-    static func deviceRecord(_ row: Row, from first: Int = 0) throws -> DeviceRecord {
-        let der: Data = row[first + 2]
-        return DeviceRecord(
-            tenant: row[first], udid: try UDID(validating: row[first + 1]), key: try DeviceKey(storedSPKI: Array(der)),
-            status: DeviceStatus(rawValue: row[first + 3]) ?? .quarantined, source: row[first + 4],
-            product: row[first + 5])
+    static func deviceRecord(_ row: Columns, from first: Int = 0) throws -> DeviceRecord {
+        DeviceRecord(
+            tenant: row.string(first), udid: try UDID(validating: row.string(first + 1)),
+            key: try DeviceKey(storedSPKI: row.bytes(first + 2)),
+            status: DeviceStatus(rawValue: row.string(first + 3)) ?? .quarantined, source: row.string(first + 4),
+            product: row.string(first + 5))
     }
 
     static func columnList(_ names: [String], table: String?) -> String {
@@ -147,8 +146,9 @@ public final class Registry: Sendable {
         try pool.read { db in
             var (filter, arguments) = Self.filter(["status": status?.rawValue, "tenant_id": tenant])
             arguments += [limit]
-            return try Row.fetchAll(db, sql: "SELECT \(Self.deviceColumns()) FROM devices \(filter) ORDER BY udid LIMIT ?", arguments: arguments)
-                .map { try Self.deviceRecord($0) }
+            return try db.fetchRecords(sql: "SELECT \(Self.deviceColumns) FROM devices \(filter) ORDER BY udid LIMIT ?", arguments: arguments) {
+                try Self.deviceRecord($0)
+            }
         }
     }
 
@@ -190,10 +190,9 @@ public final class Registry: Sendable {
     }
 
     static func activeCertificate(_ db: Database, _ udid: UDID) throws -> CertificateRecord? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE udid = ? AND status = 'active'"),
-            arguments: [udid.rawValue]
-        ).map { try certificateRecord($0) }
+        try db.fetchRecord(
+            sql: "SELECT \(certificateColumns) FROM certificates WHERE udid = ? AND status = 'active'", arguments: [udid.rawValue]
+        ) { try certificateRecord($0) }
     }
 
     /// Finds a certificate by the SHA-256 fingerprint of its DER.
@@ -202,9 +201,9 @@ public final class Registry: Sendable {
     }
 
     static func certificate(_ db: Database, fingerprint: String) throws -> CertificateRecord? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE fingerprint = ?"), arguments: [fingerprint]
-        ).map { try certificateRecord($0) }
+        try db.fetchRecord(sql: "SELECT \(certificateColumns) FROM certificates WHERE fingerprint = ?", arguments: [fingerprint]) {
+            try certificateRecord($0)
+        }
     }
 
     /// Finds a certificate by serial number (hex).
@@ -213,10 +212,10 @@ public final class Registry: Sendable {
     }
 
     static func certificate(_ db: Database, serial: String) throws -> CertificateRecord? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT \(certificateColumns()) FROM certificates WHERE serial = ? AND ca_id = 'hallmark'"),
+        try db.fetchRecord(
+            sql: "SELECT \(certificateColumns) FROM certificates WHERE serial = ? AND ca_id = 'hallmark'",
             arguments: [serial.lowercased()]
-        ).map { try certificateRecord($0) }
+        ) { try certificateRecord($0) }
     }
 
     /// Lists certificates, newest first.
@@ -227,31 +226,30 @@ public final class Registry: Sendable {
             // walking the whole tenant's index instead, newest first, to find them.
             var (filter, arguments) = Self.filter(["udid": udid?.rawValue, (udid == nil ? "tenant_id" : "+tenant_id"): tenant])
             arguments += [limit]
-            return try Row.fetchAll(
-                db, sql: "SELECT \(Self.certificateColumns()) FROM certificates \(filter) ORDER BY issued_at DESC LIMIT ?",
+            return try db.fetchRecords(
+                sql: "SELECT \(Self.certificateColumns) FROM certificates \(filter) ORDER BY issued_at DESC LIMIT ?",
                 arguments: arguments
-            ).map { try Self.certificateRecord($0) }
+            ) { try Self.certificateRecord($0) }
         }
     }
 
-    /// The columns ``certificateRecord(_:from:)`` reads, in its order; with `table`, qualified by it.
-    static func certificateColumns(_ table: String? = nil) -> String {
-        columnList(
-            ["serial", "tenant_id", "thing_name", "udid", "fingerprint", "key_fingerprint", "not_before", "not_after", "status",
-             "replaced_by", "der"], table: table)
-    }
+    /// The columns ``certificateRecord(_:from:)`` reads, in its order.
+    static let certificateColumns = columnList(certificateColumnNames, table: nil)
+    static let certificateColumnNames = [
+        "serial", "tenant_id", "thing_name", "udid", "fingerprint", "key_fingerprint", "not_before", "not_after", "status",
+        "replaced_by", "der",
+    ]
 
-    /// A certificate from a row holding ``certificateColumns(_:)`` from column `first` on.
-    static func certificateRecord(_ row: Row, from first: Int = 0) throws -> CertificateRecord {
-        let der: Data = row[first + 10]
-        return CertificateRecord(
-            serial: row[first], tenant: row[first + 1], thingName: row[first + 2],
-            udid: try (row[first + 3] as String?).map { try UDID(validating: $0) }, fingerprint: row[first + 4],
-            keyFingerprint: row[first + 5],
-            notBefore: Date(timeIntervalSince1970: row[first + 6]),
-            notAfter: Date(timeIntervalSince1970: row[first + 7]),
-            status: CertificateStatus(rawValue: row[first + 8]) ?? .revoked, replacedBy: row[first + 9],
-            der: Array(der))
+    /// A certificate from a row holding ``certificateColumns`` from column `first` on.
+    static func certificateRecord(_ row: Columns, from first: Int = 0) throws -> CertificateRecord {
+        CertificateRecord(
+            serial: row.string(first), tenant: row.string(first + 1), thingName: row.string(first + 2),
+            udid: try row.optionalString(first + 3).map { try UDID(validating: $0) }, fingerprint: row.string(first + 4),
+            keyFingerprint: row.string(first + 5),
+            notBefore: Date(timeIntervalSince1970: row.double(first + 6)),
+            notAfter: Date(timeIntervalSince1970: row.double(first + 7)),
+            status: CertificateStatus(rawValue: row.string(first + 8)) ?? .revoked, replacedBy: row.optionalString(first + 9),
+            der: row.bytes(first + 10))
     }
 
     // MARK: Things
