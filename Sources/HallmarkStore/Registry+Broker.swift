@@ -156,14 +156,15 @@ extension Registry {
     static func createThingIfMissing(
         _ db: Database, tenant: String, name: String, udid: String?, product: String, policy: String? = nil, now: Date
     ) throws {
-        let exists =
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM things WHERE tenant_id = ? AND name = ?"), arguments: [tenant, name]) ?? false
-        if !exists {
-            try db.cachedStatement(
-                sql: "INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)"
-            ).execute(arguments: [tenant, name, udid, product, now.timeIntervalSince1970])
-        }
+        // One lookup, not two: the insert itself finds whether the thing exists. Another thing of
+        // the same device (its UDID is unique) is still an error.
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO things (tenant_id, name, udid, product_id, created_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (tenant_id, name) DO NOTHING
+                """
+        ).execute(arguments: [tenant, name, udid, product, now.timeIntervalSince1970])
+        let exists = db.changesCount == 0
         if let policy {
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name) VALUES (?, ?, ?)")
                 .execute(arguments: [tenant, name, policy])
