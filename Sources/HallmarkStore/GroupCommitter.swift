@@ -12,15 +12,17 @@ import Synchronization
 /// given is an answer on disk.
 ///
 /// Reads submitted with ``read(_:)`` run on the same queue and connection, between
-/// transactions. That connection's page cache stays warm, since no other connection writes
-/// while the server runs; any other connection's cache is emptied by SQLite at its next read
-/// after each commit, so a read there fetches every page it needs again (`bench enroll` saw
-/// the read before signing cost more than all of an enrollment's writes).
+/// transactions. That connection's page cache stays warm: SQLite empties a connection's cache
+/// when another connection has committed since its last read, which for this one happens only
+/// when a command writes beside the server. A read-only connection found its cache emptied by
+/// nearly every read under load and fetched every page again (`bench enroll` saw the read before
+/// signing cost more than all of an enrollment's writes).
 final class GroupCommitter: Sendable {
     private struct Job: Sendable {
-        /// Runs the work inside a savepoint and returns how to deliver its result after commit.
+        /// Runs the work (a write's inside a savepoint) and returns how to deliver its result
+        /// (a write's once its transaction has committed).
         let run: @Sendable (Database) -> @Sendable () -> Void
-        /// Delivers a failure of the whole transaction.
+        /// Delivers a failure of the whole transaction, or of the connection before a read ran.
         let fail: @Sendable (any Error) -> Void
     }
 

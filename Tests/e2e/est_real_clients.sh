@@ -174,6 +174,14 @@ expect_refusal 403 device_quarantined "quarantined device" dev4.csr "${CT[@]}" "
 "$HALLMARK" registry set-status --data-dir "$DATA" E2E-DEV-4 decommissioned >/dev/null
 expect_refusal 403 device_decommissioned "decommissioned device" dev4.csr "${CT[@]}" "$SE"
 
+echo "# an import beside the running server"
+openssl ecparam -name prime256v1 -genkey -noout -out dev5.key 2>/dev/null
+printf 'udid,public_key\nE2E-DEV-5,%s\n' "$(openssl pkey -in dev5.key -pubout -outform DER | base64 -w0)" > late.csv
+csr dev5.key "/CN=E2E-DEV-5" > dev5.csr
+expect_refusal 403 unknown_device "a device not yet imported" dev5.csr "${CT[@]}" "$SE"
+"$HALLMARK" allowlist import --data-dir "$DATA" late.csv >out.txt 2>&1 || die "late import failed: $(cat out.txt)"
+[ "$(enroll dev5.csr "$SE")" = 200 ] && ok "a device imported while the server runs enrols at once"
+
 echo "# graceful shutdown and persistence"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" && ok "SIGTERM: graceful shutdown, exit 0"
 SERVER_PID=""
