@@ -121,10 +121,12 @@ final class GroupCommitter: Sendable {
             var readsDone = false
             do {
                 try pool.writeWithoutTransaction { db in
-                    for job in reads { job.run(db)() }
-                    readsDone = true
-                    guard !batch.isEmpty else { return }
+                    // One transaction, so one lock on the WAL's shared memory, for the reads and
+                    // the batch. The reads come first and see only committed data: their answers
+                    // go out at once.
                     try db.inTransaction {
+                        for job in reads { job.run(db)() }
+                        readsDone = true
                         deliveries = batch.map { $0.run(db) }
                         return .commit
                     }
