@@ -25,6 +25,8 @@ struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let presented = PresentedCertificates.shared
         let entry = presented.open(channel)
+        // Forgotten when the connection closes, however its setup ends.
+        channel.closeFuture.whenComplete { _ in presented.close(channel) }
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(
                 NIOSSLServerHandler(
@@ -34,7 +36,6 @@ struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler
                         promise.succeed(.certificateVerified)
                     },
                     configuration: .init()))
-            channel.closeFuture.whenComplete { _ in presented.close(channel) }
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
