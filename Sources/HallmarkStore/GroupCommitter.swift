@@ -11,12 +11,12 @@ import Synchronization
 /// others. A caller resumes only after the transaction holding its work has committed: an answer
 /// given is an answer on disk.
 ///
-/// Reads submitted with ``read(_:)`` run on the same queue and connection, between
-/// transactions. That connection's page cache stays warm: SQLite empties a connection's cache
-/// when another connection has committed since its last read, which for this one happens only
-/// when a command writes beside the server. A read-only connection found its cache emptied by
-/// nearly every read under load and fetched every page again (`bench enroll` saw the read before
-/// signing cost more than all of an enrollment's writes).
+/// Reads submitted with ``read(_:)`` run on the same queue and connection, at the start of the
+/// next batch's transaction, before its writes. That connection's page cache stays warm: SQLite
+/// empties a connection's cache when another connection has committed since its last read,
+/// which for this one happens only when a command writes beside the server. A read-only
+/// connection found its cache emptied by nearly every read under load and fetched every page
+/// again (`bench enroll` saw the read before signing cost more than all of an enrollment's writes).
 final class GroupCommitter: Sendable {
     private struct Job: Sendable {
         /// Runs the work (a write's inside a savepoint) and returns how to deliver its result
@@ -45,8 +45,8 @@ final class GroupCommitter: Sendable {
         try await submit(read: false) { db in try Self.inSavepoint(db) { try work(db) } }
     }
 
-    /// Runs `work` on the writer's connection outside any transaction, ahead of the next batch,
-    /// and returns its result. It must not write.
+    /// Runs `work` on the writer's connection ahead of the next batch, in its transaction before
+    /// any of its writes, and returns its result at once. It must not write.
     func read<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await submit(read: true, work)
     }

@@ -29,13 +29,15 @@ extension Registry {
         case stale
     }
 
-    /// Reads what a first enrollment or renewal decision needs, outside any transaction, on the
-    /// writer's connection (a fast path; the decision is taken again inside the commit, so its
+    /// Reads what a first enrollment or renewal decision needs, on the writer's connection ahead
+    /// of its next batch (a fast path; the decision is taken again inside the commit, so its
     /// reads need not come from one snapshot).
     public func enrollmentView(udid: UDID, presentedFingerprint: String? = nil) async throws -> EnrollmentView {
         try await committer.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
     }
 
+    /// The view's query: the device's columns, its product's validity (column 6), then its active
+    /// certificate's columns (from 7).
     private static let enrollmentViewSQL = """
         SELECT \(columnList(deviceColumnNames, table: "d")), p.certificate_validity_seconds, \(columnList(certificateColumnNames, table: "c"))
         FROM devices d

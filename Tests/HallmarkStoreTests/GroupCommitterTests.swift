@@ -53,11 +53,4 @@ import Testing
             #expect(failed == 0)
         }
     }
-
-    @Test func aReadRunsOutsideAnyTransaction() async throws {
-        try await withCommitter { committer, _ in
-            let inTransaction = try await committer.read { db in db.isInsideTransaction }
-            #expect(!inTransaction)
-        }
-    }
 }
