@@ -2,6 +2,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOSSL
+import NIOTLS
 import Synchronization
 
 /// TLS for Hallmark's HTTPS listener: HummingbirdTLS's `TLSChannel`, plus a record of the client
@@ -9,13 +10,15 @@ import Synchronization
 ///
 /// A request handler runs on Swift's thread pool, not on its connection's event loop. Asking the
 /// TLS handler for the peer certificate would mean a trip to that loop and back on every request
-/// (`bench enroll` counted about 2 % of the server's CPU for it, most in thread wake-ups). Here the
-/// handshake's verification callback, which BoringSSL calls with the presented chain, records
-/// the leaf; the handler reads it under a lock.
+/// (`bench enroll` counted about 2 % of the server's CPU for it, most in thread wake-ups). Here a
+/// handler after the TLS handler records the peer certificate when the handshake completes,
+/// before any request is read, and a request handler reads it under a lock. It is read from the
+/// TLS handler then, not taken from the verification callback: a resumed session presents no
+/// certificate to verify, yet has the one it was first established with.
 ///
-/// The callback accepts every chain: client certificates are optional at the TLS layer and
-/// validated by the handler that needs one, so a bad certificate gets a clear EST error instead
-/// of a bare TLS alert. The handshake still proves the client holds the certificate's key.
+/// The verification callback accepts every chain: client certificates are optional at the TLS
+/// layer and validated by the handler that needs one, so a bad certificate gets a clear EST error
+/// instead of a bare TLS alert. The handshake still proves the client holds the certificate's key.
 struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler>: ServerChildChannel, HTTPChannelHandler {
     typealias Value = Base.Value
 
@@ -28,14 +31,11 @@ struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler
         // Forgotten when the connection closes, however its setup ends.
         channel.closeFuture.whenComplete { _ in presented.close(channel) }
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(
-                NIOSSLServerHandler(
-                    context: sslContext,
-                    customVerificationCallback: { chain, promise in
-                        entry.record(chain.first)
-                        promise.succeed(.certificateVerified)
-                    },
-                    configuration: .init()))
+            let tls = NIOSSLServerHandler(
+                context: sslContext,
+                customVerificationCallback: { _, promise in promise.succeed(.certificateVerified) },
+                configuration: .init())
+            try channel.pipeline.syncOperations.addHandlers([tls, PeerCertificateRecorder(tls: tls, entry: entry)])
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
@@ -46,6 +46,26 @@ struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler
     }
 
     var responder: HTTPChannelHandler.Responder { base.responder }
+}
+
+/// Records the peer certificate when the TLS handshake completes (on the connection's event loop).
+private final class PeerCertificateRecorder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let tls: NIOSSLServerHandler
+    private let entry: PresentedCertificates.Entry
+
+    init(tls: NIOSSLServerHandler, entry: PresentedCertificates.Entry) {
+        self.tls = tls
+        self.entry = entry
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            entry.record(tls.peerCertificate)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
 }
 
 /// The client certificate of each open HTTPS connection, by connection.

@@ -152,6 +152,31 @@ SERIAL2=$(openssl x509 -in dev1-renewed.pem -noout -serial)
 [ "$SERIAL2" != "$SERIAL1" ] && openssl verify -CAfile "$ROOT" -untrusted issuing.pem dev1-renewed.pem >/dev/null && ok "renewal issued a new valid certificate"
 [ "$(enroll dev1.csr "$SRE" --cert dev1.pem --key dev1.key)" = 200 ] || die "repeat reenroll: $(cat resp.txt)"
 [ "$(base64 -d resp.txt | openssl pkcs7 -inform DER -print_certs | openssl x509 -noout -serial)" = "$SERIAL2" ] && ok "repeating the renewal with the old certificate returns the same renewal"
+# A client that resumes its TLS session presents no certificate in the new handshake: the server
+# must still know the one the session was established with.
+python3 - "$PORT" "$ROOT" dev1.pem dev1.key dev1.csr > resumed.txt <<'PY' || die "renewal over a resumed TLS session: $(cat resumed.txt)"
+import socket, ssl, sys
+port, root, cert, key, body = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], open(sys.argv[5], "rb").read()
+context = ssl.create_default_context(cafile=root)
+context.load_cert_chain(cert, key)
+request = (f"POST /.well-known/est/simplereenroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/pkcs10\r\n"
+           f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+def renew(session=None):
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            tls.sendall(request)
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+            return answer.split(b"\r\n", 1)[0].decode(), tls.session, tls.session_reused
+status, session, _ = renew()
+assert status.endswith("200 OK"), f"first connection: {status}"
+status, _, reused = renew(session)
+assert reused, "the second connection did not resume the TLS session"
+assert status.endswith("200 OK"), f"resumed connection: {status}"
+print("ok")
+PY
+ok "renewal over a resumed TLS session: the session's client certificate still counts"
 openssl ecparam -name prime256v1 -genkey -noout -out dev1-new.key 2>/dev/null
 csr dev1-new.key "/CN=E2E-DEV-1" > dev1-newkey.csr
 [ "$(enroll dev1-newkey.csr "$SRE" --cert dev1-renewed.pem --key dev1.key)" = 200 ] && ok "renewal with a new key accepted"
