@@ -48,7 +48,8 @@ struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler
     var responder: HTTPChannelHandler.Responder { base.responder }
 }
 
-/// Records the peer certificate when the TLS handshake completes (on the connection's event loop).
+/// Records the peer certificate when the TLS handshake completes (on the connection's event loop),
+/// then leaves the pipeline.
 private final class PeerCertificateRecorder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
@@ -61,10 +62,14 @@ private final class PeerCertificateRecorder: ChannelInboundHandler, RemovableCha
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
-            entry.record(tls.peerCertificate)
+        guard case .handshakeCompleted = event as? TLSUserEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
         }
+        // Recorded before the event goes on, and before the TLS handler passes on any request.
+        entry.record(tls.peerCertificate)
         context.fireUserInboundEventTriggered(event)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 
