@@ -122,7 +122,7 @@ public final class Registry: Sendable {
         }
     }
 
-    /// The columns ``deviceRecord(_:from:)`` reads, in its order; with `table`, qualified by it.
+    /// The columns ``deviceRecord(_:from:)`` reads, in its order.
     static let deviceColumns = columnList(deviceColumnNames, table: nil)
     static let deviceColumnNames = ["tenant_id", "udid", "public_key", "status", "source", "product_id"]
 
