@@ -26,16 +26,14 @@ struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler
     var base: Base
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let presented = PresentedCertificates.shared
-        let entry = presented.open(channel)
         // Forgotten when the connection closes, however its setup ends.
-        channel.closeFuture.whenComplete { _ in presented.close(channel) }
+        channel.closeFuture.whenComplete { _ in PresentedCertificates.shared.close(channel) }
         return channel.eventLoop.makeCompletedFuture {
             let tls = NIOSSLServerHandler(
                 context: sslContext,
                 customVerificationCallback: { _, promise in promise.succeed(.certificateVerified) },
                 configuration: .init())
-            try channel.pipeline.syncOperations.addHandlers([tls, PeerCertificateRecorder(tls: tls, entry: entry)])
+            try channel.pipeline.syncOperations.addHandlers([tls, PeerCertificateRecorder(tls: tls)])
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
@@ -54,11 +52,9 @@ private final class PeerCertificateRecorder: ChannelInboundHandler, RemovableCha
     typealias InboundIn = NIOAny
 
     private let tls: NIOSSLServerHandler
-    private let entry: PresentedCertificates.Entry
 
-    init(tls: NIOSSLServerHandler, entry: PresentedCertificates.Entry) {
+    init(tls: NIOSSLServerHandler) {
         self.tls = tls
-        self.entry = entry
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -67,40 +63,32 @@ private final class PeerCertificateRecorder: ChannelInboundHandler, RemovableCha
             return
         }
         // Recorded before the event goes on, and before the TLS handler passes on any request.
-        entry.record(tls.peerCertificate)
+        PresentedCertificates.shared.record(tls.peerCertificate, for: context.channel)
         context.fireUserInboundEventTriggered(event)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 
-/// The client certificate of each open HTTPS connection, by connection.
+/// The client certificate of each open HTTPS connection, by connection: recorded when its
+/// handshake completes, forgotten when it closes.
 final class PresentedCertificates: Sendable {
     static let shared = PresentedCertificates()
 
-    /// One connection's record, written once by its handshake.
-    final class Entry: Sendable {
-        private let certificate = Mutex<NIOSSLCertificate?>(nil)
-        func record(_ presented: NIOSSLCertificate?) { certificate.withLock { $0 = presented } }
-        var value: NIOSSLCertificate? { certificate.withLock { $0 } }
-    }
+    private let certificates = Mutex<[ObjectIdentifier: NIOSSLCertificate]>([:])
 
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
-
-    /// Starts the record of a new connection.
-    func open(_ channel: any Channel) -> Entry {
-        let entry = Entry()
-        entries.withLock { $0[ObjectIdentifier(channel)] = entry }
-        return entry
+    /// Records what a connection presented (nothing, if `certificate` is nil).
+    func record(_ certificate: NIOSSLCertificate?, for channel: any Channel) {
+        certificates.withLock { $0[ObjectIdentifier(channel)] = certificate }
     }
 
     /// Forgets a closed connection (before its channel can be freed and its identity reused).
     func close(_ channel: any Channel) {
-        _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        _ = certificates.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
     /// The certificate the connection presented; nil if it presented none, or if the connection
     /// was not set up by ``ClientCertificateTLSChannel``.
     func certificate(of channel: any Channel) -> NIOSSLCertificate? {
-        entries.withLock { $0[ObjectIdentifier(channel)] }?.value
+        certificates.withLock { $0[ObjectIdentifier(channel)] }
     }
 }
