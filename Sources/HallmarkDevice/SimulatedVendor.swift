@@ -100,7 +100,11 @@ public struct SimulatedVendor: Sendable {
 
 /// Writes a private key file readable by its owner only (0600), never briefly wider.
 func writeSecret(_ text: String, to url: URL) throws {
-    FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+    guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+        throw HallmarkError(
+            .keyFileInvalid, "Could not create \(url.lastPathComponent).",
+            remedy: "Check that its directory exists and is writable.")
+    }
     try Data(text.utf8).write(to: url)
     try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
 }
