@@ -32,7 +32,7 @@ enum ErrorResponse {
             var error: Detail
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data =
             (try? encoder.encode(
                 Body(error: .init(code: error.code.rawValue, message: error.reason, remedy: error.remedy))))
