@@ -7,16 +7,16 @@ import X509
 
 /// `hallmark bench enroll`: simulated devices enrolling concurrently over HTTPS keep-alive against
 /// a `hallmark serve` child process, beside two references measured in the same round: the
-/// in-process ceiling (CSR parse + verify + issue on all cores), just before the load, and the
-/// same load against the registry-free reference (`bench registry-free-est`: the same TLS, HTTP,
-/// EST and crypto with no registry), just after.
+/// in-process ceiling (CSR parse + verify + issue on all cores), just before the loads and again
+/// just after them, and the same load against the registry-free reference (`bench
+/// registry-free-est`: the same TLS, HTTP, EST and crypto with no registry), just after the server's.
 struct BenchEnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll", abstract: "Enrollment throughput and latency vs. the in-process crypto ceiling and a registry-free reference.")
 
     @Option(help: "Devices that enrol in each round (one CSR each).")
     var devices = 6000
-    @Option(help: "Rounds, each the ceiling measured and then the same number of new devices enrolling: this machine's speed drifts, so each round's ratio pairs figures taken a few seconds apart.")
+    @Option(help: "Rounds, each the same number of new devices enrolling between two measurements of the ceiling: this machine's speed drifts, so each round's ratio pairs figures taken a few seconds apart.")
     var rounds = 3
     @Option(help: "Concurrent keep-alive HTTPS connections.")
     var concurrency = 32
@@ -34,7 +34,10 @@ struct BenchEnrollCommand: AsyncParsableCommand {
 
     /// One round's figures.
     private struct Round {
-        var ceiling: Double
+        var ceilingBefore: Double
+        var ceilingAfter: Double
+        /// The mean of the measurements on either side of the loads.
+        var ceiling: Double { (ceilingBefore + ceilingAfter) / 2 }
         var server: Measured
         var registryFree: Measured
         var ratio: Double { server.load.throughput / ceiling }
@@ -71,14 +74,16 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         try await server.settle()
         for index in 0..<rounds {
             let devices = Array(fleet[(index * self.devices)..<((index + 1) * self.devices)])
-            // The ceiling while the servers are idle, then the load on each: figures seconds apart.
-            let ceiling = try await measureCeiling(fleet: devices, authority: authority, cores: cores)
+            // The ceiling while the servers are idle, the load on each, the ceiling again: figures
+            // seconds apart, and a drift of the machine's speed during the round is split evenly.
+            let ceilingBefore = try await measureCeiling(fleet: devices, authority: authority, cores: cores)
             let measured = try await drive(server, with: devices, trust: authority.root)
             let reference = try await drive(registryFree, with: devices, trust: authority.root)
-            let round = Round(ceiling: ceiling, server: measured, registryFree: reference)
+            let ceilingAfter = try await measureCeiling(fleet: devices, authority: authority, cores: cores)
+            let round = Round(ceilingBefore: ceilingBefore, ceilingAfter: ceilingAfter, server: measured, registryFree: reference)
             results.append(round)
-            print(String(format: "round %d: ceiling %.0f ops/s (%.0f µs per operation per core)",
-                         index + 1, ceiling, Double(cores) / ceiling * 1e6))
+            print(String(format: "round %d: ceiling %.0f ops/s (%.0f µs per operation per core; %.0f before the loads, %.0f after)",
+                         index + 1, round.ceiling, Double(cores) / round.ceiling * 1e6, ceilingBefore, ceilingAfter))
             print("  hallmark serve:       " + describe(measured, cores: cores) + String(format: "; ratio %.2f", round.ratio))
             print("  without the registry: " + describe(reference, cores: cores) + String(format: "; ratio %.2f", round.registryFreeRatio))
         }
