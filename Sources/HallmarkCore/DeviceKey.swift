@@ -116,7 +116,7 @@ public struct DeviceKey: Hashable, Sendable {
     /// Parses the text forms found in allowlists: a PEM `PUBLIC KEY` block, base64 of a DER
     /// SubjectPublicKeyInfo, or hexadecimal of the same DER.
     public init(text: String) throws(HallmarkError) {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = ASCII.trimmingSpaces(text)
         if trimmed.hasPrefix("-----BEGIN") {
             let key: Certificate.PublicKey
             do {
@@ -129,7 +129,7 @@ public struct DeviceKey: Hashable, Sendable {
             try self.init(key)
             return
         }
-        let compact = trimmed.filter { !$0.isWhitespace }
+        let compact = String(decoding: trimmed.utf8.filter { !ASCII.isSpace($0) }, as: UTF8.self)
         if let der = Data(base64Encoded: compact) {
             try self.init(spkiDER: Array(der))
         } else if let der = [UInt8](hexString: compact) {

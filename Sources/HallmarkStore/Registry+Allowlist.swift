@@ -10,36 +10,72 @@ extension Registry {
         public var imported = 0
         /// Rows identical to a record already in the registry (skipped, nothing changed).
         public var alreadyPresent = 0
-        /// Every problem, from the file and against the registry, by line.
+        /// Rows read.
+        public var rowsRead = 0
+        /// Rows repeating an earlier row of the same file (skipped, nothing changed).
+        public var duplicates = 0
+        /// Rows that cannot be imported: unreadable, or in conflict with the file or the registry.
+        public var invalidCount = 0
+        /// The first ``problemsKept`` problems, from the file and against the registry, by line;
+        /// the counts cover them all.
         public var problems: [AllowlistProblem] = []
         /// False when nothing was written because of invalid rows.
         public var committed = false
 
-        public var invalidCount: Int { problems.count { $0.severity == .invalid } }
+        /// How many problems a report lists: enough to fix a file by, few enough that a file of
+        /// bad rows does not fill the memory.
+        public static let problemsKept = 1000
+
+        mutating func record(_ problem: AllowlistProblem) {
+            switch problem.severity {
+            case .invalid: invalidCount += 1
+            case .duplicate: duplicates += 1
+            }
+            if problems.count < Self.problemsKept { problems.append(problem) }
+        }
     }
 
-    /// Imports parsed allowlist entries in one transaction.
+    /// Imports a parsed allowlist in one transaction (see ``importAllowlist(nextRow:source:product:tenant:skipInvalid:now:progress:)``).
+    public func importAllowlist(
+        _ parsed: AllowlistParser.Result, source: String, product: String = defaultProduct,
+        tenant: String = defaultTenant, skipInvalid: Bool, now: Date, progress: (Int) -> Void = { _ in }
+    ) throws -> ImportReport {
+        let rows = parsed.problems.map { (line: $0.line, row: AllowlistRow.problem($0)) } + parsed.entries.map { ($0.line, .entry($0)) }
+        var iterator = rows.sorted { $0.line < $1.line }.lazy.map(\.row).makeIterator()
+        return try importAllowlist(
+            nextRow: { iterator.next() }, source: source, product: product, tenant: tenant, skipInvalid: skipInvalid, now: now,
+            progress: progress)
+    }
+
+    /// Imports allowlist rows in one transaction, reading them as it goes: the rows are never all
+    /// in memory.
     ///
     /// A row that repeats a registry record exactly is skipped. A UDID already on record with
     /// another key, or a key already on record for another UDID, is a conflict. Unless
     /// `skipInvalid`, any invalid row (from the file or a conflict) means nothing is imported.
     /// - Parameters:
-    ///   - parsed: The parser's result.
+    ///   - nextRow: The next row, each checked against the rows before it (``AllowlistRows``); nil
+    ///     after the last. What it throws ends the import with nothing written.
     ///   - source: Where the rows came from, kept as each record's provenance.
     ///   - product: The product the devices belong to.
-    ///   - progress: Called with rows written so far.
+    ///   - progress: Called with the number of rows read so far, every few thousand rows.
     public func importAllowlist(
-        _ parsed: AllowlistParser.Result, source: String, product: String = defaultProduct,
-        tenant: String = defaultTenant, skipInvalid: Bool, now: Date, progress: @Sendable (Int) -> Void = { _ in }
+        nextRow: () throws -> AllowlistRow?, source: String, product: String = defaultProduct,
+        tenant: String = defaultTenant, skipInvalid: Bool, now: Date, progress: (Int) -> Void = { _ in }
     ) throws -> ImportReport {
         var report = ImportReport()
-        report.problems = parsed.problems
         guard try self.product(tenant: tenant, id: product) != nil else {
             throw HallmarkError(
                 .notFound, "Product \(product) does not exist.", remedy: "Create it first, or import into the default product.")
         }
         do {
             try pool.write { db in
+                // A large import changes index pages all over: with SQLite's default 2 MB cache they
+                // are spilled to the WAL and read back again and again (a 500,000-row import took
+                // seven times as long as one of 100,000).
+                let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+                try db.execute(sql: "PRAGMA cache_size = -65536")
+                defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
                 let byUDID = try db.cachedStatement(sql: "SELECT key_fingerprint FROM devices WHERE udid = ?")
                 let byKey = try db.cachedStatement(sql: "SELECT udid FROM devices WHERE key_fingerprint = ?")
                 let insert = try db.cachedStatement(
@@ -48,14 +84,23 @@ extension Registry {
                         VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?)
                         """)
                 let at = now.timeIntervalSince1970
-                for (index, entry) in parsed.entries.enumerated() {
-                    if index % 5000 == 0 { progress(index) }
+                while let row = try nextRow() {
+                    report.rowsRead += 1
+                    if report.rowsRead % 5000 == 0 { progress(report.rowsRead) }
+                    let entry: AllowlistEntry
+                    switch row {
+                    case .problem(let problem):
+                        report.record(problem)
+                        continue
+                    case .entry(let read):
+                        entry = read
+                    }
                     let fingerprint = entry.key.fingerprint
                     if let existing = try String.fetchOne(byUDID, arguments: [entry.udid.rawValue]) {
                         if existing == fingerprint {
                             report.alreadyPresent += 1
                         } else {
-                            report.problems.append(
+                            report.record(
                                 AllowlistProblem(
                                     line: entry.line, udid: entry.udid.rawValue, severity: .invalid,
                                     error: HallmarkError(
@@ -65,7 +110,7 @@ extension Registry {
                         continue
                     }
                     if let owner = try String.fetchOne(byKey, arguments: [fingerprint]) {
-                        report.problems.append(
+                        report.record(
                             AllowlistProblem(
                                 line: entry.line, udid: entry.udid.rawValue, severity: .invalid,
                                 error: HallmarkError(
@@ -78,7 +123,7 @@ extension Registry {
                     ])
                     report.imported += 1
                 }
-                progress(parsed.entries.count)
+                progress(report.rowsRead)
                 if report.invalidCount > 0 && !skipInvalid {
                     throw ImportAborted()
                 }
@@ -86,7 +131,7 @@ extension Registry {
                     AuditEvent(
                         at: now, tenant: tenant, action: "allowlist.import", decision: .allow, code: "imported",
                         source: source,
-                        detail: "\(report.imported) imported, \(report.alreadyPresent) already present, \(report.invalidCount) invalid skipped"),
+                        detail: "\(report.imported) imported, \(report.alreadyPresent) already present, \(report.duplicates) duplicate rows, \(report.invalidCount) invalid skipped"),
                     db)
             }
             report.committed = true

@@ -26,38 +26,97 @@ struct AllowlistCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                guard let contents = FileManager.default.contents(atPath: file) else {
-                    throw HallmarkError(.notFound, "Cannot read \(file).", remedy: "Check the path.")
-                }
+                let input = try AllowlistFile(path: file)
                 let registry = try data.openRegistry()
-                let bytes = Array(contents)
-                let format = AllowlistParser.Format.guess(fileName: file, contents: bytes)
                 let start = Date()
-                let bar = ProgressBar(label: "reading")
-                let parsed = AllowlistParser().parse(bytes, format: format) { bar.update($0, of: nil) }
-                bar.finish(parsed.rowsRead)
-                let writeBar = ProgressBar(label: "writing")
-                let total = parsed.entries.count
+                var rows = try input.rows()
+                let bar = ProgressBar(label: "importing")
                 let report = try registry.importAllowlist(
-                    parsed, source: URL(fileURLWithPath: file).lastPathComponent, product: product,
+                    nextRow: { try rows.next() }, source: URL(fileURLWithPath: file).lastPathComponent, product: product,
                     tenant: tenant.resolve(in: registry), skipInvalid: skipInvalid, now: Date()
-                ) { writeBar.update($0, of: total) }
-                writeBar.finish(total)
+                ) { bar.update(input.bytesRead, of: input.size, rows: $0) }
+                bar.finish(report.rowsRead)
                 let seconds = Date().timeIntervalSince(start)
                 for problem in report.problems.prefix(50) { print("  \(problem)") }
-                if report.problems.count > 50 { print("  ... and \(report.problems.count - 50) more") }
+                let unlisted = report.invalidCount + report.duplicates - min(50, report.problems.count)
+                if unlisted > 0 { print("  ... and \(unlisted) more") }
                 if !report.committed {
-                    print("Nothing imported: \(report.invalidCount) invalid row(s) in \(parsed.rowsRead).")
+                    print("Nothing imported: \(report.invalidCount) invalid row(s) in \(report.rowsRead).")
                     throw HallmarkError(
                         .allowlistInvalid, "\(report.invalidCount) row(s) are invalid.",
                         remedy: "Fix the rows listed above, or pass --skip-invalid to import the rest.")
                 }
                 print(
                     "Imported \(report.imported) device(s) in \(String(format: "%.2f", seconds)) s; "
-                        + "\(report.alreadyPresent) already present, \(parsed.duplicateCount) duplicate row(s), "
+                        + "\(report.alreadyPresent) already present, \(report.duplicates) duplicate row(s), "
                         + "\(report.invalidCount) invalid skipped.")
             }
         }
+    }
+}
+
+/// An allowlist file being read: CSV a megabyte at a time, JSON whole (a JSON document is parsed
+/// at once).
+final class AllowlistFile: @unchecked Sendable {
+    private let handle: FileHandle
+    private let path: String
+    private var format = AllowlistParser.Format.csv
+    private var first: [UInt8]
+    /// The file's size in bytes.
+    let size: Int
+    /// Bytes read so far (read by the progress bar on the importing thread).
+    private(set) var bytesRead = 0
+
+    init(path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+            let handle = FileHandle(forReadingAtPath: path)
+        else {
+            throw HallmarkError(.notFound, "Cannot read \(path).", remedy: "Check the path: it must name a readable file.")
+        }
+        self.handle = handle
+        self.path = path
+        self.size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        self.first = []
+        self.first = try read(Self.chunkSize)
+        self.format = AllowlistParser.Format.guess(fileName: path, contents: first)
+    }
+
+    private static let chunkSize = 1 << 20
+
+    func rows() throws(HallmarkError) -> AllowlistRows {
+        switch format {
+        case .json:
+            let contents = first + (try read(nil))
+            bytesRead = contents.count
+            return AllowlistParser().rows(contents, format: .json)
+        case .csv:
+            return AllowlistParser().rows(csvChunks: { [self] () throws(HallmarkError) -> [UInt8]? in try nextChunk() })
+        }
+    }
+
+    /// Up to `count` bytes (nil: to the end of the file).
+    private func read(_ count: Int?) throws(HallmarkError) -> [UInt8] {
+        do {
+            let data = try count.map { try handle.read(upToCount: $0) } ?? handle.readToEnd()
+            return data.map { Array($0) } ?? []
+        } catch {
+            throw HallmarkError(
+                .notFound, "Cannot read \(path) after \(bytesRead) bytes: \(error.localizedDescription).",
+                remedy: "Check the file and the disk it is on; nothing was imported.")
+        }
+    }
+
+    private func nextChunk() throws(HallmarkError) -> [UInt8]? {
+        let chunk: [UInt8]
+        if first.isEmpty {
+            chunk = try read(Self.chunkSize)
+        } else {
+            chunk = first
+            first = []
+        }
+        bytesRead += chunk.count
+        return chunk.isEmpty ? nil : chunk
     }
 }
 
@@ -69,18 +128,19 @@ final class ProgressBar: @unchecked Sendable {
 
     init(label: String) { self.label = label }
 
-    func update(_ done: Int, of total: Int?) {
-        guard let total, total > 0 else {
-            if isTerminal { write("\r\(label) \(done) rows") }
+    /// Shows `done` of `total` (bytes, or any unit), and the rows read so far.
+    func update(_ done: Int, of total: Int, rows: Int) {
+        guard total > 0 else {
+            if isTerminal { write("\r\(label) \(rows) rows") }
             return
         }
-        let fraction = Double(done) / Double(total)
+        let fraction = min(1, Double(done) / Double(total))
         if isTerminal {
             let filled = Int(fraction * 30)
-            write("\r\(label) [\(String(repeating: "#", count: filled))\(String(repeating: "-", count: 30 - filled))] \(Int(fraction * 100))% \(done)/\(total)")
+            write("\r\(label) [\(String(repeating: "#", count: filled))\(String(repeating: "-", count: 30 - filled))] \(Int(fraction * 100))% \(rows) rows")
         } else if Int(fraction * 4) > lastQuarter {
             lastQuarter = Int(fraction * 4)
-            write("\(label) \(Int(fraction * 100))% \(done)/\(total)\n")
+            write("\(label) \(Int(fraction * 100))% \(rows) rows\n")
         }
     }
 

@@ -47,6 +47,52 @@ import X509
         #expect(result.invalidCount == 5)
     }
 
+    /// An import reads its file a megabyte at a time; where the chunks end must change nothing.
+    @Test(arguments: [1, 2, 3, 7, 64, 1_000])
+    func chunkBoundariesChangeNothing(chunkSize: Int) throws {
+        let (a, b, c) = (try key(), try key(), try key())
+        let csv = "\u{FEFF}udid,public_key\r\n# a comment, with a comma\r\n"
+            + "DEV-A,\"\(a.pem)\"\r\n"
+            + "\"DEV-B\",\(Data(b.spkiDER).base64EncodedString())\r\n"
+            + "\"DEV-\"\"Q\",x\r\n"
+            + "DEV-A,\"\(a.pem)\"\r\n"
+            + "DEV-C,\(Data(c.spkiDER).base64EncodedString())"
+        let bytes = Array(csv.utf8)
+        var offset = 0
+        var rows = AllowlistParser().rows(csvChunks: { () throws(HallmarkError) -> [UInt8]? in
+            guard offset < bytes.count else { return nil }
+            defer { offset += chunkSize }
+            return Array(bytes[offset..<min(offset + chunkSize, bytes.count)])
+        })
+        var read: [String] = []
+        while let row = try rows.next() {
+            switch row {
+            case .entry(let entry): read.append("\(entry.line) \(entry.udid.rawValue)")
+            case .problem(let problem): read.append("\(problem.line) \(problem.severity.rawValue) \(problem.error.code.rawValue)")
+            }
+        }
+        let n = a.pem.filter { $0 == "\n" }.count  // line breaks inside the quoted PEM
+        #expect(
+            read == [
+                "3 DEV-A", "\(4 + n) DEV-B", "\(5 + n) invalid udid_invalid", "\(6 + n) duplicate allowlist_conflict",
+                "\(7 + 2 * n) DEV-C",
+            ])
+        #expect(rows.rowsRead == 5)
+    }
+
+    @Test func aFileThatCannotBeReadToItsEndIsAnError() throws {
+        let good = try key()
+        var served = false
+        var rows = AllowlistParser().rows(csvChunks: { () throws(HallmarkError) -> [UInt8]? in
+            guard !served else { throw HallmarkError(.notFound, "Cannot read allow.csv.", remedy: "Check the disk.") }
+            served = true
+            return Array("DEV-1,\(Data(good.spkiDER).base64EncodedString())\nDEV-2,".utf8)
+        })
+        #expect(throws: HallmarkError(.notFound, "", remedy: "")) {
+            while try rows.next() != nil {}
+        }
+    }
+
     @Test func rsaKeysAreRefused() throws {
         let rsa = try Certificate.PrivateKey(_RSA.Signing.PrivateKey(keySize: .bits2048))
         let text = try rsa.publicKey.serializeAsPEM().pemString

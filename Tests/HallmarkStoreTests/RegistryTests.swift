@@ -49,6 +49,33 @@ import X509
         #expect(try registry.device(devices[0].udid)?.key == devices[0].key)
     }
 
+    @Test func anImportWhoseFileCannotBeReadToItsEndWritesNothing() throws {
+        struct DiskGone: Error {}
+        let registry = try registry()
+        var rows = try entries(3).map { AllowlistRow.entry($0.0) }.makeIterator()
+        #expect(throws: DiskGone.self) {
+            try registry.importAllowlist(
+                nextRow: {
+                    guard let row = rows.next() else { throw DiskGone() }
+                    return row
+                }, source: "cut.csv", skipInvalid: true, now: Date())
+        }
+        #expect(try registry.devices(limit: 10).isEmpty)
+    }
+
+    @Test func aReportListsTheFirstProblemsAndCountsThemAll() throws {
+        let registry = try registry()
+        let bad = (1...1_200).map { line in
+            AllowlistRow.problem(
+                AllowlistProblem(line: line, udid: nil, severity: .invalid, error: HallmarkError(.allowlistInvalid, "bad", remedy: "fix")))
+        }
+        var rows = (bad + (try entries(2)).map { AllowlistRow.entry($0.0) }).makeIterator()
+        let report = try registry.importAllowlist(nextRow: { rows.next() }, source: "bad.csv", skipInvalid: true, now: Date())
+        #expect(report.committed && report.imported == 2 && report.rowsRead == 1_202)
+        #expect(report.invalidCount == 1_200 && report.problems.count == Registry.ImportReport.problemsKept)
+        #expect(report.problems.first?.line == 1)
+    }
+
     @Test func eventLogIsAppendOnly() async throws {
         let registry = try registry()
         try await registry.append(

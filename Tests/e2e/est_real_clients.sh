@@ -43,6 +43,40 @@ grep -q "line 2" out.txt && grep -q "line 3" out.txt && ok "invalid allowlist ro
 "$HALLMARK" allowlist import --data-dir "$DATA" allowlist.csv >out.txt 2>&1 || die "import failed: $(cat out.txt)"
 grep -q "Imported 4 device" out.txt && ok "allowlist imported (PEM and base64 DER keys)"
 
+echo "# a large allowlist, read a megabyte at a time"
+python3 - > big.csv <<'PY'
+import base64
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+def spki():
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return base64.b64encode(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+rows = [("BIG-%05d" % i, spki()) for i in range(12000)]
+print("udid,public_key")
+for i, row in enumerate(rows):
+    print("%s,%s" % row)
+print("%s,%s" % rows[10])            # line 12002: repeats line 12
+print("%s,%s" % (rows[20][0], spki()))  # line 12003: line 22's UDID, another key
+print("BIG-EXTRA,%s" % rows[30][1])  # line 12004: line 32's key, another UDID
+PY
+[ "$(stat -c %s big.csv)" -gt 1048576 ] || die "big.csv should span several read chunks"
+"$HALLMARK" ca init --data-dir big >/dev/null
+"$HALLMARK" allowlist import --data-dir big big.csv >out.txt 2>&1 && die "an allowlist with conflicting rows imported"
+grep -q "Nothing imported: 2 invalid row(s) in 12003" out.txt && grep -q "line 12003 (BIG-00020): allowlist_conflict: UDID already listed on line 22" out.txt \
+  && grep -q "line 12004 (BIG-EXTRA): allowlist_conflict: Key already listed on line 32" out.txt \
+  && grep -q "line 12002 (BIG-00010): duplicate: Repeats line 12" out.txt && ok "12,003-row CSV: duplicate and conflicts reported by line, nothing imported" \
+  || die "large import report: $(cat out.txt)"
+"$HALLMARK" allowlist import --data-dir big big.csv --skip-invalid >out.txt 2>&1 || die "skip-invalid import failed: $(cat out.txt)"
+grep -q "Imported 12000 device(s) in .* 0 already present, 1 duplicate row(s), 2 invalid skipped" out.txt \
+  && ok "--skip-invalid imports the 12,000 valid rows" || die "$(cat out.txt)"
+"$HALLMARK" allowlist import --data-dir big big.csv --skip-invalid >out.txt 2>&1 || die "re-import failed: $(cat out.txt)"
+grep -q "Imported 0 device(s) in .* 12000 already present" out.txt && ok "a second import of the file changes nothing" || die "$(cat out.txt)"
+printf '[{"udid": "JSON-1", "public_key": "%s"}]\n' "$(openssl pkey -pubin -in dev1.pub -outform DER | base64 -w0)" > one.json
+"$HALLMARK" allowlist import --data-dir big one.json >out.txt 2>&1 && grep -q "Imported 1 device" out.txt \
+  && ok "JSON allowlist imported" || die "JSON import: $(cat out.txt)"
+"$HALLMARK" allowlist import --data-dir big "$WORK" >out.txt 2>&1 && die "a directory imported as an allowlist"
+grep -q "not_found" out.txt && ok "a directory given as the allowlist is refused (not_found)" || die "$(cat out.txt)"
+
 echo "# serve"
 "$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --mqtt-host 127.0.0.1 --mqtt-port 0 --port-file port.txt 2>server.log &
 SERVER_PID=$!

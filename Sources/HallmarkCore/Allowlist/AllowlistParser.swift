@@ -39,7 +39,8 @@ public struct AllowlistParser: Sendable {
 
     public init() {}
 
-    /// Parses a whole file.
+    /// Parses a whole file in memory, keeping every entry: for small files and tests. An import
+    /// reads ``rows(csvChunks:)`` instead, a row at a time.
     /// - Parameters:
     ///   - contents: The file's bytes.
     ///   - format: CSV or JSON.
@@ -47,87 +48,33 @@ public struct AllowlistParser: Sendable {
     public func parse(
         _ contents: [UInt8], format: Format, progress: (Int) -> Void = { _ in }
     ) -> Result {
+        var rows = self.rows(contents, format: format)
         var result = Result()
-        let rows: [(line: Int, udid: String, key: String)]
-        switch format {
-        case .csv:
-            rows = Self.csvRows(contents, problems: &result.problems)
-        case .json:
-            rows = Self.jsonRows(contents, problems: &result.problems)
-        }
-        var byUDID: [UDID: AllowlistEntry] = [:]
-        var byKey: [DeviceKey: UDID] = [:]
-        byUDID.reserveCapacity(rows.count)
-        byKey.reserveCapacity(rows.count)
-        for (index, row) in rows.enumerated() {
-            if index % 5000 == 0 { progress(index) }
-            result.rowsRead += 1
-            do throws(HallmarkError) {
-                let udid = try UDID(validating: row.udid.trimmingCharacters(in: .whitespaces))
-                let key = try DeviceKey(text: row.key)
-                if let earlier = byUDID[udid] {
-                    if earlier.key == key {
-                        result.problems.append(
-                            .init(
-                                line: row.line, udid: row.udid, severity: .duplicate,
-                                error: HallmarkError(
-                                    .allowlistConflict, "Repeats line \(earlier.line).", remedy: "Remove the repeated row.")))
-                    } else {
-                        throw HallmarkError(
-                            .allowlistConflict, "UDID already listed on line \(earlier.line) with another key.",
-                            remedy: "Keep the row whose key the silicon vendor's manifest gives; remove the other.")
-                    }
-                    continue
-                }
-                if let owner = byKey[key] {
-                    throw HallmarkError(
-                        .allowlistConflict, "Key already listed for device \(owner); two devices cannot share a root-of-trust key.",
-                        remedy: "Check the export: a shared key means cloned or corrupt records.")
-                }
-                let entry = AllowlistEntry(udid: udid, key: key, line: row.line)
-                byUDID[udid] = entry
-                byKey[key] = udid
-                result.entries.append(entry)
-            } catch {
-                result.problems.append(.init(line: row.line, udid: row.udid, severity: .invalid, error: error))
+        // Bytes in memory cannot fail to read.
+        while let row = try? rows.next() {
+            switch row {
+            case .entry(let entry): result.entries.append(entry)
+            case .problem(let problem): result.problems.append(problem)
             }
+            if rows.rowsRead % 5000 == 0 { progress(rows.rowsRead) }
         }
-        progress(rows.count)
+        result.rowsRead = rows.rowsRead
+        progress(rows.rowsRead)
         return result
     }
 
-    // MARK: CSV
-
-    static func csvRows(
-        _ contents: [UInt8], problems: inout [AllowlistProblem]
-    ) -> [(line: Int, udid: String, key: String)] {
-        var rows: [(line: Int, udid: String, key: String)] = []
-        var reader = CSVReader(contents)
-        var first = true
-        while let record = reader.next() {
-            if record.fields.count == 1 && record.fields[0].trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            if record.fields.first?.hasPrefix("#") == true { continue }
-            if first {
-                first = false
-                let header = record.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-                if header.first == "udid" { continue }
-            }
-            guard record.fields.count >= 2 else {
-                problems.append(
-                    .init(
-                        line: record.line, udid: record.fields.first, severity: .invalid,
-                        error: HallmarkError(
-                            .allowlistInvalid, "Expected 2 columns (udid,public_key), found \(record.fields.count).",
-                            remedy: "Write each row as udid,public_key; quote PEM keys that span lines.")))
-                continue
-            }
-            if let error = record.error {
-                problems.append(.init(line: record.line, udid: record.fields.first, severity: .invalid, error: error))
-                continue
-            }
-            rows.append((record.line, record.fields[0], record.fields[1]))
+    /// The rows of a file in memory.
+    public func rows(_ contents: [UInt8], format: Format) -> AllowlistRows {
+        switch format {
+        case .csv: AllowlistRows(source: .csv(CSVReader(contents)))
+        case .json: AllowlistRows(source: .json(Self.jsonRows(contents), next: 0))
         }
-        return rows
+    }
+
+    /// The rows of a CSV file read a chunk at a time from `nextChunk` (nil at the end; its error
+    /// is thrown by the rows' `next()`).
+    public func rows(csvChunks nextChunk: @escaping () throws(HallmarkError) -> [UInt8]?) -> AllowlistRows {
+        AllowlistRows(source: .csv(CSVReader(chunks: nextChunk)))
     }
 
     // MARK: JSON
@@ -155,9 +102,7 @@ public struct AllowlistParser: Sendable {
         var devices: [JSONEntry]
     }
 
-    static func jsonRows(
-        _ contents: [UInt8], problems: inout [AllowlistProblem]
-    ) -> [(line: Int, udid: String, key: String)] {
+    static func jsonRows(_ contents: [UInt8]) -> [AllowlistRows.RawRow] {
         let decoder = JSONDecoder()
         let entries: [JSONEntry]
         if let list = try? decoder.decode([JSONEntry].self, from: Data(contents)) {
@@ -165,28 +110,23 @@ public struct AllowlistParser: Sendable {
         } else if let document = try? decoder.decode(JSONDocument.self, from: Data(contents)) {
             entries = document.devices
         } else {
-            problems.append(
+            return [
                 .init(
-                    line: 1, udid: nil, severity: .invalid,
-                    error: HallmarkError(
+                    line: 1, udid: nil, key: nil,
+                    problem: HallmarkError(
                         .allowlistInvalid, "The file is not a JSON array of {\"udid\", \"public_key\"} objects.",
-                        remedy: "Write [{\"udid\": \"...\", \"public_key\": \"...\"}, ...] or {\"devices\": [...]}.")))
-            return []
+                        remedy: "Write [{\"udid\": \"...\", \"public_key\": \"...\"}, ...] or {\"devices\": [...]}."))
+            ]
         }
-        var rows: [(line: Int, udid: String, key: String)] = []
-        rows.reserveCapacity(entries.count)
-        for (index, entry) in entries.enumerated() {
-            guard let udid = entry.udid, let key = entry.publicKey else {
-                problems.append(
-                    .init(
-                        line: index + 1, udid: entry.udid, severity: .invalid,
-                        error: HallmarkError(
-                            .allowlistInvalid, "Entry \(index + 1) lacks \"udid\" or \"public_key\".",
-                            remedy: "Give every entry both fields.")))
-                continue
+        return entries.enumerated().map { index, entry in
+            guard entry.udid != nil, entry.publicKey != nil else {
+                return .init(
+                    line: index + 1, udid: entry.udid, key: nil,
+                    problem: HallmarkError(
+                        .allowlistInvalid, "Entry \(index + 1) lacks \"udid\" or \"public_key\".",
+                        remedy: "Give every entry both fields."))
             }
-            rows.append((index + 1, udid, key))
+            return .init(line: index + 1, udid: entry.udid, key: entry.publicKey, problem: nil)
         }
-        return rows
     }
 }
