@@ -86,6 +86,7 @@ struct BenchEnrollCommand: AsyncParsableCommand {
                          index + 1, round.ceiling, Double(cores) / round.ceiling * 1e6, ceilingBefore, ceilingAfter))
             print("  hallmark serve:       " + describe(measured, cores: cores) + String(format: "; ratio %.2f", round.ratio))
             print("  without the registry: " + describe(reference, cores: cores) + String(format: "; ratio %.2f", round.registryFreeRatio))
+            print("  " + budget(round, cores: cores))
         }
         let peakRSS = server.peakResidentMegabytes()
         let issued = try registry.thingCount()
@@ -116,6 +117,19 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         let loadCPU = ProcessCPU.seconds(pid: getpid()) - loadCPUBefore
         try await target.settle()
         return Measured(load: load, serverCPU: serverCPU, loadCPU: loadCPU, storageWrites: target.storageWrites() - writesBefore)
+    }
+
+    /// What a ratio of 0.50 leaves the server in this round: at half the ceiling, all the cores
+    /// together have twice the ceiling's time per operation for each enrollment; the load generator
+    /// takes its share, and the server's crypto is the ceiling's own work.
+    private func budget(_ round: Round, cores: Int) -> String {
+        let crypto = Double(cores) / round.ceiling * 1e6
+        let perEnrollment = { (measured: Measured) in measured.serverCPU / Double(max(measured.load.succeeded, 1)) * 1e6 }
+        let loadGenerator = round.server.loadCPU / Double(max(round.server.load.succeeded, 1)) * 1e6
+        return String(
+            format: "at a ratio of 0.50 the %d cores give %.0f µs per enrollment in all: the load generator takes %.0f, the crypto %.0f, leaving %.0f for TLS, HTTP, EST and the registry (spent: %.0f without the registry, %.0f with it)",
+            cores, 2 * crypto, loadGenerator, crypto, crypto - loadGenerator, perEnrollment(round.registryFree) - crypto,
+            perEnrollment(round.server) - crypto)
     }
 
     private func describe(_ measured: Measured, cores: Int) -> String {
