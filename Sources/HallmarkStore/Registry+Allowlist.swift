@@ -139,6 +139,14 @@ extension Registry {
             report.imported = 0
             report.alreadyPresent = 0
             report.committed = false
+            try pool.write { db in
+                try Self.insert(
+                    AuditEvent(
+                        at: now, tenant: tenant, action: "allowlist.import", decision: .refuse, code: HallmarkError.Code.allowlistInvalid.rawValue,
+                        source: source,
+                        detail: "nothing imported: \(report.invalidCount) invalid of \(report.rowsRead) rows (first on line \(report.problems.first { $0.severity == .invalid }?.line ?? 0))"),
+                    db)
+            }
         }
         return report
     }

@@ -41,6 +41,7 @@ import X509
         #expect(!refused.committed)
         #expect(refused.problems.first?.error.code == .allowlistConflict)
         #expect(try registry.device(fresh[0].udid) == nil)
+        #expect(try registry.events(limit: 1).first.map { "\($0.decision) \($0.code) \($0.source ?? "")" } == "refuse allowlist_invalid b.csv")
 
         let skipped = try registry.importAllowlist(
             parsed([conflicting, devices[1]] + fresh), source: "b.csv", skipInvalid: true, now: Date())

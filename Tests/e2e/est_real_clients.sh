@@ -66,6 +66,8 @@ grep -q "Nothing imported: 2 invalid row(s) in 12003" out.txt && grep -q "line 1
   && grep -q "line 12004 (BIG-EXTRA): allowlist_conflict: Key already listed on line 32" out.txt \
   && grep -q "line 12002 (BIG-00010): duplicate: Repeats line 12" out.txt && ok "12,003-row CSV: duplicate and conflicts reported by line, nothing imported" \
   || die "large import report: $(cat out.txt)"
+"$HALLMARK" registry events --data-dir big --code allowlist_invalid >out.txt 2>&1
+grep -q "nothing imported: 2 invalid of 12003 rows" out.txt && ok "the refused import is an event" || die "refused import event: $(cat out.txt)"
 "$HALLMARK" allowlist import --data-dir big big.csv --skip-invalid >out.txt 2>&1 || die "skip-invalid import failed: $(cat out.txt)"
 grep -q "Imported 12000 device(s) in .* 0 already present, 1 duplicate row(s), 2 invalid skipped" out.txt \
   && ok "--skip-invalid imports the 12,000 valid rows" || die "$(cat out.txt)"
