@@ -57,10 +57,11 @@ struct AllowlistCommand: AsyncParsableCommand {
 
 /// An allowlist file being read: CSV a megabyte at a time, JSON whole (a JSON document is parsed
 /// at once).
-final class AllowlistFile: @unchecked Sendable {
+final class AllowlistFile {
     private let handle: FileHandle
     private let path: String
-    private var format = AllowlistParser.Format.csv
+    private let format: AllowlistParser.Format
+    /// The first chunk, read to tell the format, until the rows take it.
     private var first: [UInt8]
     /// The file's size in bytes.
     let size: Int
@@ -74,11 +75,11 @@ final class AllowlistFile: @unchecked Sendable {
         else {
             throw HallmarkError(.notFound, "Cannot read \(path).", remedy: "Check the path: it must name a readable file.")
         }
+        let first = try Self.read(handle, upTo: Self.chunkSize, path: path, after: 0)
         self.handle = handle
         self.path = path
         self.size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        self.first = []
-        self.first = try read(Self.chunkSize)
+        self.first = first
         self.format = AllowlistParser.Format.guess(fileName: path, contents: first)
     }
 
@@ -87,7 +88,7 @@ final class AllowlistFile: @unchecked Sendable {
     func rows() throws(HallmarkError) -> AllowlistRows {
         switch format {
         case .json:
-            let contents = first + (try read(nil))
+            let contents = first + (try Self.read(handle, upTo: nil, path: path, after: first.count))
             bytesRead = contents.count
             return AllowlistParser().rows(contents, format: .json)
         case .csv:
@@ -96,13 +97,13 @@ final class AllowlistFile: @unchecked Sendable {
     }
 
     /// Up to `count` bytes (nil: to the end of the file).
-    private func read(_ count: Int?) throws(HallmarkError) -> [UInt8] {
+    private static func read(_ handle: FileHandle, upTo count: Int?, path: String, after offset: Int) throws(HallmarkError) -> [UInt8] {
         do {
-            let data = try count.map { try handle.read(upToCount: $0) } ?? handle.readToEnd()
+            let data = if let count { try handle.read(upToCount: count) } else { try handle.readToEnd() }
             return data.map { Array($0) } ?? []
         } catch {
             throw HallmarkError(
-                .notFound, "Cannot read \(path) after \(bytesRead) bytes: \(error.localizedDescription).",
+                .notFound, "Cannot read \(path) after \(offset) bytes: \(error.localizedDescription).",
                 remedy: "Check the file and the disk it is on; nothing was imported.")
         }
     }
@@ -110,7 +111,7 @@ final class AllowlistFile: @unchecked Sendable {
     private func nextChunk() throws(HallmarkError) -> [UInt8]? {
         let chunk: [UInt8]
         if first.isEmpty {
-            chunk = try read(Self.chunkSize)
+            chunk = try Self.read(handle, upTo: Self.chunkSize, path: path, after: bytesRead)
         } else {
             chunk = first
             first = []
