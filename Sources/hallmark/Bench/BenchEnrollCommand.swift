@@ -30,6 +30,12 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         var loadCPU: Double
         /// Bytes written to storage, from the load's start until the server is idle again.
         var storageWrites: Double
+
+        private var enrolled: Double { Double(max(load.succeeded, 1)) }
+        /// The server's CPU time per successful enrollment, in µs.
+        var serverMicroseconds: Double { serverCPU / enrolled * 1e6 }
+        /// The load generator's CPU time per successful enrollment, in µs.
+        var loadMicroseconds: Double { loadCPU / enrolled * 1e6 }
     }
 
     /// One round's figures.
@@ -124,22 +130,20 @@ struct BenchEnrollCommand: AsyncParsableCommand {
     /// takes its share, and the server's crypto is the ceiling's own work.
     private func budget(_ round: Round, cores: Int) -> String {
         let crypto = Double(cores) / round.ceiling * 1e6
-        let perEnrollment = { (measured: Measured) in measured.serverCPU / Double(max(measured.load.succeeded, 1)) * 1e6 }
-        let loadGenerator = round.server.loadCPU / Double(max(round.server.load.succeeded, 1)) * 1e6
+        let loadGenerator = round.server.loadMicroseconds
         return String(
             format: "at a ratio of 0.50 the %d cores give %.0f µs per enrollment in all: the load generator takes %.0f, the crypto %.0f, leaving %.0f for TLS, HTTP, EST and the registry (spent: %.0f without the registry, %.0f with it)",
-            cores, 2 * crypto, loadGenerator, crypto, crypto - loadGenerator, perEnrollment(round.registryFree) - crypto,
-            perEnrollment(round.server) - crypto)
+            cores, 2 * crypto, loadGenerator, crypto, crypto - loadGenerator, round.registryFree.serverMicroseconds - crypto,
+            round.server.serverMicroseconds - crypto)
     }
 
     private func describe(_ measured: Measured, cores: Int) -> String {
         let load = measured.load
-        let enrolled = Double(max(load.succeeded, 1))
         return String(
             format: "%.0f/s (%d ok, %d failed), p50 %.1f ms, p99 %.1f ms; CPU per enrollment: server %.0f µs (%.0f%% of %d cores used), load generator %.0f µs; storage writes %.1f KB per enrollment",
-            load.throughput, load.succeeded, load.failed, load.p50 * 1000, load.p99 * 1000, measured.serverCPU / enrolled * 1e6,
-            measured.serverCPU / load.seconds / Double(cores) * 100, cores, measured.loadCPU / enrolled * 1e6,
-            measured.storageWrites / enrolled / 1024)
+            load.throughput, load.succeeded, load.failed, load.p50 * 1000, load.p99 * 1000, measured.serverMicroseconds,
+            measured.serverCPU / load.seconds / Double(cores) * 100, cores, measured.loadMicroseconds,
+            measured.storageWrites / Double(max(load.succeeded, 1)) / 1024)
     }
 
     private func median(_ values: [Double]) -> Double {

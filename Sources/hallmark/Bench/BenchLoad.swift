@@ -12,7 +12,7 @@ import X509
 /// device's request as soon as the previous answer has arrived, on the connection's event loop,
 /// without a trip through Swift's thread pool per request. The device agent's `HTTPSConnection`
 /// does the same exchange through an async interface; driving the load, it took 92–105 µs of CPU
-/// per enrollment, against 48–62 µs here.
+/// per enrollment, against 42–67 µs here.
 enum BenchLoad {
     struct Result {
         var succeeded: Int
