@@ -8,8 +8,6 @@ set -uo pipefail
 source "$(dirname "$0")/checks.sh"
 export HALLMARK_PASSPHRASE="tenancy-test-passphrase"
 
-# Runs a check's shell text in a subshell of this one (its functions and variables included).
-in_shell() { ( set +o pipefail; eval "$1" ); }
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 # An ECDSA DER signature as JOSE wants it: r || s, 32 bytes each, base64url.
 jose_signature() { python3 -c '
@@ -101,11 +99,7 @@ check "knockoff cannot claim acme's chips (ownership_conflict), and acme is told
 check "every device records its provenance (vendor and manifest)" in_shell \
   "[ \$('$HALLMARK' registry devices --data-dir '$DATA' --tenant acme | grep -c 'from manifest:silicon:') -eq 4 ]"
 
-"$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --mqtt-host 127.0.0.1 --mqtt-port 0 \
-  --mqtt-port-file mqtt-port.txt --port-file port.txt 2>server.log &
-SERVER=$!
-for _ in $(seq 100); do [ -s port.txt ] && [ -s mqtt-port.txt ] && break; sleep 0.1; done
-HTTPS=$(cat port.txt); MQTT=$(cat mqtt-port.txt)
+start_server
 BASE="https://127.0.0.1:$HTTPS"
 CURL=(curl -s --cacert "$DATA/ca/root.pem")
 api() { "${CURL[@]}" -o api.json -w '%{http_code}' -H "Authorization: Bearer $1" "${@:2}"; }
@@ -210,8 +204,7 @@ for n in $(seq 25); do
     "${CURL[@]}" -o station/$n.out -w '%{http_code}\n' -H "Authorization: Bearer $STATION" -H 'Content-Type: application/json' \
       -d "$body" "$BASE/api/v1/station/devices" > station/$n.status ) &
 done
-wait_for_station() { for _ in $(seq 200); do [ "$(cat station/*.status 2>/dev/null | wc -w)" -eq 25 ] && return 0; sleep 0.1; done; return 1; }
-wait_for_station
+must "25 registrations answered" eventually 20 in_shell '[ "$(cat station/*.status 2>/dev/null | wc -w)" -eq 25 ]'
 check "25 parallel registrations against quota 10: exactly 10 get in" in_shell "[ \$(cat station/*.status | grep -c 201) -eq 10 ]"
 check "  ... the other 15 are 403 quota_exceeded" in_shell "[ \$(grep -l quota_exceeded station/*.out | wc -l) -eq 15 ]"
 check "  ... one overproduction alarm for acme" in_shell \
@@ -242,20 +235,18 @@ csr ko.key KO-1 > ko.csr
 est knockoff/ ko.csr >/dev/null; base64 -d est.out | openssl pkcs7 -inform DER -print_certs | openssl x509 -out ko.pem
 "$HALLMARK" policy create --data-dir "$DATA" --tenant knockoff open open.json >/dev/null
 "$HALLMARK" policy attach --data-dir "$DATA" --tenant knockoff open KO-1 >/dev/null
-sleep 0.5
-mosquitto_sub $(mq ko ko.key) -i KO-1 -t '#' -W 4 > ko-sub.out 2>&1 &
+mosquitto_sub $(mq ko ko.key) -i KO-1 -t '#' -W 4 -d > ko-sub.out 2>&1 &
 SUB=$!
-sleep 0.7
+must "knockoff's subscriber subscribed" wait_for_line ko-sub.out "received SUBACK"
 mosquitto_pub $(mq chip1 chip1.key) -i CHIP-1 -t things/CHIP-1/temperature -m '{"t":21}' -q 1
 check "a knockoff subscriber to '#' receives nothing of acme's traffic" in_shell "wait $SUB; ! grep -q temperature ko-sub.out && ! grep -q '21' ko-sub.out"
 check "a knockoff device cannot publish into acme's thing topics (its topic space is its own)" in_shell \
-  "mosquitto_sub $(mq chip1 chip1.key) -i CHIP-1 -t 'things/CHIP-1/#' -W 3 > acme-sub.out 2>&1 & s=\$!; sleep 0.7;
+  "mosquitto_sub $(mq chip1 chip1.key) -i CHIP-1 -t 'things/CHIP-1/#' -W 3 -d > acme-sub.out 2>&1 & s=\$!; wait_for_line acme-sub.out 'received SUBACK';
    mosquitto_pub $(mq ko ko.key) -i KO-1 -t things/CHIP-1/temperature -m intrusion -q 1; wait \$s; ! grep -q intrusion acme-sub.out"
 
 "$HALLMARK" policy create --data-dir "$DATA" --tenant acme open open.json >/dev/null
 "$HALLMARK" policy attach --data-dir "$DATA" --tenant acme open CHIP-1 >/dev/null
 "$HALLMARK" policy attach --data-dir "$DATA" --tenant acme open CHIP-2 >/dev/null
-sleep 0.5
 
 # Retained messages and $aws/events stay within their tenant; in each case acme's own subscriber
 # gets what knockoff's must not, so the check can tell a leak from silence.
@@ -282,13 +273,15 @@ check "acme registers its OEM CA; knockoff, even holding the CA key, cannot regi
   "'$HALLMARK' ca registered --data-dir '$DATA' --tenant acme | grep -q 'Acme OEM CA' &&
    ! '$HALLMARK' ca registered --data-dir '$DATA' --tenant knockoff | grep -q 'Acme OEM CA' &&
    '$HALLMARK' ca register --data-dir '$DATA' --tenant knockoff --ca-certificate oemca.pem --verification-certificate oem-verify-ko.pem 2>&1 | grep -q 'already registered'"
-sleep 0.4
 oem_issue oem-dev "/O=Acme OEM/CN=oem-dev-1"
-timeout 8 mosquitto_sub $(mq chip2 op2.key) -i CHIP-2 -t '$aws/events/#' -C 1 -W 7 > acme-events.out 2>&1 & AE=$!
-timeout 8 mosquitto_sub $(mq ko ko.key) -i KO-1 -t '$aws/events/#' -W 4 > ko-events.out 2>&1 & KE=$!
-sleep 0.7
-mosquitto_pub -h localhost -p "$MQTT" --cafile "$DATA/ca/root.pem" --cert oem-dev.pem --key oem-dev.key -i oem-dev-1 -V mqttv5 \
-  -t things/oem-dev-1/x -m 1 >/dev/null 2>&1
+timeout 8 mosquitto_sub $(mq chip2 op2.key) -i CHIP-2 -t '$aws/events/#' -C 1 -W 7 -d > acme-events.out 2>&1 & AE=$!
+timeout 8 mosquitto_sub $(mq ko ko.key) -i KO-1 -t '$aws/events/#' -W 4 -d > ko-events.out 2>&1 & KE=$!
+must "acme's events subscriber subscribed" wait_for_line acme-events.out "received SUBACK"
+must "knockoff's events subscriber subscribed" wait_for_line ko-events.out "received SUBACK"
+# The broker learns of the registered CA from the registry's change feed: until then TLS refuses.
+must "the OEM device's first connection reaches MQTT (pending activation)" eventually 3 in_shell \
+  "mosquitto_pub -h localhost -p '$MQTT' --cafile '$DATA/ca/root.pem' --cert oem-dev.pem --key oem-dev.key -i oem-dev-1 -V mqttv5 \
+     -t things/oem-dev-1/x -m 1 2>&1 | grep -qi 'not authori'"
 check "JITR of acme's OEM device: announced on \$aws/events to acme's subscriber" in_shell \
   "wait $AE; grep -q certificateRegistered acme-events.out || grep -q PENDING_ACTIVATION acme-events.out"
 check "  ... and not to knockoff's subscriber to '\$aws/events/#'" in_shell "wait $KE; ! grep -q oem-dev ko-events.out && ! grep -qi pending ko-events.out"
@@ -297,26 +290,25 @@ check "  ... the pending certificate is acme's: knockoff cannot activate it" in_
    '$HALLMARK' cert activate --data-dir '$DATA' --tenant knockoff \$FP 2>&1 | grep -q not_found &&
    '$HALLMARK' registry certificates --data-dir '$DATA' --tenant acme | grep -q pending"
 
-mosquitto_sub $(mq chip1 chip1.key) -i board-a -t things/CHIP-1/cmd > board-a.out 2>&1 &
+mosquitto_sub $(mq chip1 chip1.key) -i board-a -t things/CHIP-1/cmd -d > board-a.out 2>&1 &
 A=$!
-sleep 0.7
+must "board A subscribed" wait_for_line board-a.out "received SUBACK"
 mosquitto_sub $(mq chip1 chip1.key) -i board-b -t things/CHIP-1/cmd > board-b.out 2>&1 &
 B=$!
 check "one certificate in two live sessions: clone_suspected alarm, the device quarantined" in_shell \
-  "for _ in \$(seq 30); do '$HALLMARK' registry devices --data-dir '$DATA' --status quarantined | grep -q CHIP-1 && break; sleep 0.1; done;
+  "eventually 3 in_shell \"'$HALLMARK' registry devices --data-dir '$DATA' --status quarantined | grep -q CHIP-1\" &&
    '$HALLMARK' registry devices --data-dir '$DATA' --status quarantined | grep -q CHIP-1 &&
    '$HALLMARK' registry events --data-dir '$DATA' --tenant acme --code clone_suspected | grep -q 'two live sessions'"
 check "  ... both sessions are ended within a second" in_shell \
-  "for _ in \$(seq 20); do kill -0 $A 2>/dev/null || kill -0 $B 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
+  "eventually 2 in_shell '! kill -0 $A 2>/dev/null && ! kill -0 $B 2>/dev/null'"
 check "  ... a reconnect is refused" refused mosquitto_pub $(mq chip1 chip1.key) -i board-a -t things/CHIP-1/x -m x
 check "  ... enrollment is refused (device_quarantined)" in_shell \
   "[ \$(est acme/ chip1.csr) = 403 ] && grep -q device_quarantined est.out"
 check "an operator releases it; it connects again" in_shell \
-  "'$HALLMARK' registry set-status --data-dir '$DATA' CHIP-1 enrolled >/dev/null; sleep 0.5;
-   mosquitto_pub $(mq chip1 chip1.key) -i CHIP-1 -t things/CHIP-1/x -m back -q 1"
+  "'$HALLMARK' registry set-status --data-dir '$DATA' CHIP-1 enrolled >/dev/null &&
+   eventually 3 mosquitto_pub $(mq chip1 chip1.key) -i CHIP-1 -t things/CHIP-1/x -m back -q 1"
 kill $A $B 2>/dev/null
 
 check "the server logged no internal error" in_shell "! grep -q internal_error server.log && ! \"$HALLMARK\" registry events --data-dir '$DATA' --limit 2000 | grep -q internal_error"
-kill -TERM $SERVER; wait $SERVER 2>/dev/null; SERVER=""
-echo "tenancy: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+stop_server
+finish tenancy 62
