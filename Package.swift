@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "hallmark", targets: ["hallmark"]),
+        .executable(name: "hallmark-bench", targets: ["hallmark-bench"]),
         .library(name: "HallmarkCore", targets: ["HallmarkCore"]),
         .library(name: "HallmarkDevice", targets: ["HallmarkDevice"]),
         .library(name: "MQTTCore", targets: ["MQTTCore"]),
@@ -111,19 +112,38 @@ let package = Package(
         .executableTarget(
             name: "hallmark",
             dependencies: [
-                "HallmarkCore", "MQTTCore",
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServer", "HallmarkDevice",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HallmarkLoad",
+            dependencies: [
+                "HallmarkDevice", "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hallmark-bench",
+            dependencies: [
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkHTTP", "HallmarkDevice", "HallmarkLoad",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                "HallmarkStore",
-                "HallmarkServer",
-                "HallmarkHTTP",
-                "HallmarkDevice",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -180,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "HallmarkEndToEndTests",
             dependencies: [
-                "HallmarkCore", "HallmarkDevice", "HallmarkServer", "HallmarkStore", "HallmarkTesting", "MQTTCore",
+                "HallmarkCore", "HallmarkDevice", "HallmarkLoad", "HallmarkServer", "HallmarkStore", "HallmarkTesting", "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

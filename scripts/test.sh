@@ -41,5 +41,5 @@ HALLMARK="$HALLMARK" bash Tests/e2e/byoca_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/tenancy_real_clients.sh
 "$HALLMARK" demo --devices 20
 # The benchmark, small: it and its registry-free reference run, and every enrollment succeeds.
-"$HALLMARK" bench enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4
+"$(dirname "$HALLMARK")/hallmark-bench" enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4
 echo "all tests passed"

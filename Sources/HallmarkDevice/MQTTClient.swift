@@ -5,7 +5,7 @@ import NIOPosix
 import NIOSSL
 
 /// A small MQTT client over TLS with a client certificate (or plain TCP): what the device agent
-/// publishes telemetry with, and what the broker benchmark drives load with.
+/// publishes telemetry with. (Load generators add a handler of their own behind it: `configure`.)
 public final class MQTTClient: Sendable {
     public struct Refused: Error, CustomStringConvertible {
         public var reason: ReasonCode
@@ -17,7 +17,7 @@ public final class MQTTClient: Sendable {
         public var description: String { "MQTT refused (reason \(reason))" + (message.map { ": \($0)" } ?? "") }
     }
 
-    let channel: any Channel
+    package let channel: any Channel
     let handler: NIOLoopBound<ClientHandler>
     public let version: MQTTVersion
 
@@ -31,6 +31,20 @@ public final class MQTTClient: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onMessage: (@Sendable (PublishPacket) -> Void)? = nil
     ) async throws -> MQTTClient {
+        try await connect(
+            host: host, port: port, tls: tls, serverHostname: serverHostname, clientID: clientID, version: version,
+            keepAlive: keepAlive, cleanStart: cleanStart, group: group, onMessage: onMessage, configure: nil)
+    }
+
+    /// Connects as `connect` does; `configure` adds handlers behind the client's own, on the
+    /// connection's event loop. They receive the decoded packets the client does not answer itself:
+    /// acknowledgements of publishes it did not send.
+    package static func connect(
+        host: String, port: Int, tls: NIOSSLContext?, serverHostname: String?, clientID: String,
+        version: MQTTVersion, keepAlive: UInt16, cleanStart: Bool, group: any EventLoopGroup,
+        onMessage: (@Sendable (PublishPacket) -> Void)?,
+        configure: (@Sendable (ChannelPipeline.SynchronousOperations) throws -> Void)?
+    ) async throws -> MQTTClient {
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -41,6 +55,7 @@ public final class MQTTClient: Sendable {
                     }
                     try sync.addHandler(ByteToMessageHandler(MQTTFrameDecoder(version: version)))
                     try sync.addHandler(ClientHandler(version: version, onMessage: onMessage))
+                    try configure?(sync)
                 }
             }
             .connect(host: host, port: port).get()
@@ -66,7 +81,10 @@ public final class MQTTClient: Sendable {
     /// Publishes; for QoS 1 and 2, waits for the broker's acknowledgement and throws if it refused.
     public func publish(topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false) async throws {
         guard qos != .atMostOnce else {
-            try await publishUnacknowledged(topic: topic, payload: payload, flush: true).get()
+            let handler = self.handler
+            try await channel.eventLoop.flatSubmit {
+                handler.value.write(.publish(PublishPacket(topic: topic, payload: payload)), flush: true)
+            }.get()
             return
         }
         let reply = try await request(
@@ -78,32 +96,6 @@ public final class MQTTClient: Sendable {
         default:
             break
         }
-    }
-
-    /// Writes a QoS 0 PUBLISH; the future completes when it is written (for pacing a load).
-    public func publishUnacknowledged(topic: String, payload: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
-        let handler = self.handler
-        return channel.eventLoop.flatSubmit {
-            handler.value.write(.publish(PublishPacket(topic: topic, payload: payload)), flush: flush)
-        }
-    }
-
-    /// Publishes one message again and again until `deadline`, with no task switch per message
-    /// (a device uploading a backlog, or a load generator). At QoS 1 or 2, up to `window` copies are
-    /// unacknowledged and each acknowledgement lets the next one go; at QoS 0, copies leave in
-    /// bursts of `window`, the next burst once the socket has taken the last. Returns how many were
-    /// acknowledged (QoS 0: written); throws if the broker refuses one.
-    public func publishRepeatedly(
-        topic: String, payload: ByteBuffer, qos: QoS, window: Int, until deadline: NIODeadline
-    ) async throws -> Int {
-        precondition(window > 0, "a window of at least one message")
-        let handler = self.handler
-        let packet = PublishPacket(topic: topic, payload: payload, qos: qos)
-        return try await channel.eventLoop.flatSubmit {
-            qos == .atMostOnce
-                ? handler.value.burst(packet, size: window, until: deadline)
-                : handler.value.stream(packet, window: window, until: deadline)
-        }.get()
     }
 
     /// Subscribes and returns the broker's reason per subscription.
@@ -147,16 +139,7 @@ final class ClientHandler: ChannelInboundHandler {
     private var connack: EventLoopPromise<Packet>?
     private var pending: [UInt16: EventLoopPromise<Packet>] = [:]
     private var nextID: UInt16 = 1
-    private var stream: Stream?
 
-    /// A message published repeatedly with a window of unacknowledged copies.
-    private struct Stream {
-        var packet: PublishPacket
-        var deadline: NIODeadline
-        var inFlight = 0
-        var acknowledged = 0
-        var promise: EventLoopPromise<Int>
-    }
 
     init(version: MQTTVersion, onMessage: (@Sendable (PublishPacket) -> Void)?) {
         self.version = version
@@ -204,37 +187,6 @@ final class ClientHandler: ChannelInboundHandler {
         return promise.futureResult
     }
 
-    func stream(_ packet: PublishPacket, window: Int, until deadline: NIODeadline) -> EventLoopFuture<Int> {
-        guard let context, stream == nil else {
-            return Self.closed()
-        }
-        stream = Stream(packet: packet, deadline: deadline, promise: context.eventLoop.makePromise())
-        let future = stream!.promise.futureResult
-        for _ in 0..<window { sendStreamed() }
-        context.flush()
-        return future
-    }
-
-    func burst(_ packet: PublishPacket, size: Int, until deadline: NIODeadline) -> EventLoopFuture<Int> {
-        guard let context else { return Self.closed() }
-        var burst = context.channel.allocator.buffer(capacity: size * (16 + packet.topic.utf8.count + packet.payload.readableBytes))
-        for _ in 0..<size { Packet.publish(packet).encode(version: version, into: &burst) }
-        let promise = context.eventLoop.makePromise(of: Int.self)
-        sendBurst(burst, size: size, until: deadline, written: 0, promise: promise)
-        return promise.futureResult
-    }
-
-    /// Writes one burst; once the socket has taken it, the next, until the deadline.
-    private func sendBurst(_ burst: ByteBuffer, size: Int, until deadline: NIODeadline, written: Int, promise: EventLoopPromise<Int>) {
-        guard NIODeadline.now() < deadline, let context else { return promise.succeed(written) }
-        context.writeAndFlush(wrapOutboundOut(burst)).assumeIsolated().whenComplete { result in
-            switch result {
-            case .success: self.sendBurst(burst, size: size, until: deadline, written: written + size, promise: promise)
-            case .failure(let error): promise.fail(error)
-            }
-        }
-    }
-
     private func freeID() -> UInt16 {
         while true {
             let id = nextID
@@ -243,40 +195,13 @@ final class ClientHandler: ChannelInboundHandler {
         }
     }
 
-    private func sendStreamed() {
-        guard var packet = stream?.packet, let context else { return }
-        packet.packetID = freeID()
-        stream!.inFlight += 1
-        var buffer = context.channel.allocator.buffer(capacity: 64 + packet.payload.readableBytes)
-        Packet.publish(packet).encode(version: version, into: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-    }
-
-    /// The last acknowledgement of a publish: it answers a single request, or else a streamed copy.
+    /// The last acknowledgement of a publish: it answers a request of this client's, or else it
+    /// goes on to the handlers behind (a load generator's).
     private func publishEnded(_ ack: AckPacket, _ packet: Packet) {
         if let promise = pending.removeValue(forKey: ack.packetID) {
             promise.succeed(packet)
         } else {
-            streamAcknowledged(ack)
-        }
-    }
-
-    /// An acknowledgement of a streamed message: send the next, or finish once past the deadline.
-    private func streamAcknowledged(_ ack: AckPacket) {
-        guard var current = stream else { return }
-        current.inFlight -= 1
-        if ack.reason.isFailure {
-            stream = nil
-            current.promise.fail(MQTTClient.Refused(reason: ack.reason, message: ack.properties.reasonString))
-            return
-        }
-        current.acknowledged += 1
-        stream = current
-        if NIODeadline.now() < current.deadline {
-            sendStreamed()
-        } else if current.inFlight == 0 {
-            stream = nil
-            current.promise.succeed(current.acknowledged)
+            context?.fireChannelRead(NIOAny(packet))
         }
     }
 
@@ -308,14 +233,15 @@ final class ClientHandler: ChannelInboundHandler {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+        context.fireChannelReadComplete()
+    }
 
     func channelInactive(context: ChannelHandlerContext) {
         connack?.fail(ConnectionClosed())
         for promise in pending.values { promise.fail(ConnectionClosed()) }
         pending.removeAll()
-        stream?.promise.fail(ConnectionClosed())
-        stream = nil
         context.fireChannelInactive()
     }
 

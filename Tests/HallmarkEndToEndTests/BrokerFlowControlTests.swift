@@ -1,6 +1,7 @@
 import Foundation
 import HallmarkCore
 import HallmarkDevice
+import HallmarkLoad
 import HallmarkServer
 import HallmarkStore
 import MQTTCore
@@ -32,7 +33,7 @@ import Testing
                     received.withLockedValue { $0 += 1 }
                 })
             _ = try await subscriber.subscribe([Subscription(filter: "flow/#", qos: qos)])
-            let publisher = try await MQTTClient.connect(host: "127.0.0.1", port: port, tls: nil, clientID: "fast-writer", version: .v311)
+            let publisher = try await MQTTLoadPublisher.connect(host: "127.0.0.1", port: port, tls: nil, clientID: "fast-writer", version: .v311)
             let published = try await publisher.publishRepeatedly(
                 topic: "flow/data", payload: ByteBuffer(repeating: 7, count: 64), qos: qos, window: 64,
                 until: .now() + .seconds(seconds))
@@ -61,7 +62,7 @@ import Testing
                     if first { sleep(8) }
                 })
             _ = try await subscriber.subscribe([Subscription(filter: "flow/#", qos: .atLeastOnce)])
-            let publisher = try await MQTTClient.connect(host: "127.0.0.1", port: port, tls: nil, clientID: "writer", version: .v311)
+            let publisher = try await MQTTLoadPublisher.connect(host: "127.0.0.1", port: port, tls: nil, clientID: "writer", version: .v311)
             let published = try await publisher.publishRepeatedly(
                 topic: "flow/data", payload: ByteBuffer(repeating: 7, count: 64), qos: .atLeastOnce, window: 32,
                 until: .now() + .seconds(7))

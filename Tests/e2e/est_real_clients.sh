@@ -17,6 +17,9 @@ check "second ca init refused (ca_already_initialised)" in_shell \
 check "wrong passphrase refused (passphrase_wrong)" in_shell \
   "! HALLMARK_PASSPHRASE=wrong-passphrase '$HALLMARK' serve --data-dir '$DATA' 2>err.txt && grep -q passphrase_wrong err.txt"
 check "no private key in clear in the data directory" refused grep -rq "PRIVATE KEY" "$DATA/ca"
+check "the hallmark binary has no benchmark command, and no registry-free signer" in_shell \
+  "! '$HALLMARK' bench registry-free-est --data-dir '$DATA' --port-file p.txt 2>err.txt && grep -q \"Unexpected argument 'bench'\" err.txt &&
+   ! '$HALLMARK' registry-free-est --data-dir '$DATA' --port-file p.txt 2>/dev/null && [ ! -e p.txt ]"
 
 for d in dev1 dev2 dev3 dev4; do
   openssl ecparam -name prime256v1 -genkey -noout -out $d.key 2>/dev/null
@@ -255,4 +258,4 @@ check "after SIGKILL and restart the retry returns the certificate issued before
   "answered 200 dev2.csr '$URL/.well-known/est/simpleenroll' && [ \"\$(p7_serial resp.txt)\" = '$(cat dev2.serial)' ]"
 stop_server
 
-finish est 67
+finish est 68

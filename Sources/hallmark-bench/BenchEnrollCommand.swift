@@ -5,10 +5,10 @@ import HallmarkDevice
 import HallmarkStore
 import X509
 
-/// `hallmark bench enroll`: simulated devices enrolling concurrently over HTTPS keep-alive against
+/// `hallmark-bench enroll`: simulated devices enrolling concurrently over HTTPS keep-alive against
 /// a `hallmark serve` child process, beside two references measured in the same round: the
 /// in-process ceiling (CSR parse + verify + issue on all cores), just before the loads and again
-/// just after them, and the same load against the registry-free reference (`bench
+/// just after them, and the same load against the registry-free reference (`hallmark-bench
 /// registry-free-est`: the same TLS, HTTP, EST and crypto with no registry), just after the server's.
 struct BenchEnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +22,7 @@ struct BenchEnrollCommand: AsyncParsableCommand {
     var concurrency = 32
     @Option(help: "Extra allowlisted devices that never enrol (for the idle-memory figure).")
     var idleDevices = 100_000
+    @OptionGroup var binary: HallmarkBinaryOption
 
     /// One load's figures.
     private struct Measured {
@@ -58,7 +59,7 @@ struct BenchEnrollCommand: AsyncParsableCommand {
         let passphraseText = "bench-\(UUID().uuidString)"
         let passphrase = try Passphrase(passphraseText)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        print("hallmark bench enroll: \(rounds) rounds of \(devices) devices, \(concurrency) connections, \(idleDevices) idle allowlisted, \(cores) cores")
+        print("hallmark-bench enroll: \(rounds) rounds of \(devices) devices, \(concurrency) connections, \(idleDevices) idle allowlisted, \(cores) cores")
 
         let authority = try AuthorityFiles(dataDirectory: data).initialise(organization: "Bench", passphrase: passphrase, now: Date())
         let fleet = try await BenchFleet.make(count: devices * rounds, prefix: "B")
@@ -68,7 +69,7 @@ struct BenchEnrollCommand: AsyncParsableCommand {
             .init(entries: fleet.map(\.entry) + idle), source: "bench", skipInvalid: false, now: Date())
         registry.checkpoint()
 
-        let server = try BenchServer.start(dataDirectory: data, passphrase: passphraseText)
+        let server = try BenchServer.start(hallmark: binary.executable(), dataDirectory: data, passphrase: passphraseText)
         defer { server.stop() }
         let registryFree = try BenchServer.startRegistryFree(dataDirectory: data, passphrase: passphraseText)
         defer { registryFree.stop() }

@@ -1,5 +1,6 @@
 import Foundation
 import HallmarkDevice
+import HallmarkLoad
 import MQTTCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -58,10 +59,10 @@ enum BenchMQTTLoad {
             version: .v311, group: subscriberLoop, onMessage: { _ in received.withLockedValue { $0 += 1 } })
         let granted = try await sub.subscribe([Subscription(filter: "things/+/temp", qos: qos)])
         guard granted.first.map({ !$0.isFailure }) ?? false else { throw MQTTClient.Refused(reason: granted.first ?? .unspecifiedError, message: "subscribe") }
-        let clients = try await withThrowingTaskGroup(of: (MQTTClient, String).self) { group in
+        let clients = try await withThrowingTaskGroup(of: (MQTTLoadPublisher, String).self) { group in
             for identity in publishers {
                 group.addTask {
-                    (try await MQTTClient.connect(
+                    (try await MQTTLoadPublisher.connect(
                         host: "127.0.0.1", port: port, tls: identity.tls, serverHostname: "localhost", clientID: identity.thing,
                         version: .v311), identity.thing)
                 }

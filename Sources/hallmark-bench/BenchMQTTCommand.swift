@@ -6,7 +6,7 @@ import HallmarkStore
 import MQTTCore
 import X509
 
-/// `hallmark bench mqtt`: the broker of a `hallmark serve` child process against Mosquitto, started
+/// `hallmark-bench mqtt`: the broker of a `hallmark serve` child process against Mosquitto, started
 /// in the same run with the same CA, certificates and an equivalent ACL, under the same loads.
 struct BenchMQTTCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,6 +18,7 @@ struct BenchMQTTCommand: AsyncParsableCommand {
     @Option(help: "Idle mTLS sessions to hold open for the memory figure (both brokers; this process needs one file descriptor each).")
     var idleSessions = 15_000
     @Option(help: "The loads to run, comma-separated: connections, qos0, qos1, idle.") var loads = "connections,qos0,qos1,idle"
+    @OptionGroup var binary: HallmarkBinaryOption
     @Flag(inversion: .prefixedNo, help: "Pin each broker to CPU 0 and this load generator to the other CPUs, so that neither broker takes the load's CPU.")
     var pin = true
 
@@ -27,7 +28,7 @@ struct BenchMQTTCommand: AsyncParsableCommand {
         let data = directory.appendingPathComponent("data")
         let passphraseText = "bench-\(UUID().uuidString)"
         let passphrase = try Passphrase(passphraseText)
-        say("hallmark bench mqtt: \(seconds) s per load, \(connectWorkers) connecting clients, \(publishers) publishers + 1 subscriber, 64-byte payloads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        say("hallmark-bench mqtt: \(seconds) s per load, \(connectWorkers) connecting clients, \(publishers) publishers + 1 subscriber, 64-byte payloads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
         // The same CA and device certificates for both brokers.
         let authority = try AuthorityFiles(dataDirectory: data).initialise(organization: "Bench", passphrase: passphrase, now: Date())
@@ -38,7 +39,7 @@ struct BenchMQTTCommand: AsyncParsableCommand {
         let idle = identities[count - 1]
         try await grant(registry: registry, reader: reader.thing, idle: idle.thing)
 
-        let server = try BenchServer.start(dataDirectory: data, passphrase: passphraseText)
+        let server = try BenchServer.start(hallmark: binary.executable(), dataDirectory: data, passphrase: passphraseText)
         defer { server.stop() }
         let serverKey = Certificate.PrivateKey(P256Key.make())
         let serverCertificate = try authority.issueServerCertificate(key: serverKey.publicKey, hostNames: ["localhost", "127.0.0.1"], now: Date())

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A `hallmark serve` (or registry-free reference) child process for benchmarks, with its CPU,
+/// A `hallmark serve` (or `hallmark-bench registry-free-est`) child process for benchmarks, with its CPU,
 /// memory and storage writes read from /proc.
 final class BenchServer: @unchecked Sendable {
     let process: Process
@@ -14,10 +14,11 @@ final class BenchServer: @unchecked Sendable {
     }
 
     /// Starts `hallmark serve` on the data directory, HTTPS and MQTT on free ports of 127.0.0.1.
-    static func start(dataDirectory: URL, passphrase: String) throws -> BenchServer {
+    static func start(hallmark: URL, dataDirectory: URL, passphrase: String) throws -> BenchServer {
         let portFile = dataDirectory.appendingPathComponent("port")
         let mqttPortFile = dataDirectory.appendingPathComponent("mqtt-port")
         let (process, ports) = try launch(
+            hallmark,
             [
                 "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1",
                 "--mqtt-port", "0", "--port-file", portFile.path, "--mqtt-port-file", mqttPortFile.path, "--log-level", "error",
@@ -26,20 +27,21 @@ final class BenchServer: @unchecked Sendable {
         return BenchServer(process: process, port: ports[0], mqttPort: ports[1])
     }
 
-    /// Starts `hallmark bench registry-free-est` (HTTPS only; `mqttPort` is 0), signing with the
+    /// Starts `hallmark-bench registry-free-est` (HTTPS only; `mqttPort` is 0), signing with the
     /// data directory's CA.
     static func startRegistryFree(dataDirectory: URL, passphrase: String) throws -> BenchServer {
         let portFile = dataDirectory.appendingPathComponent("registry-free-port")
         let (process, ports) = try launch(
-            ["bench", "registry-free-est", "--data-dir", dataDirectory.path, "--port-file", portFile.path],
+            URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
+            ["registry-free-est", "--data-dir", dataDirectory.path, "--port-file", portFile.path],
             passphrase: passphrase, portFiles: [portFile])
         return BenchServer(process: process, port: ports[0], mqttPort: 0)
     }
 
-    /// Runs this executable with `arguments` and waits until it has written each port file.
-    private static func launch(_ arguments: [String], passphrase: String, portFiles: [URL]) throws -> (Process, [Int]) {
+    /// Runs `executable` with `arguments` and waits until it has written each port file.
+    private static func launch(_ executable: URL, _ arguments: [String], passphrase: String, portFiles: [URL]) throws -> (Process, [Int]) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = executable
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["HALLMARK_PASSPHRASE"] = passphrase
@@ -53,7 +55,7 @@ final class BenchServer: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.terminate()
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "hallmark \(arguments.prefix { !$0.hasPrefix("--") }.joined(separator: " ")) did not start"])
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(executable.lastPathComponent) \(arguments.prefix { !$0.hasPrefix("--") }.joined(separator: " ")) did not start"])
     }
 
     /// VmRSS, in MB.
