@@ -37,6 +37,8 @@ final class Broker: Sendable {
     let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let identities = NIOLockedValueBox<[String: ConnectionIdentity]>([:])
+    /// Counts messages routed to shared subscriptions, to take each group's members in turn.
+    private let shareTurn = NIOLockedValueBox<UInt64>(0)
 
     init(configuration: BrokerConfiguration, registry: Registry, trust: TrustStore, telemetry: TelemetryRecorder?, logger: Logger) {
         self.configuration = configuration
@@ -74,7 +76,7 @@ final class Broker: Sendable {
         let (session, present): (Session, Bool) = state.withLockedValue { state in
             if let existing = state.sessions[key] {
                 if !cleanStart { return (existing, true) }
-                for filter in existing.subscriptions.keys { state.trees[tenant]?.remove(filter: filter, key: key) }
+                for entry in existing.subscriptions.values { state.trees[tenant]?.remove(filter: entry.treeFilter, key: entry.treeKey) }
                 state.subscriptionsChanged(tenant: tenant)
                 existing.subscriptions.removeAll()
                 existing.reset()
@@ -92,7 +94,7 @@ final class Broker: Sendable {
     func removeSession(_ session: Session) {
         state.withLockedValue { state in
             guard state.sessions[session.key] === session else { return }
-            for filter in session.subscriptions.keys { state.trees[session.tenant]?.remove(filter: filter, key: session.key) }
+            for entry in session.subscriptions.values { state.trees[session.tenant]?.remove(filter: entry.treeFilter, key: entry.treeKey) }
             session.subscriptions.removeAll()
             state.sessions[session.key] = nil
             state.subscriptionsChanged(tenant: session.tenant)
@@ -118,10 +120,12 @@ final class Broker: Sendable {
         state.withLockedValue { state in
             state.subscriptionsChanged(tenant: session.tenant)
             for subscription in subscriptions {
-                let entry = SubscriptionEntry(options: subscription, identifier: identifier)
+                let entry = SubscriptionEntry(options: subscription, identifier: identifier, sessionKey: session.key)
                 let isNew = session.subscriptions.updateValue(entry, forKey: subscription.filter) == nil
-                state.trees[session.tenant, default: SubscriptionTree()].insert(filter: subscription.filter, key: session.key, value: entry)
+                state.trees[session.tenant, default: SubscriptionTree()].insert(filter: entry.treeFilter, key: entry.treeKey, value: entry)
+                // A shared subscription gets no retained messages (MQTT 5.0 §4.8.2).
                 let send = switch subscription.retainHandling {
+                case _ where entry.shared != nil: false
                 case .sendOnSubscribe: true
                 case .sendOnNewSubscription: isNew
                 case .doNotSend: false
@@ -146,8 +150,8 @@ final class Broker: Sendable {
         state.withLockedValue { state in
             state.subscriptionsChanged(tenant: session.tenant)
             return filters.map { filter in
-                guard session.subscriptions.removeValue(forKey: filter) != nil else { return false }
-                state.trees[session.tenant]?.remove(filter: filter, key: session.key)
+                guard let entry = session.subscriptions.removeValue(forKey: filter) else { return false }
+                state.trees[session.tenant]?.remove(filter: entry.treeFilter, key: entry.treeKey)
                 return true
             }
         }
@@ -168,7 +172,7 @@ final class Broker: Sendable {
     /// - Parameter publisher: The publishing connection, held back by a congested subscriber.
     @discardableResult
     func publish(_ message: BrokerMessage, tenant: String, from publisher: ConnectionHandle? = nil) -> Delivery {
-        let routes: [Route] = state.withLockedValue { state in
+        var routes: [Route] = state.withLockedValue { state in
             if message.retain {
                 if message.payload.readableBytes == 0 {
                     state.retained[tenant]?[message.topic] = nil
@@ -180,13 +184,14 @@ final class Broker: Sendable {
             }
             if let known = state.routes[tenant]?[message.topic] { return known }
             var found: [Route] = []
-            state.trees[tenant]?.forEachMatch(topic: message.topic) { key, entry in
-                if let session = state.sessions[key] { found.append(Route(session: session, entry: entry)) }
+            state.trees[tenant]?.forEachMatch(topic: message.topic) { _, entry in
+                if let session = state.sessions[entry.sessionKey] { found.append(Route(session: session, entry: entry)) }
             }
             if state.routes[tenant]?.count ?? 0 >= Self.routeCacheLimit { state.routes[tenant] = nil }
             state.routes[tenant, default: [:]][message.topic] = found
             return found
         }
+        if routes.contains(where: { $0.entry.shared != nil }) { routes = choosingOnePerShareGroup(routes) }
         if routes.count == 1, let route = routes.first {
             // The common case: one subscription matches.
             var delivery = Delivery()
@@ -225,6 +230,30 @@ final class Broker: Sendable {
                     identifiers: target.identifiers, publisher: publisher, into: &delivery)
         }
         return delivery
+    }
+
+    /// The routes with each shared subscription's group reduced to one member: the next connected
+    /// one in turn, or, when none is connected, the next in turn (its session queues the message).
+    private func choosingOnePerShareGroup(_ routes: [Route]) -> [Route] {
+        var chosen: [Route] = []
+        var groups: [String: [Route]] = [:]
+        for route in routes {
+            if let shared = route.entry.shared {
+                groups[shared.group + "\u{0}" + shared.filter, default: []].append(route)
+            } else {
+                chosen.append(route)
+            }
+        }
+        let turn = shareTurn.withLockedValue { turn in
+            defer { turn &+= 1 }
+            return turn
+        }
+        for members in groups.values {
+            let start = Int(turn % UInt64(members.count))
+            let order = members[start...] + members[..<start]
+            chosen.append(order.first(where: { $0.session.isConnected }) ?? order.first!)
+        }
+        return chosen
     }
 
     /// Queues a message for one session, if the session's policies let it receive the topic

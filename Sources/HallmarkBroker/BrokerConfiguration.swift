@@ -6,7 +6,7 @@ public struct BrokerConfiguration: Sendable, Hashable, Codable {
     /// An optional plain-TCP listener for local development and conformance suites. It binds to
     /// 127.0.0.1 only; clients on it have no certificate and are authorised by ``plainPolicy``.
     public var plainPort: Int?
-    /// The policy document plain-TCP clients get (default: everything except `$`-topics).
+    /// The policy document plain-TCP clients get (default: ``openPolicy``, everything but reserved topics).
     public var plainPolicy: String
     /// The largest packet accepted, announced to MQTT 5 clients.
     public var maximumPacketSize: Int
@@ -18,6 +18,11 @@ public struct BrokerConfiguration: Sendable, Hashable, Codable {
     public var topicAliasMaximum: Int
     /// Whether a thing's published messages are kept as telemetry.
     public var recordTelemetry: Bool
+    /// Bounds on a client's keep-alive, in seconds: a shorter one is raised to the minimum, a
+    /// longer one (or none, 0) lowered to the maximum; MQTT 5 clients are told in CONNACK's
+    /// ServerKeepAlive. AWS IoT Core holds clients to 30–1200 s.
+    public var keepAliveMinimum: Int = 0
+    public var keepAliveMaximum: Int = 1200
 
     public init(
         host: String = "0.0.0.0", port: Int = 8883, plainPort: Int? = nil,
@@ -36,13 +41,23 @@ public struct BrokerConfiguration: Sendable, Hashable, Codable {
         self.recordTelemetry = recordTelemetry
     }
 
-    /// Everything, on every topic that does not start with `$` (the `*` in a policy resource does
-    /// not stop at `/`, so `topic/$…` must be denied explicitly).
+    /// The keep-alive a client that asked for `requested` seconds gets.
+    public func keepAlive(requested: UInt16) -> UInt16 {
+        let maximum = max(keepAliveMaximum, 1)
+        let asked = requested == 0 ? maximum : Int(requested)
+        return UInt16(clamping: min(max(asked, keepAliveMinimum), maximum))
+    }
+
+    /// Everything but the reserved `$` topics (`$aws/`, `$SYS/`, `$hallmark/`; `$share/` is no topic
+    /// to publish to): what a conformance suite or a local tool expects of a broker. Replaced with
+    /// `serve --mqtt-plain-policy FILE`.
     public static let openPolicy = """
         {"Version": "2012-10-17", "Statement": [
           {"Effect": "Allow", "Action": "iot:*", "Resource": "*"},
-          {"Effect": "Deny", "Action": ["iot:Publish", "iot:Receive"], "Resource": "topic/$*"},
-          {"Effect": "Deny", "Action": "iot:Subscribe", "Resource": "topicfilter/$*"}
+          {"Effect": "Deny", "Action": ["iot:Publish", "iot:Receive"],
+           "Resource": ["topic/$aws/*", "topic/$SYS/*", "topic/$hallmark/*", "topic/$share/*"]},
+          {"Effect": "Deny", "Action": "iot:Subscribe",
+           "Resource": ["topicfilter/$aws/*", "topicfilter/$SYS/*", "topicfilter/$hallmark/*"]}
         ]}
         """
 }

@@ -56,6 +56,24 @@ struct BrokerMessage: Sendable {
 
 /// A subscription as the broker keeps it.
 struct SubscriptionEntry: Sendable {
+    /// The subscription as the client sent it (its filter, for a shared one, `$share/{group}/…`).
     var options: Subscription
     var identifier: UInt32?
+    /// The session that subscribed.
+    var sessionKey: String
+    /// For a shared subscription, its group and the filter it shares; nil for an ordinary one.
+    var shared: (group: String, filter: String)?
+
+    init(options: Subscription, identifier: UInt32?, sessionKey: String) {
+        self.options = options
+        self.identifier = identifier
+        self.sessionKey = sessionKey
+        self.shared = Topic.sharedSubscription(options.filter)
+    }
+
+    /// Where the subscription sits in the tenant's subscription tree: under the filter it matches
+    /// with, keyed by its session (a shared one by its group too, so that a session may hold both
+    /// `f` and `$share/g/f`).
+    var treeFilter: String { shared?.filter ?? options.filter }
+    var treeKey: String { shared.map { "$share/\($0.group)\u{0}" + sessionKey } ?? sessionKey }
 }

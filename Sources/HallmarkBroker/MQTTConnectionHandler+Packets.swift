@@ -75,9 +75,7 @@ extension MQTTConnectionHandler {
             send(.pubrec(AckPacket(packetID: id)))
             return
         }
-        let reserved = topic.utf8.first == UInt8(ascii: "$")
-            && (topic.hasPrefix("$aws/events/") || topic.hasPrefix("$SYS/") || topic.hasPrefix("$hallmark/"))
-        if reserved || !authorizer.decide(.publish, topic).isAllowed {
+        if ReservedTopics.refusesPublish(topic) || !authorizer.decide(.publish, topic).isAllowed {
             recordDenial(action: "publish", resource: topic)
             guard version == .v5 else {
                 // MQTT 3.1.1 has no way to refuse one PUBLISH; as AWS IoT does, the connection ends.
@@ -116,11 +114,12 @@ extension MQTTConnectionHandler {
         var reasons: [ReasonCode] = []
         var accepted: [Subscription] = []
         for subscription in subscribe.subscriptions {
-            let filter = subscription.filter
-            if !Topic.isValidFilter(filter) {
+            // A shared subscription is authorised as the filter it shares: `$share/g/things/a/#`
+            // needs what `things/a/#` needs.
+            let shared = Topic.sharedSubscription(subscription.filter)
+            let filter = shared?.filter ?? subscription.filter
+            if !Topic.isValidFilter(subscription.filter) || (subscription.filter.hasPrefix("$share/") && shared == nil) {
                 reasons.append(.topicFilterInvalid)
-            } else if filter.hasPrefix("$share/") {
-                reasons.append(.sharedSubscriptionsNotSupported)
             } else if !authorizer.decide(.subscribe, filter).isAllowed {
                 recordDenial(action: "subscribe", resource: filter)
                 reasons.append(.notAuthorized)

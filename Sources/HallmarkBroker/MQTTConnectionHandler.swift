@@ -49,6 +49,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     var willDelay: UInt32 = 0
     var sessionExpiry: UInt32 = 0
     var topicAliases: [UInt16: String] = [:]
+    /// Aliases this connection set toward its client, and how many the client allows (MQTT 5).
+    var outboundAliases: [String: UInt16] = [:]
+    var clientTopicAliasMaximum: UInt16 = 0
     var awaitingRelease: Set<UInt16> = []
     var clientMaximumPacketSize = Int.max
     var remoteAddress = "?"
@@ -216,12 +219,28 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
                     if let id = publish.packetID { session.discard(id) }
                     continue
                 }
-                send(.publish(publish))
+                send(.publish(clientTopicAliasMaximum > 0 ? aliased(publish) : publish))
                 wrote = true
                 if outbound?.readableBytes ?? 0 >= Self.outboundChunk { flushOutbound() }
             }
         }
         if wrote && flush { flushOutbound() }
+    }
+
+    /// A PUBLISH with the topic alias of its topic toward this client (MQTT 5.0 §3.3.2.3.4): the
+    /// first message of a topic names it and sets an alias, later ones send the alias alone, as
+    /// long as the client's Topic Alias Maximum leaves aliases to set.
+    private func aliased(_ publish: PublishPacket) -> PublishPacket {
+        var publish = publish
+        if let alias = outboundAliases[publish.topic] {
+            publish.topic = ""
+            publish.properties.topicAlias = alias
+        } else if outboundAliases.count < Int(clientTopicAliasMaximum) {
+            let alias = UInt16(outboundAliases.count + 1)
+            outboundAliases[publish.topic] = alias
+            publish.properties.topicAlias = alias
+        }
+        return publish
     }
 
     /// Ends the connection on the broker's initiative (take-over, revocation).
@@ -310,7 +329,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     private func finishConnect(_ connect: ConnectPacket, assigned: String?, authorizer: Authorizer) {
         let clientID = self.clientID
         self.authorizer = authorizer
-        if let will = connect.will, !authorizer.decide(.publish, will.topic).isAllowed || will.topic.hasPrefix("$") {
+        if let will = connect.will, !authorizer.decide(.publish, will.topic).isAllowed || ReservedTopics.refusesPublish(will.topic) {
             return refuseConnect(.notAuthorized, HallmarkError(
                 .notAuthorized, "The will topic \(will.topic) is not one this thing may publish to.",
                 remedy: "Use a will topic inside the thing's own topics."))
@@ -347,19 +366,21 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         self.handle = connection
         state = .connected
 
-        if connect.keepAlive > 0 {
-            let timeout = TimeAmount.milliseconds(Int64(connect.keepAlive) * 1500)
-            try? context.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout), position: .before(self))
-        }
+        // Held to the configured bounds; MQTT 5 clients are told of a changed value.
+        let keepAlive = broker.configuration.keepAlive(requested: connect.keepAlive)
+        let timeout = TimeAmount.milliseconds(Int64(keepAlive) * 1500)
+        try? context.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout), position: .before(self))
         var properties = Properties()
         if connect.version == .v5 {
+            if keepAlive != connect.keepAlive { properties.serverKeepAlive = keepAlive }
+            clientTopicAliasMaximum = connect.properties.topicAliasMaximum ?? 0
             properties.assignedClientIdentifier = assigned
             properties.maximumPacketSize = UInt32(broker.configuration.maximumPacketSize)
             properties.topicAliasMaximum = UInt16(broker.configuration.topicAliasMaximum)
             properties.retainAvailable = 1
             properties.wildcardSubscriptionAvailable = 1
             properties.subscriptionIdentifierAvailable = 1
-            properties.sharedSubscriptionAvailable = 0
+            properties.sharedSubscriptionAvailable = 1
         }
         send(.connack(ConnAckPacket(sessionPresent: present, reason: .success, properties: properties)))
         if present {

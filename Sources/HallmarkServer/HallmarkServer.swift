@@ -63,7 +63,7 @@ public struct HallmarkServer: Sendable {
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
             logger: logger, onRunning: { port in await bound.https(port) })
         let broker = try BrokerService(
-            configuration: BrokerConfiguration(host: configuration.mqttHost, port: configuration.mqttPort, plainPort: configuration.mqttPlainPort),
+            configuration: configuration.broker,
             registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
             logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
         return ServiceGroup(

@@ -1,7 +1,10 @@
+import HallmarkBroker
+
 import Foundation
 
 /// Everything `hallmark serve` needs to know. Defaults suit one machine; a JSON file, the
-/// environment and flags override them, in that order.
+/// environment and flags override them, in that order, each through the one table of keys
+/// (``ServerConfiguration/keys``).
 public struct ServerConfiguration: Sendable, Equatable, Codable {
     /// Where the registry and CA live.
     public var dataDirectory: String
@@ -12,20 +15,16 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var hostNames: [String]
     /// Log level: trace, debug, info, notice, warning, error, critical.
     public var logLevel: String
-    /// The MQTT broker's mutual-TLS listener (default port 8883).
-    public var mqttHost: String
-    public var mqttPort: Int
-    /// The broker's optional plain-TCP listener, on 127.0.0.1 only; off unless set.
-    public var mqttPlainPort: Int?
+    /// The MQTT broker: its listeners (mutual TLS on 8883; plain TCP on 127.0.0.1, off unless
+    /// set) and its limits.
+    public var broker: BrokerConfiguration
 
     public init(
         dataDirectory: String = "./hallmark-data", httpsHost: String = "0.0.0.0", httpsPort: Int = 8443,
         hostNames: [String] = [], logLevel: String = "info", mqttHost: String = "0.0.0.0", mqttPort: Int = 8883,
         mqttPlainPort: Int? = nil
     ) {
-        self.mqttHost = mqttHost
-        self.mqttPort = mqttPort
-        self.mqttPlainPort = mqttPlainPort
+        self.broker = BrokerConfiguration(host: mqttHost, port: mqttPort, plainPort: mqttPlainPort)
         self.dataDirectory = dataDirectory
         self.httpsHost = httpsHost
         self.httpsPort = httpsPort

@@ -17,6 +17,19 @@ public enum Topic {
         !name.isEmpty && !name.contains("+") && !name.contains("#")
     }
 
+    /// A shared subscription's parts: `$share/{group}/{filter}` (MQTT 5.0 §4.8.2; 3.1.1 clients
+    /// use the same form). Nil when `filter` is not one, or not a well-formed one: the group is
+    /// not empty and holds no `/`, `+` or `#`, and the filter after it is valid.
+    public static func sharedSubscription(_ filter: String) -> (group: String, filter: String)? {
+        guard filter.hasPrefix("$share/") else { return nil }
+        let rest = filter.dropFirst("$share/".count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        let group = rest[..<slash]
+        let inner = String(rest[rest.index(after: slash)...])
+        guard !group.isEmpty, !group.contains("+"), !group.contains("#"), isValidFilter(inner) else { return nil }
+        return (String(group), inner)
+    }
+
     /// Whether `filter` matches `topic`. Topics starting with `$` are not matched by a filter whose
     /// first level is a wildcard (MQTT 5.0 §4.7.2).
     public static func matches(filter: String, topic: String) -> Bool {

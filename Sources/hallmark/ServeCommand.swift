@@ -5,39 +5,43 @@ import Logging
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run Hallmark: EST enrollment over HTTPS and the MQTT broker over mutual TLS.")
+        commandName: "serve", abstract: "Run Hallmark: EST enrollment over HTTPS and the MQTT broker over mutual TLS.",
+        discussion: """
+            Settings come from --config FILE (a JSON object of the keys below), then the environment, then flags, each overriding the one before:
+
+            \(ServerConfiguration.keysHelp)
+            """)
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: "A JSON configuration file (keys: httpsHost, httpsPort, hostNames, logLevel, mqttHost, mqttPort, mqttPlainPort).")
+    @Option(help: "A JSON configuration file (its keys are listed below).")
     var config: String?
 
-    @Option(help: "Address of the HTTPS listener (default 0.0.0.0).")
-    var httpsHost: String?
-
-    @Option(help: "Port of the HTTPS listener (default 8443; 0 picks a free port).")
-    var httpsPort: Int?
-
-    @Option(help: "Address of the MQTT (mutual TLS) listener (default 0.0.0.0).")
-    var mqttHost: String?
-
-    @Option(help: "Port of the MQTT (mutual TLS) listener (default 8883; 0 picks a free port).")
-    var mqttPort: Int?
-
-    @Option(help: "Port of a plain-TCP MQTT listener on 127.0.0.1, for local development and conformance tests (off by default).")
-    var mqttPlainPort: Int?
+    @Option(help: "Write the bound HTTPS port to this file once listening.")
+    var portFile: String?
 
     @Option(help: "Write the bound MQTT port to this file once listening.")
     var mqttPortFile: String?
 
-    @Option(name: .customLong("hostname"), help: "A host name or IP for the server certificate (repeatable).")
-    var hostNames: [String] = []
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var settings: [String] = []
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String?
-
-    @Option(help: "Write the bound HTTPS port to this file once listening.")
-    var portFile: String?
+    /// The settings' flags as (name, value): `--key value` or `--key=value`.
+    func settingFlags() throws -> [(String, String)] {
+        var flags: [(String, String)] = []
+        var rest = settings[...]
+        while let token = rest.popFirst() {
+            guard token.hasPrefix("--"), token.count > 2 else { throw ValidationError("Unexpected argument '\(token)'.") }
+            let body = token.dropFirst(2)
+            if let equals = body.firstIndex(of: "=") {
+                flags.append((String(body[..<equals]), String(body[body.index(after: equals)...])))
+            } else {
+                guard let value = rest.popFirst() else { throw ValidationError("\(token) needs a value.") }
+                flags.append((String(body), value))
+            }
+        }
+        return flags
+    }
 
     func run() async throws {
         // Swift concurrency stays on its own thread pool. Installing NIO's event loops as its
@@ -49,14 +53,13 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = ServerConfiguration(dataDirectory: data.resolvedDataDirectory)
             if let config { try configuration.apply(file: config) }
             try configuration.apply(environment: ProcessInfo.processInfo.environment)
-            if let value = data.dataDirectory { configuration.dataDirectory = value }
-            if let httpsHost { configuration.httpsHost = httpsHost }
-            if let httpsPort { configuration.httpsPort = httpsPort }
-            if !hostNames.isEmpty { configuration.hostNames = hostNames }
-            if let logLevel { configuration.logLevel = logLevel }
-            if let mqttHost { configuration.mqttHost = mqttHost }
-            if let mqttPort { configuration.mqttPort = mqttPort }
-            if let mqttPlainPort { configuration.mqttPlainPort = mqttPlainPort }
+            var flags = try settingFlags()
+            if let value = data.dataDirectory { flags.append(("data-dir", value)) }
+            // Repeated --hostname flags add up.
+            let hostNames = flags.filter { $0.0 == "hostname" }.map(\.1)
+            flags.removeAll { $0.0 == "hostname" }
+            if !hostNames.isEmpty { flags.append(("hostname", hostNames.joined(separator: ","))) }
+            try configuration.apply(flags: flags)
 
             let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
             LoggingSystem.bootstrap { label in

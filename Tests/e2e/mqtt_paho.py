@@ -195,8 +195,8 @@ def test_wildcards_and_dollar_topics(v):
 
 
 def test_dollar_topics_not_matched_by_leading_wildcard():
-    # '#' and '+/…' must not match '$…' topics; the open policy denies publishing to '$…' too, so
-    # a v5 publisher is told so with PUBACK 0x87.
+    # '#' and '+/…' must not match '$…' topics; $SYS/ is reserved, so a v5 publisher is told so
+    # with PUBACK 0x87.
     s = Conn("s-dollar", V5)
     s.sub("#")
     p = Conn("p-dollar", V5)
@@ -317,11 +317,117 @@ def test_maximum_packet_size_of_client_v5():
     s.close(); p.close()
 
 
-def test_shared_subscriptions_refused_v5():
-    s = Conn("s-share", V5)
-    rcs = s.sub("$share/g/t/x")
-    assert rcs[0].value == 0x9E, rcs
-    s.close()
+def test_no_local_is_the_same_client_only_v5():
+    a = Conn("nl-a", V5)
+    b = Conn("nl-b", V5)
+    a.sub("t/nl2", qos=1, noLocal=True)
+    b.sub("t/nl2", qos=1, noLocal=True)
+    a.pub("t/nl2", "from a", qos=1)
+    assert b.get().payload == b"from a"  # another client's noLocal does not hide a's message from b
+    a.nothing(0.5)
+    a.close(); b.close()
+
+
+def drain(conn, wait=0.5):
+    got = []
+    while True:
+        try:
+            got.append(conn.messages.get(timeout=wait))
+        except queue.Empty:
+            return got
+
+
+@both
+def test_shared_subscriptions(v):
+    tag = "3" if v == V311 else "5"
+    topic = f"t/sh{tag}/x"
+    p = Conn(f"p-share-{tag}", v)
+    p.pub(topic, "retained", qos=1, retain=True)
+    m1, m2 = Conn(f"m1-share-{tag}", v), Conn(f"m2-share-{tag}", v)
+    for c in (m1, m2):
+        rcs = c.sub(f"$share/g/t/sh{tag}/+", qos=1)
+        assert not rcs[0].is_failure, rcs
+    ordinary = Conn(f"o-share-{tag}", v)
+    ordinary.sub(topic, qos=1)
+    assert ordinary.get().payload == b"retained"
+    m1.nothing(0.3); m2.nothing(0.1)  # a shared subscription gets no retained message
+    for i in range(20):
+        p.pub(topic, f"m{i}", qos=1)
+    one, two, every = drain(m1), drain(m2), drain(ordinary)
+    assert len(every) == 20, len(every)  # the ordinary subscriber gets each message
+    assert len(one) + len(two) == 20, (len(one), len(two))  # the group gets each once
+    assert one and two, (len(one), len(two))  # shared between its members
+    assert sorted(m.payload for m in one + two) == sorted(f"m{i}".encode() for i in range(20))
+    m1.close()
+    for i in range(5):
+        p.pub(topic, f"n{i}", qos=1)
+    assert len(drain(m2)) == 5  # the member left takes all
+    p.pub(topic, "", qos=1, retain=True)
+    for c in (p, m2, ordinary):
+        c.close()
+
+
+def test_shared_subscription_refusals_v5():
+    c = Conn("share-bad", V5)
+    assert c.sub("$share/g")[0].value == 0x8F  # no filter after the group: Topic Filter invalid
+    assert c.sub("$share//t/x")[0].value == 0x8F  # an empty group
+    info = c.c.publish("$share/g/t/x", "no", qos=1)
+    kind, _, rc = c.acks.get(timeout=5)
+    assert kind == "puback" and rc.value == 0x87, rc  # $share/ names no topic to publish to
+    c.close()
+
+
+def test_server_topic_alias_v5():
+    s = Conn("s-salias", V5, props=v5props(PacketTypes.CONNECT, TopicAliasMaximum=1))
+    s.sub("t/salias/a", qos=1)
+    s.sub("t/salias/b", qos=1)
+    p = Conn("p-salias", V5)
+    for qos in (0, 1, 2):
+        p.pub("t/salias/a", f"a{qos}", qos=qos)
+    p.pub("t/salias/b", "b", qos=1)
+    got = [s.get() for _ in range(4)]
+    aliases = [getattr(m.properties, "TopicAlias", None) for m in got]
+    assert aliases[:3] == [1, 1, 1], aliases  # the broker aliases t/salias/a toward this client
+    assert got[0].topic == "t/salias/a", got[0].topic  # the first names the topic
+    assert aliases[3] is None and got[3].topic == "t/salias/b"  # the client allows one alias only
+    none = Conn("s-noalias", V5)  # a client that allows none gets none
+    none.sub("t/salias/a", qos=1)
+    p.pub("t/salias/a", "x", qos=1); p.pub("t/salias/a", "y", qos=1)
+    assert [getattr(none.get().properties, "TopicAlias", None) for _ in range(2)] == [None, None]
+    for c in (s, p, none):
+        c.close()
+
+
+def test_server_keep_alive_v5():
+    # hallmark serve's default bounds: 0 to 1200 s; a longer keep-alive, or none, is lowered.
+    for asked, told in ((60, None), (0, 1200), (3000, 1200)):
+        c = Conn(f"ka-{asked}", V5, keepalive=asked)
+        assert getattr(c.props, "ServerKeepAlive", None) == told, (asked, c.props)
+        c.close()
+
+
+@both
+def test_dollar_topics_other_than_reserved_are_topics(v):
+    tag = "3" if v == V311 else "5"
+    s = Conn(f"s-dollar-{tag}", v)
+    assert not s.sub(f"$app{tag}/#")[0].is_failure
+    wild = Conn(f"w-dollar-{tag}", v)
+    wild.sub("#")
+    p = Conn(f"p-dollar2-{tag}", v)
+    p.pub(f"$app{tag}/x", "d", qos=1)
+    assert s.get().topic == f"$app{tag}/x"
+    wild.nothing(0.4)  # '#' does not match a '$' topic
+    for c in (s, wild, p):
+        c.close()
+
+
+@both
+def test_subscription_the_plain_policy_denies_is_refused(v):
+    # mqtt_real_clients.sh starts the plain listener with a policy denying test/nosubscribe.
+    c = Conn(f"nosub-{v}", v)
+    rc = c.sub("test/nosubscribe")[0]
+    assert rc.value == (0x87 if v == V5 else 0x80), rc
+    c.close()
 
 
 # ---------------------------------------------------------------- raw packets

@@ -8,7 +8,20 @@ export HALLMARK_PASSPHRASE="mqtt-test-passphrase"
 "$HALLMARK" ca init --data-dir "$DATA" >/dev/null
 "$HALLMARK" device factory --out devices --count 4 --trust "$DATA/ca/root.pem" >/dev/null
 "$HALLMARK" allowlist import --data-dir "$DATA" devices/allowlist.csv >/dev/null
-start_server --mqtt-plain-port 0
+# The plain listener's policy, as a conformance run sets it: everything but reserved topics and
+# test/nosubscribe (which the Eclipse Paho suite expects to be refused).
+cat > plain-policy.json <<'JSON'
+{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Action": "iot:*", "Resource": "*"},
+  {"Effect": "Deny", "Action": "iot:Subscribe", "Resource": "topicfilter/test/nosubscribe"},
+  {"Effect": "Deny", "Action": ["iot:Publish", "iot:Receive"], "Resource": ["topic/$aws/*", "topic/$SYS/*", "topic/$hallmark/*"]},
+  {"Effect": "Deny", "Action": "iot:Subscribe", "Resource": ["topicfilter/$aws/*", "topicfilter/$SYS/*", "topicfilter/$hallmark/*"]}]}
+JSON
+echo '{"Statement": [{"Effect": "Allow", "Action": "iot:Connect"}]}' > bad-plain-policy.json
+check "serve refuses a plain policy that does not parse (config_invalid), and an unknown log level" in_shell \
+  "! '$HALLMARK' serve --data-dir '$DATA' --mqtt-plain-port 0 --mqtt-plain-policy bad-plain-policy.json 2>err.txt && grep -q config_invalid err.txt &&
+   ! '$HALLMARK' serve --data-dir '$DATA' --log-level loud 2>err.txt && grep -q 'config_invalid.*loud' err.txt"
+start_server --mqtt-plain-port 0 --mqtt-plain-policy plain-policy.json
 must "the plain listener is announced" wait_for_line server.log 'plain MQTT on 127.0.0.1:[0-9]'
 PLAIN=$(grep -o 'plain MQTT on 127.0.0.1:[0-9]*' server.log | grep -o '[0-9]*$')
 for d in devices/device-*; do "$HALLMARK" device boot --state "$d" --server "https://127.0.0.1:$HTTPS" >/dev/null 2>&1; done
@@ -96,4 +109,4 @@ cat check.out | grep -E "^(ok|FAIL)|passed" | sed 's/^/     /'
 check "the server is still healthy" curl -sf --cacert "$DATA/ca/root.pem" "https://localhost:$HTTPS/healthz"
 check "no crash or internal error in the server log" bash -c "! grep -Ei 'fatal|internal_error|crash' server.log"
 stop_server
-finish mqtt 30
+finish mqtt 31

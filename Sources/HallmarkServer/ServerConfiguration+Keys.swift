@@ -1,0 +1,131 @@
+import HallmarkBroker
+import HallmarkCore
+
+import Foundation
+
+extension ServerConfiguration {
+    /// Every setting of `hallmark serve`, in the order `serve --help` lists them.
+    public static let keys: [ConfigurationKey] = [
+        ConfigurationKey("dataDirectory", "The data directory (registry and CA).", default: "./hallmark-data",
+                         environment: "HALLMARK_DATA_DIR", flag: "data-dir") { $0.dataDirectory = $1 },
+        ConfigurationKey("httpsHost", "Address of the HTTPS (EST, API) listener.", default: "0.0.0.0") { $0.httpsHost = $1 },
+        ConfigurationKey("httpsPort", "Port of the HTTPS listener (0 picks a free port).", default: "8443") {
+            $0.httpsPort = try port($1, "httpsPort")
+        },
+        ConfigurationKey("hostNames", "Host names and IPs for the server certificate, comma-separated (the flag repeats).",
+                         default: "localhost,127.0.0.1", environment: "HALLMARK_HOSTNAMES", flag: "hostname") {
+            $0.hostNames = $1.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        },
+        ConfigurationKey("logLevel", "Log level: trace, debug, info, notice, warning, error, critical.", default: "info") {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains($1) else {
+                throw invalid("logLevel", $1, "is no log level", "Use trace, debug, info, notice, warning, error or critical.")
+            }
+            $0.logLevel = $1
+        },
+        ConfigurationKey("mqttHost", "Address of the MQTT (mutual TLS) listener.", default: "0.0.0.0") { $0.broker.host = $1 },
+        ConfigurationKey("mqttPort", "Port of the MQTT (mutual TLS) listener (0 picks a free port).", default: "8883") {
+            $0.broker.port = try port($1, "mqttPort")
+        },
+        ConfigurationKey("mqttPlainPort", "Port of a plain-TCP MQTT listener on 127.0.0.1, for local tools and conformance suites.",
+                         default: "off") { $0.broker.plainPort = try port($1, "mqttPlainPort") },
+        ConfigurationKey("mqttPlainPolicy", "A policy document (AWS IoT syntax) for plain-listener clients, instead of everything but reserved topics.",
+                         default: "built in") { $0.broker.plainPolicy = try policyFile($1) },
+        ConfigurationKey("mqttKeepAliveMin", "The shortest keep-alive a client gets, in seconds (a shorter one is raised).", default: "0") {
+            $0.broker.keepAliveMinimum = try number($1, "mqttKeepAliveMin", 0...65535)
+        },
+        ConfigurationKey("mqttKeepAliveMax", "The longest keep-alive a client gets, in seconds (a longer one, or none, is lowered; MQTT 5 clients are told).",
+                         default: "1200") { $0.broker.keepAliveMaximum = try number($1, "mqttKeepAliveMax", 1...65535) },
+        ConfigurationKey("mqttMaxPacketSize", "The largest MQTT packet accepted, in bytes.", default: "1048576") {
+            $0.broker.maximumPacketSize = try number($1, "mqttMaxPacketSize", 64...268_435_455)
+        },
+        ConfigurationKey("mqttMaxQueuedMessages", "Messages queued per session before new ones are dropped.", default: "1000") {
+            $0.broker.maximumQueuedMessages = try number($1, "mqttMaxQueuedMessages", 1...1_000_000)
+        },
+        ConfigurationKey("mqttMaxInflight", "QoS 1/2 messages in flight to an MQTT 3.1.1 client (MQTT 5 clients say theirs).", default: "100") {
+            $0.broker.maximumInflight311 = try number($1, "mqttMaxInflight", 1...65535)
+        },
+        ConfigurationKey("mqttTopicAliasMax", "Topic aliases a client may set up (MQTT 5; 0 for none).", default: "16") {
+            $0.broker.topicAliasMaximum = try number($1, "mqttTopicAliasMax", 0...65535)
+        },
+        ConfigurationKey("mqttTelemetry", "Whether things' messages are kept as telemetry: true or false.", default: "true") {
+            guard let value = Bool($1) else { throw invalid("mqttTelemetry", $1, "is not true or false", "Use true or false.") }
+            $0.broker.recordTelemetry = value
+        },
+    ]
+
+    /// Applies a JSON configuration file whose keys are the table's names (`httpsPort`, ...).
+    /// - Throws: `config_invalid` naming the file, or the key and what is wrong with its value.
+    public mutating func apply(file path: String) throws {
+        let object: [String: Any]
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            guard let parsed = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw CocoaError(.fileReadCorruptFile) }
+            object = parsed
+        } catch {
+            throw HallmarkError(
+                .configInvalid, "The configuration file \(path) could not be read as a JSON object.",
+                remedy: "Give a JSON object with keys such as \(Self.keys.prefix(3).map(\.name).joined(separator: ", ")).")
+        }
+        for (name, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard let key = Self.keys.first(where: { $0.name == name }) else {
+                throw HallmarkError(
+                    .configInvalid, "The configuration file \(path) has a key \(name) that Hallmark does not know.",
+                    remedy: "Use the keys `hallmark serve --help` lists: \(Self.keys.map(\.name).joined(separator: ", ")).")
+            }
+            let text: String
+            switch value {
+            case let list as [Any]: text = list.map { "\($0)" }.joined(separator: ",")
+            case let flag as Bool: text = flag ? "true" : "false"
+            default: text = "\(value)"
+            }
+            try key.apply(&self, text)
+        }
+    }
+
+    /// Applies the table's `HALLMARK_*` environment variables that are set.
+    public mutating func apply(environment: [String: String]) throws {
+        for key in Self.keys { if let value = environment[key.environment] { try key.apply(&self, value) } }
+    }
+
+    /// Applies flags given as (flag name without dashes, value), in order.
+    public mutating func apply(flags: [(String, String)]) throws {
+        for (flag, value) in flags {
+            guard let key = Self.keys.first(where: { $0.flag == flag }) else {
+                throw HallmarkError(.configInvalid, "--\(flag) is not an option of hallmark serve.", remedy: "See `hallmark serve --help`.")
+            }
+            try key.apply(&self, value)
+        }
+    }
+
+    /// The table as `serve --help` prints it.
+    public static var keysHelp: String {
+        keys.map { "--\($0.flag) VALUE\n    \($0.help) Default \($0.defaultValue); file key \($0.name), environment \($0.environment)." }
+            .joined(separator: "\n")
+    }
+}
+
+private func invalid(_ key: String, _ value: String, _ problem: String, _ remedy: String) -> HallmarkError {
+    HallmarkError(.configInvalid, "\(key) is '\(value)', which \(problem).", remedy: remedy)
+}
+
+private func number(_ value: String, _ key: String, _ range: ClosedRange<Int>) throws(HallmarkError) -> Int {
+    guard let number = Int(value), range.contains(number) else {
+        throw invalid(key, value, "is not a number from \(range.lowerBound) to \(range.upperBound)", "Set a number in that range.")
+    }
+    return number
+}
+
+private func port(_ value: String, _ key: String) throws(HallmarkError) -> Int { try number(value, key, 0...65535) }
+
+/// Reads and checks a policy file: a document that does not parse stops the server from starting.
+private func policyFile(_ path: String) throws(HallmarkError) -> String {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw HallmarkError(.configInvalid, "The policy file \(path) cannot be read.", remedy: "Check the path and its permissions.")
+    }
+    do {
+        _ = try Policy(document: text)
+    } catch {
+        throw HallmarkError(.configInvalid, "The policy file \(path) is not a valid policy: \(error.reason)", remedy: error.remedy)
+    }
+    return text
+}
