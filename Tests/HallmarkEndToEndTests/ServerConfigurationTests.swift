@@ -61,3 +61,16 @@ import Testing
         #expect(broker.keepAlive(requested: 0) == 1200)
     }
 }
+
+extension ServerConfigurationTests {
+    /// docs/configuration.md lists every key with its flag and environment variable.
+    @Test func theDocsNameEveryKey() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/configuration.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        for key in ServerConfiguration.keys {
+            #expect(text.contains("`\(key.name)` | `--\(key.flag)`"), "docs/configuration.md lacks \(key.name)")
+            #expect(text.contains("`\(key.environment)`"), "docs/configuration.md lacks \(key.environment)")
+        }
+    }
+}
