@@ -21,6 +21,9 @@ public struct BrokerConfiguration: Sendable, Hashable, Codable {
     /// Bounds on a client's keep-alive, in seconds: a shorter one is raised to the minimum, a
     /// longer one (or none, 0) lowered to the maximum; MQTT 5 clients are told in CONNACK's
     /// ServerKeepAlive. AWS IoT Core holds clients to 30–1200 s.
+    /// QoS 2 messages a client may have sent and not yet released (MQTT 5 Receive Maximum,
+    /// announced in CONNACK; one more ends the connection with 0x93).
+    public var receiveMaximum: Int = 100
     public var keepAliveMinimum: Int = 0
     public var keepAliveMaximum: Int = 1200
 

@@ -75,6 +75,10 @@ extension MQTTConnectionHandler {
             send(.pubrec(AckPacket(packetID: id)))
             return
         }
+        if publish.qos == .exactlyOnce, awaitingRelease.count >= broker.configuration.receiveMaximum {
+            // MQTT 5.0 §3.3.4: more unreleased QoS 2 messages than the Receive Maximum announced.
+            return fail(.receiveMaximumExceeded, "more than \(broker.configuration.receiveMaximum) QoS 2 messages awaiting PUBREL")
+        }
         if ReservedTopics.refusesPublish(topic) || !authorizer.decide(.publish, topic).isAllowed {
             recordDenial(action: "publish", resource: topic)
             guard version == .v5 else {

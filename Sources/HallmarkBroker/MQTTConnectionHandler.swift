@@ -377,6 +377,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             properties.assignedClientIdentifier = assigned
             properties.maximumPacketSize = UInt32(broker.configuration.maximumPacketSize)
             properties.topicAliasMaximum = UInt16(broker.configuration.topicAliasMaximum)
+            properties.receiveMaximum = UInt16(clamping: broker.configuration.receiveMaximum)
             properties.retainAvailable = 1
             properties.wildcardSubscriptionAvailable = 1
             properties.subscriptionIdentifierAvailable = 1

@@ -44,6 +44,8 @@ extension ServerConfiguration {
         ConfigurationKey("mqttMaxInflight", "QoS 1/2 messages in flight to an MQTT 3.1.1 client (MQTT 5 clients say theirs).", default: "100") {
             $0.broker.maximumInflight311 = try number($1, "mqttMaxInflight", 1...65535)
         },
+        ConfigurationKey("mqttReceiveMax", "QoS 2 messages a client may send before releasing them (announced to MQTT 5 clients as Receive Maximum).",
+                         default: "100") { $0.broker.receiveMaximum = try number($1, "mqttReceiveMax", 1...65535) },
         ConfigurationKey("mqttTopicAliasMax", "Topic aliases a client may set up (MQTT 5; 0 for none).", default: "16") {
             $0.broker.topicAliasMaximum = try number($1, "mqttTopicAliasMax", 0...65535)
         },

@@ -7,6 +7,7 @@ device state directories with udid, certificate.pem, rot-key.pem, trust.pem), FA
 """
 import os
 import queue
+import re
 import socket
 import ssl
 import struct
@@ -499,6 +500,19 @@ def test_truncated_packet_then_close_does_not_wedge():
     s.close()
     c = Conn("after-trunc", V5)
     c.close()
+
+
+def test_receive_maximum_exceeded_disconnects_v5():
+    # 101 QoS 2 PUBLISHes never released, against the default Receive Maximum of 100: DISCONNECT 0x93.
+    s = raw()
+    s.sendall(connect_packet(cid="greedy"))
+    connack, _ = read_all(s, wait=0.5)
+    assert connack[:1] == b"\x20" and b"\x21\x00\x64" in connack, connack  # Receive Maximum 100 announced
+    for i in range(1, 102):
+        body = mqtt_str("t/rm") + struct.pack("!H", i) + b"\x00" + b"x"
+        s.sendall(bytes([0x34, len(body)]) + body)
+    data, closed = read_all(s, wait=3.0)
+    assert closed and re.search(rb"\xe0[\x01-\x7f]\x93", data), data[-60:]  # DISCONNECT, reason 0x93
 
 
 def test_keepalive_timeout_closes():
