@@ -1,8 +1,8 @@
+import Synchronization
 import HallmarkCore
 import HallmarkStore
 import Logging
 import MQTTCore
-import NIOConcurrencyHelpers
 import NIOCore
 
 import Foundation
@@ -35,10 +35,10 @@ final class Broker: Sendable {
     let telemetry: TelemetryRecorder?
     let clones = CloneWatch()
     let logger: Logger
-    private let state = NIOLockedValueBox(State())
-    private let identities = NIOLockedValueBox<[String: ConnectionIdentity]>([:])
+    private let state = Mutex(State())
+    private let identities = Mutex<[String: ConnectionIdentity]>([:])
     /// Counts messages routed to shared subscriptions, to take each group's members in turn.
-    private let shareTurn = NIOLockedValueBox<UInt64>(0)
+    private let shareTurn = Mutex<UInt64>(0)
 
     init(configuration: BrokerConfiguration, registry: Registry, trust: TrustStore, telemetry: TelemetryRecorder?, logger: Logger) {
         self.configuration = configuration
@@ -54,16 +54,16 @@ final class Broker: Sendable {
 
     /// The registry's view of a certificate, cached until the registry changes.
     func identity(fingerprint: String) throws -> ConnectionIdentity? {
-        if let known = identities.withLockedValue({ $0[fingerprint] }) { return known }
+        if let known = identities.withLock({ $0[fingerprint] }) { return known }
         guard let identity = try registry.connectionIdentity(fingerprint: fingerprint) else { return nil }
-        identities.withLockedValue {
+        identities.withLock {
             if $0.count > 100_000 { $0.removeAll(keepingCapacity: true) }
             $0[fingerprint] = identity
         }
         return identity
     }
 
-    func forgetIdentities() { identities.withLockedValue { $0.removeAll(keepingCapacity: true) } }
+    func forgetIdentities() { identities.withLock { $0.removeAll(keepingCapacity: true) } }
 
     // MARK: Sessions
 
@@ -73,7 +73,7 @@ final class Broker: Sendable {
         tenant: String, clientID: String, cleanStart: Bool, handle: ConnectionHandle, authorizer: Authorizer, window: Int
     ) -> (session: Session, present: Bool, previous: ConnectionHandle?) {
         let key = Self.sessionKey(tenant: tenant, clientID: clientID)
-        let (session, present): (Session, Bool) = state.withLockedValue { state in
+        let (session, present): (Session, Bool) = state.withLock { state in
             if let existing = state.sessions[key] {
                 if !cleanStart { return (existing, true) }
                 for entry in existing.subscriptions.values { state.trees[tenant]?.remove(filter: entry.treeFilter, key: entry.treeKey) }
@@ -92,7 +92,7 @@ final class Broker: Sendable {
 
     /// Ends a session for good: its subscriptions and queued messages go.
     func removeSession(_ session: Session) {
-        state.withLockedValue { state in
+        state.withLock { state in
             guard state.sessions[session.key] === session else { return }
             for entry in session.subscriptions.values { state.trees[session.tenant]?.remove(filter: entry.treeFilter, key: entry.treeKey) }
             session.subscriptions.removeAll()
@@ -108,7 +108,7 @@ final class Broker: Sendable {
 
     /// Every session with a live connection.
     func connectedSessions() -> [Session] {
-        state.withLockedValue { Array($0.sessions.values) }.filter(\.isConnected)
+        state.withLock { Array($0.sessions.values) }.filter(\.isConnected)
     }
 
     // MARK: Subscriptions
@@ -117,7 +117,7 @@ final class Broker: Sendable {
     /// messages its retain handling asks for.
     func subscribe(_ session: Session, _ subscriptions: [Subscription], identifier: UInt32?, now: NIODeadline) {
         var retainedToSend: [(BrokerMessage, Subscription)] = []
-        state.withLockedValue { state in
+        state.withLock { state in
             state.subscriptionsChanged(tenant: session.tenant)
             for subscription in subscriptions {
                 let entry = SubscriptionEntry(options: subscription, identifier: identifier, sessionKey: session.key)
@@ -147,7 +147,7 @@ final class Broker: Sendable {
 
     /// Removes subscriptions; returns, per filter, whether it existed.
     func unsubscribe(_ session: Session, _ filters: [String]) -> [Bool] {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.subscriptionsChanged(tenant: session.tenant)
             return filters.map { filter in
                 guard let entry = session.subscriptions.removeValue(forKey: filter) else { return false }
@@ -172,7 +172,7 @@ final class Broker: Sendable {
     /// - Parameter publisher: The publishing connection, held back by a congested subscriber.
     @discardableResult
     func publish(_ message: BrokerMessage, tenant: String, from publisher: ConnectionHandle? = nil) -> Delivery {
-        var routes: [Route] = state.withLockedValue { state in
+        var routes: [Route] = state.withLock { state in
             if message.retain {
                 if message.payload.readableBytes == 0 {
                     state.retained[tenant]?[message.topic] = nil
@@ -244,7 +244,7 @@ final class Broker: Sendable {
                 chosen.append(route)
             }
         }
-        let turn = shareTurn.withLockedValue { turn in
+        let turn = shareTurn.withLock { turn in
             defer { turn &+= 1 }
             return turn
         }

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 
 /// Watches for one device identity in two places at once.
@@ -32,7 +32,7 @@ final class CloneWatch: Sendable {
         var reported: Set<String> = []
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     /// Records a connection that has been admitted; returns a suspicion if the identity is
     /// already live elsewhere under another client id, or keeps being taken over.
@@ -40,7 +40,7 @@ final class CloneWatch: Sendable {
         fingerprint: String, connection: ObjectIdentifier, clientID: String, source: String?, tookOver: Bool,
         now: NIODeadline = .now()
     ) -> Suspicion? {
-        state.withLockedValue { state in
+        state.withLock { state in
             let other = state.live[fingerprint]?.first { $0.key != connection && $0.value.clientID != clientID }?.value
             state.live[fingerprint, default: [:]][connection] = Live(clientID: clientID, source: source)
             if let other {
@@ -61,7 +61,7 @@ final class CloneWatch: Sendable {
 
     /// Forgets a connection that has closed.
     func disconnected(fingerprint: String, connection: ObjectIdentifier) {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.live[fingerprint]?[connection] = nil
             // Two boards fighting over one identity always leave one connected; once none is, the
             // identity's take-over count starts afresh (and the map does not grow without bound).

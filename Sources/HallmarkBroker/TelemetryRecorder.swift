@@ -1,5 +1,5 @@
+import Synchronization
 import HallmarkStore
-import NIOConcurrencyHelpers
 import NIOCore
 
 import Foundation
@@ -9,14 +9,14 @@ import Foundation
 /// ``Registry/telemetryHistory`` per thing and topic per write, payloads cut at ``maximumPayload``.
 final class TelemetryRecorder: Sendable {
     static let maximumPayload = 4096
-    private let buffer = NIOLockedValueBox<(samples: [TelemetrySample], perKey: [String: Int])>(([], [:]))
+    private let buffer = Mutex<(samples: [TelemetrySample], perKey: [String: Int])>(([], [:]))
     private let registry: Registry
 
     init(registry: Registry) { self.registry = registry }
 
     func record(tenant: String, thing: String, topic: String, payload: ByteBuffer) {
         let key = tenant + "\u{0}" + thing + "\u{0}" + topic
-        buffer.withLockedValue { state in
+        buffer.withLock { state in
             let count = state.perKey[key, default: 0]
             guard count < Registry.telemetryHistory else { return }
             state.perKey[key] = count + 1
@@ -27,7 +27,7 @@ final class TelemetryRecorder: Sendable {
 
     /// Writes what has been buffered.
     func flush() async throws {
-        let samples = buffer.withLockedValue { state in
+        let samples = buffer.withLock { state in
             defer { state = ([], [:]) }
             return state.samples
         }

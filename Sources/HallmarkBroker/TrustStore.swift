@@ -1,5 +1,5 @@
+import Synchronization
 import HallmarkCore
-import NIOConcurrencyHelpers
 import X509
 
 import Foundation
@@ -45,7 +45,7 @@ public final class TrustStore: Sendable {
         public var der: [UInt8]
     }
 
-    private let state: NIOLockedValueBox<(authorities: [Authority], verified: [String: VerifiedPeer], reloadedAt: Date)>
+    private let state: Mutex<(authorities: [Authority], verified: [String: VerifiedPeer], reloadedAt: Date)>
     private let reload: (@Sendable () throws -> [Authority])?
     private static let cacheLimit = 200_000
     /// A certificate from an issuer not known here reloads the CAs at most this often.
@@ -54,16 +54,16 @@ public final class TrustStore: Sendable {
     /// - Parameter reload: Reads the trusted CAs afresh; called when a certificate's issuer is
     ///   unknown (a tenant or CA added a moment ago), at most four times a second.
     public init(authorities: [Authority], reload: (@Sendable () throws -> [Authority])? = nil) {
-        state = NIOLockedValueBox((authorities, [:], Date()))
+        state = Mutex((authorities, [:], Date()))
         self.reload = reload
     }
 
-    public var authorities: [Authority] { state.withLockedValue { $0.authorities } }
+    public var authorities: [Authority] { state.withLock { $0.authorities } }
 
     /// Replaces the trusted CAs (a CA registered, deactivated or reactivated) and forgets every
     /// certificate checked so far.
     public func replaceAuthorities(_ authorities: [Authority]) {
-        state.withLockedValue {
+        state.withLock {
             $0.authorities = authorities
             $0.verified.removeAll()
         }
@@ -71,14 +71,14 @@ public final class TrustStore: Sendable {
 
     /// Whether a CA is trusted now.
     public func trusts(caID: String) -> Bool {
-        state.withLockedValue { $0.authorities.contains { $0.id == caID } }
+        state.withLock { $0.authorities.contains { $0.id == caID } }
     }
 
     /// Checks a client certificate (DER). A certificate seen before is recognised by its SHA-256
     /// fingerprint and only its validity is checked again.
     public func verify(leafDER: [UInt8], now: Date) -> Result<VerifiedPeer, HallmarkError> {
         let fingerprint = CertificateFingerprint.sha256(der: leafDER)
-        if let known = state.withLockedValue({ $0.verified[fingerprint] }) {
+        if let known = state.withLock({ $0.verified[fingerprint] }) {
             guard now <= known.notAfter else { return .failure(Self.expired(known.serial)) }
             return .success(known)
         }
@@ -121,7 +121,7 @@ public final class TrustStore: Sendable {
         let peer = VerifiedPeer(
             fingerprint: fingerprint, caID: issuer.id, serial: serial, commonName: commonName,
             notAfter: leaf.notValidAfter, der: leafDER)
-        state.withLockedValue {
+        state.withLock {
             if $0.verified.count >= Self.cacheLimit { $0.verified.removeAll(keepingCapacity: true) }
             $0.verified[fingerprint] = peer
         }
@@ -131,13 +131,13 @@ public final class TrustStore: Sendable {
     /// Reloads the CAs unless that was done within ``reloadInterval``.
     private func reloadIfDue(now: Date) -> Bool {
         guard let reload else { return false }
-        let due = state.withLockedValue { state in
+        let due = state.withLock { state in
             guard now.timeIntervalSince(state.reloadedAt) >= Self.reloadInterval else { return false }
             state.reloadedAt = now
             return true
         }
         guard due, let authorities = try? reload() else { return false }
-        state.withLockedValue { $0.authorities = authorities }
+        state.withLock { $0.authorities = authorities }
         return true
     }
 

@@ -152,21 +152,4 @@ extension Registry {
     }
 
     private struct ImportAborted: Error {}
-
-    /// Writes allowlist entries without checks: for generating large fixtures quickly.
-    package func insertDevicesUnchecked(_ entries: [AllowlistEntry], source: String, now: Date) throws {
-        try pool.write { db in
-            let insert = try db.cachedStatement(
-                sql: """
-                    INSERT INTO devices (udid, tenant_id, product_id, public_key, key_fingerprint, source, status, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?)
-                    """)
-            for entry in entries {
-                try insert.execute(arguments: [
-                    entry.udid.rawValue, Self.defaultTenant, Self.defaultProduct, Data(entry.key.spkiDER),
-                    entry.key.fingerprint, source, now.timeIntervalSince1970, now.timeIntervalSince1970,
-                ])
-            }
-        }
-    }
 }

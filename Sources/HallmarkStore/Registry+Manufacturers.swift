@@ -8,13 +8,6 @@ import Foundation
 extension Registry {
     // MARK: Vendors
 
-    /// A silicon vendor a tenant trusts, as registered.
-    public struct VendorSummary: Sendable, Hashable {
-        public var id: String
-        public var manifestKeyID: String?
-        public var attestationRoots: [String]
-    }
-
     /// Registers (or updates) a silicon vendor for a tenant: the key that signs its manifests and
     /// the roots (and intermediates) of its devices' attestation certificates.
     public func registerVendor(

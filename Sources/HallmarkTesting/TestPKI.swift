@@ -42,35 +42,3 @@ public struct TestPKI: Sendable {
         try csr.derBytes()
     }
 }
-
-/// A clock for tests: a fixed time that only moves when told.
-public final class TestClock: Sendable {
-    private let state: LockedDate
-
-    public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
-        self.state = LockedDate(start)
-    }
-
-    public var now: Date { state.value }
-
-    public func advance(by interval: TimeInterval) { state.add(interval) }
-}
-
-final class LockedDate: @unchecked Sendable {
-    private var date: Date
-    private let lock = NSLock()
-
-    init(_ date: Date) { self.date = date }
-
-    var value: Date {
-        lock.lock()
-        defer { lock.unlock() }
-        return date
-    }
-
-    func add(_ interval: TimeInterval) {
-        lock.lock()
-        date += interval
-        lock.unlock()
-    }
-}
