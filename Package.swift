@@ -200,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "HallmarkEndToEndTests",
             dependencies: [
-                "HallmarkBroker", "HallmarkCore", "HallmarkDevice", "HallmarkLoad", "HallmarkServer", "HallmarkStore", "HallmarkTesting", "MQTTCore",
+                "HallmarkBroker", "HallmarkCore", "HallmarkDevice", "HallmarkHTTP", "HallmarkLoad", "HallmarkServer", "HallmarkStore", "HallmarkTesting", "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,13 +1,140 @@
 /// A refusal or failure with a stable code, what was wrong, and what to do about it.
 ///
 /// Codes never change meaning once shipped; callers match on ``code``. The ``reason`` and
-/// ``remedy`` are for people and never carry key material or secrets.
-public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// A stable, machine-readable error code such as `unknown_device`.
-    public struct Code: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
+/// ``remedy`` are for people and never carry key material or secrets; an ``underlying`` error
+/// (kept for `internal_error`) appears only in ``debugDescription``.
+public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// A stable, machine-readable error code such as `unknown_device`: one of a closed set
+    /// (``all``), each with the ``Kind`` of refusal it is. New codes never break callers, who
+    /// compare codes rather than switch over them.
+    public struct Code: Sendable, Hashable, Codable, CustomStringConvertible {
+        let value: Value
+
+        init(_ value: Value) { self.value = value }
+
+        /// The code a stored or received string names; nil for a string that is no code.
+        public init?(rawValue: String) {
+            guard let value = Value(rawValue: rawValue) else { return nil }
+            self.value = value
+        }
+
+        public var rawValue: String { value.rawValue }
         public var description: String { rawValue }
+
+        /// Every code Hallmark has.
+        public static var all: [Code] { Value.allCases.map(Code.init) }
+
+        public init(from decoder: any Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let value = Value(rawValue: text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is no Hallmark error code"))
+            }
+            self.value = value
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        /// What kind of refusal the code is; the wire layers choose a status from it (the HTTP layer
+        /// a status code, the broker a reason code).
+        public var kind: Kind {
+            switch value {
+            case .unsupportedMediaType:
+                .unsupportedMediaType
+            case .bodyTooLarge:
+                .tooLarge
+            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid:
+                .invalid
+            case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded:
+                .refused
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict:
+                .conflict
+            case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
+                .serverSetup
+            case .credentialInvalid:
+                .unauthenticated
+            case .notFound:
+                .notFound
+            case .internalError:
+                .internal
+            }
+        }
+
+        enum Value: String, CaseIterable, Sendable {
+        case unsupportedMediaType = "unsupported_media_type"
+        case bodyTooLarge = "body_too_large"
+        case bodyEncodingInvalid = "body_encoding_invalid"
+        case csrMalformed = "csr_malformed"
+        case csrSignatureInvalid = "csr_signature_invalid"
+        case udidMissing = "udid_missing"
+        case udidInvalid = "udid_invalid"
+        case keyAlgorithmNotAllowed = "key_algorithm_not_allowed"
+        case unknownDevice = "unknown_device"
+        case keyMismatch = "key_mismatch"
+        case cloneSuspected = "clone_suspected"
+        case deviceDecommissioned = "device_decommissioned"
+        case deviceQuarantined = "device_quarantined"
+        case clientCertificateRequired = "client_certificate_required"
+        case clientCertificateInvalid = "client_certificate_invalid"
+        case certificateExpired = "certificate_expired"
+        case certificateNotActive = "certificate_not_active"
+        case subjectMismatch = "subject_mismatch"
+        case allowlistInvalid = "allowlist_invalid"
+        case allowlistConflict = "allowlist_conflict"
+        case passphraseMissing = "passphrase_missing"
+        case passphraseWrong = "passphrase_wrong"
+        case keyFileInvalid = "key_file_invalid"
+        case caNotInitialised = "ca_not_initialised"
+        case caAlreadyInitialised = "ca_already_initialised"
+        case configInvalid = "config_invalid"
+        case policyInvalid = "policy_invalid"
+        case notAuthorized = "not_authorized"
+        case certificateUnknown = "certificate_unknown"
+        case certificateRevoked = "certificate_revoked"
+        case certificateUntrusted = "certificate_untrusted"
+        case certificatePendingActivation = "certificate_pending_activation"
+        case thingInactive = "thing_inactive"
+        case protocolViolation = "protocol_violation"
+        case caRegistrationInvalid = "ca_registration_invalid"
+        case provisioningTemplateInvalid = "provisioning_template_invalid"
+        case provisioningFailed = "provisioning_failed"
+        case credentialInvalid = "credential_invalid"
+        case tenantInvalid = "tenant_invalid"
+        case vendorInvalid = "vendor_invalid"
+        case manifestInvalid = "manifest_invalid"
+        case manifestSignatureInvalid = "manifest_signature_invalid"
+        case attestationChainInvalid = "attestation_chain_invalid"
+        case ownershipConflict = "ownership_conflict"
+        case counterfeitOEM = "counterfeit_oem"
+        case quotaExceeded = "quota_exceeded"
+        case batchInvalid = "batch_invalid"
+        case notFound = "not_found"
+        case internalError = "internal_error"
+        }
+    }
+
+    /// The kinds of refusal and failure.
+    public enum Kind: Sendable, Hashable {
+        /// The request itself is malformed or not acceptable as sent (HTTP 400).
+        case invalid
+        /// The body is not of a type the endpoint takes (HTTP 415).
+        case unsupportedMediaType
+        /// The body is larger than the endpoint takes (HTTP 413).
+        case tooLarge
+        /// No valid credential (HTTP 401).
+        case unauthenticated
+        /// Well-formed, but a security decision says no (HTTP 403).
+        case refused
+        /// The request conflicts with what another owner or an earlier request holds (HTTP 409).
+        case conflict
+        /// Nothing of that name, or not the caller's to see (HTTP 404).
+        case notFound
+        /// The server's own setup (CA files, passphrase) is wrong: an operator's problem (HTTP 500).
+        case serverSetup
+        /// The server failed (HTTP 500).
+        case `internal`
     }
 
     /// The stable code.
@@ -16,15 +143,19 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible 
     public let reason: String
     /// What to do about it, in one sentence.
     public let remedy: String
+    /// The error behind an `internal_error`, for the logs' debug description only.
+    public let underlying: (any Error & Sendable)?
 
     /// Creates an error.
-    public init(_ code: Code, _ reason: String, remedy: String) {
+    public init(_ code: Code, _ reason: String, remedy: String, underlying: (any Error & Sendable)? = nil) {
         self.code = code
         self.reason = reason
         self.remedy = remedy
+        self.underlying = underlying
     }
 
     public var description: String { "\(code): \(reason) \(remedy)" }
+    public var debugDescription: String { description + (underlying.map { " (underlying: \(String(reflecting: $0)))" } ?? "") }
 
     public static func == (lhs: HallmarkError, rhs: HallmarkError) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
@@ -32,61 +163,61 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible 
 
 extension HallmarkError.Code {
     // Enrollment request shape
-    public static let unsupportedMediaType = Self(rawValue: "unsupported_media_type")
-    public static let bodyTooLarge = Self(rawValue: "body_too_large")
-    public static let bodyEncodingInvalid = Self(rawValue: "body_encoding_invalid")
-    public static let csrMalformed = Self(rawValue: "csr_malformed")
-    public static let csrSignatureInvalid = Self(rawValue: "csr_signature_invalid")
-    public static let udidMissing = Self(rawValue: "udid_missing")
-    public static let udidInvalid = Self(rawValue: "udid_invalid")
-    public static let keyAlgorithmNotAllowed = Self(rawValue: "key_algorithm_not_allowed")
+    public static let unsupportedMediaType = Self(.unsupportedMediaType)
+    public static let bodyTooLarge = Self(.bodyTooLarge)
+    public static let bodyEncodingInvalid = Self(.bodyEncodingInvalid)
+    public static let csrMalformed = Self(.csrMalformed)
+    public static let csrSignatureInvalid = Self(.csrSignatureInvalid)
+    public static let udidMissing = Self(.udidMissing)
+    public static let udidInvalid = Self(.udidInvalid)
+    public static let keyAlgorithmNotAllowed = Self(.keyAlgorithmNotAllowed)
     // Enrollment authorisation
-    public static let unknownDevice = Self(rawValue: "unknown_device")
-    public static let keyMismatch = Self(rawValue: "key_mismatch")
-    public static let cloneSuspected = Self(rawValue: "clone_suspected")
-    public static let deviceDecommissioned = Self(rawValue: "device_decommissioned")
-    public static let deviceQuarantined = Self(rawValue: "device_quarantined")
+    public static let unknownDevice = Self(.unknownDevice)
+    public static let keyMismatch = Self(.keyMismatch)
+    public static let cloneSuspected = Self(.cloneSuspected)
+    public static let deviceDecommissioned = Self(.deviceDecommissioned)
+    public static let deviceQuarantined = Self(.deviceQuarantined)
     // Re-enrollment
-    public static let clientCertificateRequired = Self(rawValue: "client_certificate_required")
-    public static let clientCertificateInvalid = Self(rawValue: "client_certificate_invalid")
-    public static let certificateExpired = Self(rawValue: "certificate_expired")
-    public static let certificateNotActive = Self(rawValue: "certificate_not_active")
-    public static let subjectMismatch = Self(rawValue: "subject_mismatch")
+    public static let clientCertificateRequired = Self(.clientCertificateRequired)
+    public static let clientCertificateInvalid = Self(.clientCertificateInvalid)
+    public static let certificateExpired = Self(.certificateExpired)
+    public static let certificateNotActive = Self(.certificateNotActive)
+    public static let subjectMismatch = Self(.subjectMismatch)
     // Allowlist
-    public static let allowlistInvalid = Self(rawValue: "allowlist_invalid")
-    public static let allowlistConflict = Self(rawValue: "allowlist_conflict")
+    public static let allowlistInvalid = Self(.allowlistInvalid)
+    public static let allowlistConflict = Self(.allowlistConflict)
     // Certificate authority and keys
-    public static let passphraseMissing = Self(rawValue: "passphrase_missing")
-    public static let passphraseWrong = Self(rawValue: "passphrase_wrong")
-    public static let keyFileInvalid = Self(rawValue: "key_file_invalid")
-    public static let caNotInitialised = Self(rawValue: "ca_not_initialised")
-    public static let caAlreadyInitialised = Self(rawValue: "ca_already_initialised")
+    public static let passphraseMissing = Self(.passphraseMissing)
+    public static let passphraseWrong = Self(.passphraseWrong)
+    public static let keyFileInvalid = Self(.keyFileInvalid)
+    public static let caNotInitialised = Self(.caNotInitialised)
+    public static let caAlreadyInitialised = Self(.caAlreadyInitialised)
     // Configuration
-    public static let configInvalid = Self(rawValue: "config_invalid")
+    public static let configInvalid = Self(.configInvalid)
     // Broker: connection, authorisation, certificates
-    public static let policyInvalid = Self(rawValue: "policy_invalid")
-    public static let notAuthorized = Self(rawValue: "not_authorized")
-    public static let certificateUnknown = Self(rawValue: "certificate_unknown")
-    public static let certificateRevoked = Self(rawValue: "certificate_revoked")
-    public static let certificateUntrusted = Self(rawValue: "certificate_untrusted")
-    public static let certificatePendingActivation = Self(rawValue: "certificate_pending_activation")
-    public static let thingInactive = Self(rawValue: "thing_inactive")
-    public static let protocolViolation = Self(rawValue: "protocol_violation")
-    public static let caRegistrationInvalid = Self(rawValue: "ca_registration_invalid")
-    public static let provisioningTemplateInvalid = Self(rawValue: "provisioning_template_invalid")
-    public static let provisioningFailed = Self(rawValue: "provisioning_failed")
+    public static let policyInvalid = Self(.policyInvalid)
+    public static let notAuthorized = Self(.notAuthorized)
+    public static let certificateUnknown = Self(.certificateUnknown)
+    public static let certificateRevoked = Self(.certificateRevoked)
+    public static let certificateUntrusted = Self(.certificateUntrusted)
+    public static let certificatePendingActivation = Self(.certificatePendingActivation)
+    public static let thingInactive = Self(.thingInactive)
+    public static let protocolViolation = Self(.protocolViolation)
+    public static let caRegistrationInvalid = Self(.caRegistrationInvalid)
+    public static let provisioningTemplateInvalid = Self(.provisioningTemplateInvalid)
+    public static let provisioningFailed = Self(.provisioningFailed)
     // Tenants, manufacturers, ownership, production
-    public static let credentialInvalid = Self(rawValue: "credential_invalid")
-    public static let tenantInvalid = Self(rawValue: "tenant_invalid")
-    public static let vendorInvalid = Self(rawValue: "vendor_invalid")
-    public static let manifestInvalid = Self(rawValue: "manifest_invalid")
-    public static let manifestSignatureInvalid = Self(rawValue: "manifest_signature_invalid")
-    public static let attestationChainInvalid = Self(rawValue: "attestation_chain_invalid")
-    public static let ownershipConflict = Self(rawValue: "ownership_conflict")
-    public static let counterfeitOEM = Self(rawValue: "counterfeit_oem")
-    public static let quotaExceeded = Self(rawValue: "quota_exceeded")
-    public static let batchInvalid = Self(rawValue: "batch_invalid")
+    public static let credentialInvalid = Self(.credentialInvalid)
+    public static let tenantInvalid = Self(.tenantInvalid)
+    public static let vendorInvalid = Self(.vendorInvalid)
+    public static let manifestInvalid = Self(.manifestInvalid)
+    public static let manifestSignatureInvalid = Self(.manifestSignatureInvalid)
+    public static let attestationChainInvalid = Self(.attestationChainInvalid)
+    public static let ownershipConflict = Self(.ownershipConflict)
+    public static let counterfeitOEM = Self(.counterfeitOEM)
+    public static let quotaExceeded = Self(.quotaExceeded)
+    public static let batchInvalid = Self(.batchInvalid)
     // Generic
-    public static let notFound = Self(rawValue: "not_found")
-    public static let internalError = Self(rawValue: "internal_error")
+    public static let notFound = Self(.notFound)
+    public static let internalError = Self(.internalError)
 }

@@ -215,8 +215,9 @@ struct AdminRoutes: Sendable {
         } catch let error as HallmarkError {
             return ErrorResponse.make(error)
         } catch {
-            return ErrorResponse.make(
-                HallmarkError(.internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it."))
+            return ErrorResponse.make(HallmarkError(
+                .internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it.",
+                underlying: error))
         }
     }
 

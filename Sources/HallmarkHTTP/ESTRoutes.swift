@@ -92,8 +92,9 @@ struct ESTRoutes: Sendable {
             return ErrorResponse.make(error)
         } catch {
             context.logger.error("est failure", metadata: ["action": .string(action), "error": .string("\(error)")])
-            return ErrorResponse.make(
-                HallmarkError(.internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it."))
+            return ErrorResponse.make(HallmarkError(
+                .internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it.",
+                underlying: error))
         }
     }
 

@@ -8,17 +8,15 @@ import Foundation
 /// `{"error": {"code", "message", "remedy"}}`.
 enum ErrorResponse {
     static func status(for code: HallmarkError.Code) -> HTTPResponse.Status {
-        switch code {
-        case .unsupportedMediaType: return .unsupportedMediaType
-        case .bodyTooLarge: return .contentTooLarge
-        case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid,
-            .keyAlgorithmNotAllowed, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .tenantInvalid, .vendorInvalid:
-            return .badRequest
-        case .credentialInvalid: return .unauthorized
-        case .ownershipConflict: return .conflict
-        case .notFound: return .notFound
-        case .internalError: return .internalServerError
-        default: return .forbidden
+        switch code.kind {
+        case .invalid: .badRequest
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .tooLarge: .contentTooLarge
+        case .unauthenticated: .unauthorized
+        case .refused: .forbidden
+        case .conflict: .conflict
+        case .notFound: .notFound
+        case .serverSetup, .internal: .internalServerError
         }
     }
 
@@ -42,5 +40,14 @@ enum ErrorResponse {
         return Response(
             status: status(for: error.code), headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: Array(data) + [0x0A])))
+    }
+}
+
+/// Hummingbird renders a thrown ``HallmarkError`` as ``ErrorResponse`` does.
+extension HallmarkError: HTTPResponseError {
+    public var status: HTTPResponse.Status { ErrorResponse.status(for: code) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        ErrorResponse.make(self)
     }
 }

@@ -98,7 +98,9 @@ struct DeviceCommand: AsyncParsableCommand {
                     case .current(let serial): print("\(device.udid): certificate \(serial) is current")
                     }
                 } catch let refusal as ESTClient.Refusal {
-                    throw HallmarkError(.init(rawValue: refusal.code), refusal.message, remedy: "See the server's event log.")
+                    // The server's code, as it sent it: a newer server may know codes this agent does not.
+                    FileHandle.standardError.write(Data("error [\(refusal.code)]: \(refusal.message)\n  fix: See the server's event log.\n".utf8))
+                    throw ExitCode(2)
                 }
             }
         }
