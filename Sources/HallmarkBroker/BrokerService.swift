@@ -130,7 +130,7 @@ public final class BrokerService: Service, Sendable {
                     promise.succeed(.certificateVerified)
                 case .failure(let error):
                     broker.record(AuditEvent(
-                        at: Date(), tenant: Registry.defaultTenant, action: "mqtt.tls", decision: .refuse, code: error.code.rawValue,
+                        at: Date(), tenant: Registry.defaultTenant, action: .mqttTLS, decision: .refuse, code: error.code.rawValue,
                         source: remote, detail: error.reason))
                     promise.succeed(.failed)
                 }
@@ -138,48 +138,5 @@ public final class BrokerService: Service, Sendable {
         }
         try sync.addHandler(ByteToMessageHandler(MQTTFrameDecoder(maximumPacketSize: broker.configuration.maximumPacketSize)))
         try sync.addHandler(MQTTConnectionHandler(broker: broker, peerBox: peerBox, listener: listener, plainPolicies: plainPolicies))
-    }
-}
-
-/// Polls the registry's event log (four times a second) for changes that concern live sessions, and
-/// has the affected connections re-checked: a revoked certificate's session ends within a second,
-/// without a restart or a reload.
-struct RegistryWatcher: Sendable {
-    /// Changes to the CAs the broker trusts: registered CAs, and tenants (each with its own issuing CA).
-    static let trustActions = ["ca.status", "tenant.create", "tenant.ca"]
-    static let actions = ["certificate.status", "thing.status", "device.status", "policy.attachment", "policy.put"] + trustActions
-    let broker: Broker
-    let hallmarkCA: Certificate
-
-    func run() async {
-        var last = (try? broker.registry.latestEventID()) ?? 0
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .milliseconds(250))
-            let events: [Registry.LoggedEvent]
-            do {
-                events = try broker.registry.events(after: last, actions: Self.actions)
-            } catch {
-                broker.logger.error("registry watch failed: \(error)")
-                continue
-            }
-            guard let newest = events.last else { continue }
-            last = newest.id
-            broker.forgetIdentities()
-            let changes = events.map(\.event)
-            if changes.contains(where: { Self.trustActions.contains($0.action) }) {
-                do {
-                    broker.trust.replaceAuthorities(try BrokerService.authorities(hallmarkCA: hallmarkCA, registry: broker.registry))
-                } catch {
-                    broker.logger.error("registered CAs not reloaded: \(error)")
-                }
-            }
-            for session in broker.connectedSessions() {
-                guard let handle = session.liveConnection else { continue }
-                handle.eventLoop.execute {
-                    let handler = handle.handler.value
-                    if changes.contains(where: handler.isAffected(by:)) { handler.reauthorize() }
-                }
-            }
-        }
     }
 }

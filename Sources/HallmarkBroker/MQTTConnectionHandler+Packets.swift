@@ -80,7 +80,7 @@ extension MQTTConnectionHandler {
             return fail(.receiveMaximumExceeded, "more than \(broker.configuration.receiveMaximum) QoS 2 messages awaiting PUBREL")
         }
         if ReservedTopics.refusesPublish(topic) || !authorizer.decide(.publish, topic).isAllowed {
-            recordDenial(action: "publish", resource: topic)
+            recordDenial(action: .mqttPublish, resource: topic)
             guard version == .v5 else {
                 // MQTT 3.1.1 has no way to refuse one PUBLISH; as AWS IoT does, the connection ends.
                 return closeWithReason(.notAuthorized, "publish to \(topic) not authorised")
@@ -125,7 +125,7 @@ extension MQTTConnectionHandler {
             if !Topic.isValidFilter(subscription.filter) || (subscription.filter.hasPrefix("$share/") && shared == nil) {
                 reasons.append(.topicFilterInvalid)
             } else if !authorizer.decide(.subscribe, filter).isAllowed {
-                recordDenial(action: "subscribe", resource: filter)
+                recordDenial(action: .mqttSubscribe, resource: filter)
                 reasons.append(.notAuthorized)
             } else {
                 reasons.append(ReasonCode(rawValue: subscription.qos.rawValue))
@@ -149,7 +149,7 @@ extension MQTTConnectionHandler {
     }
 
     /// Logs a refused action. A client that keeps trying is logged at most once a second, with a count.
-    private func recordDenial(action: String, resource: String) {
+    private func recordDenial(action: EventAction, resource: String) {
         let now = NIODeadline.now()
         deniedSinceLogged += 1
         if let last = lastDenialLogged, now - last < .seconds(1) { return }
@@ -157,9 +157,9 @@ extension MQTTConnectionHandler {
         let count = deniedSinceLogged
         deniedSinceLogged = 0
         broker.record(AuditEvent(
-            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.\(action)", decision: .refuse,
+            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: action, decision: .refuse,
             code: HallmarkError.Code.notAuthorized.rawValue, udid: identity?.udid, thing: identity?.thingName,
             serial: identity?.serial, source: remoteAddress,
-            detail: "\(action) \(resource) denied by policy (client id \(clientID))" + (count > 1 ? "; \(count) denials since the last event" : "")))
+            detail: "\(action == .mqttPublish ? "publish" : "subscribe") \(resource) denied by policy (client id \(clientID))" + (count > 1 ? "; \(count) denials since the last event" : "")))
     }
 }

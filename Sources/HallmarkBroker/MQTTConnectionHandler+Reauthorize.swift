@@ -31,22 +31,26 @@ extension MQTTConnectionHandler {
             session.replaceAuthorizer(authorizer)
         case .failure(let error):
             broker.record(AuditEvent(
-                at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.session", decision: .refuse,
+                at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: .mqttSession, decision: .refuse,
                 code: error.code.rawValue, udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial,
                 source: remoteAddress, detail: "live session of client id \(clientID) ended: \(error.reason)"))
             closeWithReason(.administrativeAction, "\(error.code): \(error.reason)")
         }
     }
 
-    /// Whether a registry event concerns this connection.
+    /// Whether a registry event concerns this connection, by its action's declared scope.
     func isAffected(by event: AuditEvent) -> Bool {
-        guard let identity else { return false }
-        if event.action == "policy.put" { return event.tenant == identity.tenant }
-        if event.action == "ca.status" { return event.tenant == identity.tenant && !TrustStore.isHallmark(identity.caID) }
-        guard event.tenant == identity.tenant else { return false }
-        if let thing = event.thing, thing == identity.thingName { return true }
-        if let serial = event.serial, serial == identity.serial { return true }
-        if let udid = event.udid, udid == identity.udid { return true }
-        return false
+        guard let identity, event.tenant == identity.tenant, let scope = event.action.liveEffect.sessions else { return false }
+        switch scope {
+        case .tenant:
+            return true
+        case .tenantsRegisteredCAs:
+            return !TrustStore.isHallmark(identity.caID)
+        case .subject:
+            if let thing = event.thing, thing == identity.thingName { return true }
+            if let serial = event.serial, serial == identity.serial { return true }
+            if let udid = event.udid, udid == identity.udid { return true }
+            return false
+        }
     }
 }

@@ -264,7 +264,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     /// A protocol violation: log it, tell an MQTT 5 client why, close.
     func fail(_ reason: ReasonCode, _ message: String) {
         broker.record(AuditEvent(
-            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.protocol", decision: .refuse,
+            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: .mqttProtocol, decision: .refuse,
             code: HallmarkError.Code.protocolViolation.rawValue, udid: identity?.udid, thing: identity?.thingName,
             serial: identity?.serial, source: remoteAddress, detail: "\(message) (reason \(reason))"))
         closeWithReason(reason, message)
@@ -389,7 +389,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         }
         flushOutbound()
         broker.record(AuditEvent(
-            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.connect", decision: .allow, code: "connected",
+            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: .mqttConnect, decision: .allow, code: "connected",
             udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial, source: remoteAddress,
             detail: "client id \(clientID), MQTT \(connect.version == .v5 ? "5" : "3.1.1"), session \(present ? "resumed" : "new")"))
         let held = heldPackets
@@ -402,7 +402,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     func refuseConnect(_ reason: ReasonCode, _ error: HallmarkError) {
         let peer = peerBox.peer
         broker.record(AuditEvent(
-            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: "mqtt.connect", decision: .refuse,
+            at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: .mqttConnect, decision: .refuse,
             code: error.code.rawValue, udid: identity?.udid, thing: identity?.thingName, serial: identity?.serial ?? peer?.serial,
             source: remoteAddress, detail: "\(error.reason) (client id \(clientID))"))
         var properties = Properties()

@@ -174,7 +174,7 @@ struct AdminRoutes: Sendable {
             remedy: "Send 'Authorization: Bearer <credential>' as given by `hallmark tenant create` or `hallmark tenant credential`.")
         try await registry.append(
             AuditEvent(
-                at: clock(), tenant: Registry.defaultTenant, action: "api.auth", decision: .refuse, code: error.code.rawValue,
+                at: clock(), tenant: Registry.defaultTenant, action: .apiAuth, decision: .refuse, code: error.code.rawValue,
                 source: context.remoteAddress, detail: "\(request.method) \(request.uri.path.prefix(120))"))
         return error
     }

@@ -66,7 +66,7 @@ struct EventView: Encodable, Sendable {
 
     init(_ event: AuditEvent) {
         at = event.at
-        action = event.action
+        action = event.action.rawValue
         decision = event.decision.rawValue
         code = event.code
         udid = event.udid

@@ -34,10 +34,10 @@ struct ESTRoutes: Sendable {
             // In simpleenroll, a client certificate is the device's factory attestation certificate;
             // in simplereenroll, the certificate being renewed.
             est.post("\(prefix)simpleenroll") { request, context in
-                await handle(request, context, action: "enroll", operation: "simpleenroll", service: enrollment.enroll)
+                await handle(request, context, action: .enroll, operation: "simpleenroll", service: enrollment.enroll)
             }
             est.post("\(prefix)simplereenroll") { request, context in
-                await handle(request, context, action: "reenroll", operation: "simplereenroll", service: enrollment.reenroll)
+                await handle(request, context, action: .reenroll, operation: "simplereenroll", service: enrollment.reenroll)
             }
         }
     }
@@ -48,7 +48,7 @@ struct ESTRoutes: Sendable {
             return ESTAnswer.base64(caCertificatesBody, contentType: "application/pkcs7-mime")
         }
         do {
-            try await requireTenant(tenant, operation: "cacerts", action: "cacerts", source: source)
+            try await requireTenant(tenant, operation: "cacerts", action: .cacerts, source: source)
         } catch let error as HallmarkError {
             return ErrorResponse.make(error)
         }
@@ -57,7 +57,7 @@ struct ESTRoutes: Sendable {
     }
 
     /// Refuses (with an event) an EST path whose label names no tenant.
-    private func requireTenant(_ tenant: String, operation: String, action: String, source: String?) async throws {
+    private func requireTenant(_ tenant: String, operation: String, action: EventAction, source: String?) async throws {
         guard try !enrollment.knowsTenant(tenant) else { return }
         throw try await enrollment.refuse(
             HallmarkError(.notFound, "There is no tenant \(tenant.prefix(40)) at this EST endpoint.",
@@ -74,7 +74,7 @@ struct ESTRoutes: Sendable {
     /// `service` (``EnrollmentService/enroll(csrDER:tenant:clientCertificate:source:)`` or its
     /// renewal twin); the answer is the certificate as certs-only PKCS#7, or the refusal.
     private func handle(
-        _ request: Request, _ context: HallmarkRequestContext, action: String, operation: String,
+        _ request: Request, _ context: HallmarkRequestContext, action: EventAction, operation: String,
         service: (_ csrDER: [UInt8], _ tenant: String, _ clientCertificate: Certificate?, _ source: String?) async throws
             -> EnrollmentService.Issued
     ) async -> Response {
@@ -88,10 +88,10 @@ struct ESTRoutes: Sendable {
             return try ESTAnswer.certificate(der: issued.record.der)
         } catch let error as HallmarkError {
             context.logger.info(
-                "est refusal", metadata: ["action": .string(action), "code": .string(error.code.rawValue)])
+                "est refusal", metadata: ["action": .string(action.rawValue), "code": .string(error.code.rawValue)])
             return ErrorResponse.make(error)
         } catch {
-            context.logger.error("est failure", metadata: ["action": .string(action), "error": .string("\(error)")])
+            context.logger.error("est failure", metadata: ["action": .string(action.rawValue), "error": .string("\(error)")])
             return ErrorResponse.make(HallmarkError(
                 .internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it.",
                 underlying: error))
@@ -99,7 +99,7 @@ struct ESTRoutes: Sendable {
     }
 
     private func readCSR(
-        _ request: inout Request, _ context: HallmarkRequestContext, action: String, tenant: String
+        _ request: inout Request, _ context: HallmarkRequestContext, action: EventAction, tenant: String
     ) async throws -> [UInt8] {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""

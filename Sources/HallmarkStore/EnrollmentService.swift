@@ -57,7 +57,7 @@ public struct EnrollmentService: Sendable {
         csrDER: [UInt8], tenant: String = Registry.defaultTenant, clientCertificate: Certificate? = nil, source: String?
     ) async throws -> Issued {
         let now = clock()
-        let request = try await inspect(csrDER, action: "enroll", tenant: tenant, source: source, now: now)
+        let request = try await inspect(csrDER, action: .enroll, tenant: tenant, source: source, now: now)
         let view = try await registry.enrollmentView(udid: request.udid)
         var attested = false
         if let clientCertificate, await !authorities.issued(clientCertificate, tenant: tenant), let device = view.device, device.tenant == tenant {
@@ -65,12 +65,12 @@ public struct EnrollmentService: Sendable {
                 try await verifyAttestation(clientCertificate, device: device, now: now)
                 attested = true
             } catch let error as HallmarkError {
-                throw try await refuse(error, action: "enroll", tenant: tenant, udid: request.udid.rawValue, source: source, now: now)
+                throw try await refuse(error, action: .enroll, tenant: tenant, udid: request.udid.rawValue, source: source, now: now)
             }
         }
         let isAttested = attested
         let event = AuditEvent(
-            at: now, tenant: tenant, action: "enroll", decision: .allow, code: "",
+            at: now, tenant: tenant, action: .enroll, decision: .allow, code: "",
             udid: request.udid.rawValue, source: source, detail: attested ? "attested by the device's IDevID" : "")
         let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
             EnrollmentRules.decideEnrollment(request, tenant: tenant, device: view.device, active: view.active, attested: isAttested)
@@ -112,16 +112,16 @@ public struct EnrollmentService: Sendable {
                 HallmarkError(
                     .clientCertificateRequired, "simplereenroll needs the device's current certificate as TLS client certificate.",
                     remedy: "Connect with the certificate and key being renewed (curl --cert CERT --key KEY)."),
-                action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
+                action: .reenroll, tenant: tenant, udid: nil, source: source, now: now)
         }
         guard await authorities.issued(clientCertificate, tenant: tenant) else {
             throw try await refuse(
                 HallmarkError(
                     .clientCertificateInvalid, "The client certificate was not issued by this Hallmark's CA.",
                     remedy: "Renew with the certificate Hallmark issued; a device without one enrols with simpleenroll."),
-                action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
+                action: .reenroll, tenant: tenant, udid: nil, source: source, now: now)
         }
-        let request = try await inspect(csrDER, action: "reenroll", tenant: tenant, source: source, now: now)
+        let request = try await inspect(csrDER, action: .reenroll, tenant: tenant, source: source, now: now)
         let fingerprint = CertificateFingerprint.sha256(clientCertificate)
         // The device is found through the presented certificate, not through the CSR's claim.
         let presented = try registry.certificate(fingerprint: fingerprint)
@@ -130,10 +130,10 @@ public struct EnrollmentService: Sendable {
                 HallmarkError(
                     .clientCertificateInvalid, "The client certificate belongs to a device of another tenant.",
                     remedy: "Renew at the EST endpoint of the tenant that enrolled the device."),
-                action: "reenroll", tenant: tenant, udid: nil, source: source, now: now)
+                action: .reenroll, tenant: tenant, udid: nil, source: source, now: now)
         }
         let event = AuditEvent(
-            at: now, tenant: tenant, action: "reenroll", decision: .allow, code: "",
+            at: now, tenant: tenant, action: .reenroll, decision: .allow, code: "",
             udid: request.udid.rawValue, source: source, detail: "")
         let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
             EnrollmentRules.decideRenewal(
@@ -197,7 +197,7 @@ public struct EnrollmentService: Sendable {
         return (record, certificate)
     }
 
-    private func inspect(_ der: [UInt8], action: String, tenant: String, source: String?, now: Date) async throws -> EnrollmentRequest {
+    private func inspect(_ der: [UInt8], action: EventAction, tenant: String, source: String?, now: Date) async throws -> EnrollmentRequest {
         do {
             return try EnrollmentRequest(der: der)
         } catch {
@@ -207,7 +207,7 @@ public struct EnrollmentService: Sendable {
 
     /// Logs a refusal that happens before the registry is consulted, and returns it to throw.
     public func refuse(
-        _ error: HallmarkError, action: String, tenant: String = Registry.defaultTenant, udid: String?, source: String?,
+        _ error: HallmarkError, action: EventAction, tenant: String = Registry.defaultTenant, udid: String?, source: String?,
         now: Date? = nil
     ) async throws -> HallmarkError {
         try await registry.append(

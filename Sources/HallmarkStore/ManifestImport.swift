@@ -28,7 +28,7 @@ public struct ManifestImport: Sendable {
         } catch let error as HallmarkError {
             try await registry.append(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "manifest.import", decision: .refuse, code: error.code.rawValue,
+                    at: now, tenant: tenant, action: .manifestImport, decision: .refuse, code: error.code.rawValue,
                     source: source, detail: error.reason))
             throw error
         }

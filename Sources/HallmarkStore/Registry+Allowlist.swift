@@ -129,7 +129,7 @@ extension Registry {
                 }
                 try Self.insert(
                     AuditEvent(
-                        at: now, tenant: tenant, action: "allowlist.import", decision: .allow, code: "imported",
+                        at: now, tenant: tenant, action: .allowlistImport, decision: .allow, code: "imported",
                         source: source,
                         detail: "\(report.imported) imported, \(report.alreadyPresent) already present, \(report.duplicates) duplicate rows, \(report.invalidCount) invalid skipped"),
                     db)
@@ -142,7 +142,7 @@ extension Registry {
             try pool.write { db in
                 try Self.insert(
                     AuditEvent(
-                        at: now, tenant: tenant, action: "allowlist.import", decision: .refuse, code: HallmarkError.Code.allowlistInvalid.rawValue,
+                        at: now, tenant: tenant, action: .allowlistImport, decision: .refuse, code: HallmarkError.Code.allowlistInvalid.rawValue,
                         source: source,
                         detail: "nothing imported: \(report.invalidCount) invalid of \(report.rowsRead) rows (first on line \(report.problems.first { $0.severity == .invalid }?.line ?? 0))"),
                     db)

@@ -46,7 +46,7 @@ extension Registry {
                 arguments: [id, tenant, product, quota, Credential.digest(secret), now.timeIntervalSince1970])
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "batch.create", decision: .allow, code: "batch_created",
+                    at: now, tenant: tenant, action: .batchCreate, decision: .allow, code: "batch_created",
                     detail: "batch \(id) of product \(product), quota \(quota)"), db)
         }
         return NewBatch(report: try batchReport(tenant: tenant, id: id)!, stationCredential: secret)
@@ -123,12 +123,12 @@ extension Registry {
             func refuse(_ error: HallmarkError, tenantToo owner: String? = nil) throws -> ProgrammingOutcome {
                 try Self.insert(
                     AuditEvent(
-                        at: now, tenant: batch.tenant, action: "batch.register", decision: .refuse, code: error.code.rawValue,
+                        at: now, tenant: batch.tenant, action: .batchRegister, decision: .refuse, code: error.code.rawValue,
                         udid: udid.rawValue, source: source, detail: "batch \(batch.id): \(error.reason)"), db)
                 if let owner {
                     try Self.insert(
                         AuditEvent(
-                            at: now, tenant: owner, action: "batch.register", decision: .refuse, code: error.code.rawValue,
+                            at: now, tenant: owner, action: .batchRegister, decision: .refuse, code: error.code.rawValue,
                             udid: udid.rawValue, detail: "another tenant's factory registered this device; refused"), db)
                 }
                 return .refused(error)
@@ -169,7 +169,7 @@ extension Registry {
                 if batch.refused == 0 {
                     try Self.insert(
                         AuditEvent(
-                            at: now, tenant: batch.tenant, action: "alarm", decision: .alarm, code: "overproduction",
+                            at: now, tenant: batch.tenant, action: .alarm, decision: .alarm, code: "overproduction",
                             udid: udid.rawValue, source: source,
                             detail: "batch \(batch.id) of product \(batch.product): quota \(batch.quota) reached and the station registered more"),
                         db)
@@ -189,7 +189,7 @@ extension Registry {
                 ])
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: batch.tenant, action: "batch.register", decision: .allow, code: "programmed",
+                    at: now, tenant: batch.tenant, action: .batchRegister, decision: .allow, code: "programmed",
                     udid: udid.rawValue, source: source, detail: "batch \(batch.id): \(batch.programmed + 1) of \(batch.quota)"), db)
             return .registered(remaining: batch.quota - batch.programmed - 1)
         }

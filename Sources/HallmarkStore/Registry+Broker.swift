@@ -129,7 +129,7 @@ extension Registry {
             }
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "certificate.status", decision: .allow, code: code,
+                    at: now, tenant: tenant, action: .certificateStatus, decision: .allow, code: code,
                     udid: row["udid"], thing: thing, serial: serial, detail: "fingerprint \(fingerprint): \(reason)"), db)
             return fingerprint
         }
@@ -146,7 +146,7 @@ extension Registry {
             }
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "thing.status", decision: .allow,
+                    at: now, tenant: tenant, action: .thingStatus, decision: .allow,
                     code: active ? "thing_activated" : "thing_deactivated", thing: name, detail: reason), db)
         }
     }
@@ -192,15 +192,15 @@ extension Registry {
     }
 
     /// Events after `id` whose action is one of `actions`, oldest first.
-    public func events(after id: Int64, actions: [String], limit: Int = 1000) throws -> [LoggedEvent] {
+    public func events(after id: Int64, actions: [EventAction], limit: Int = 1000) throws -> [LoggedEvent] {
         try pool.read { db in
             let marks = Array(repeating: "?", count: actions.count).joined(separator: ",")
             var arguments: StatementArguments = [id]
-            for action in actions { arguments += [action] }
+            for action in actions { arguments += [action.rawValue] }
             arguments += [limit]
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM events WHERE id > ? AND action IN (\(marks)) ORDER BY id LIMIT ?", arguments: arguments
-            ).map { row in LoggedEvent(id: row["id"], event: Self.auditEvent(row)) }
+            ).compactMap { row in Self.auditEvent(row).map { LoggedEvent(id: row["id"], event: $0) } }
         }
     }
 }

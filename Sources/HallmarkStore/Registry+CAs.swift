@@ -75,13 +75,13 @@ extension Registry {
                     arguments: [id, tenant, certificate.subject.description, Data(der), templateJSON, now.timeIntervalSince1970])
                 try Self.insert(
                     AuditEvent(
-                        at: now, tenant: tenant, action: "ca.status", decision: .allow, code: "ca_registered",
+                        at: now, tenant: tenant, action: .caStatus, decision: .allow, code: "ca_registered",
                         detail: "\(certificate.subject), id \(id), \(template.map { "JITP into product \($0.product)" } ?? "JITR")"), db)
                 return RegisteredCA(id: id, tenant: tenant, certificate: certificate, active: true, template: template, registeredAt: now)
             }
         } catch let error as HallmarkError {
             try await append([AuditEvent(
-                at: now, tenant: tenant, action: "ca.status", decision: .refuse, code: error.code.rawValue,
+                at: now, tenant: tenant, action: .caStatus, decision: .refuse, code: error.code.rawValue,
                 detail: "\(certificate.subject): \(error.reason)")])
             throw error
         }
@@ -98,7 +98,7 @@ extension Registry {
                 throw HallmarkError(.notFound, "No single registered CA has the id \(id).", remedy: "List them with `hallmark ca registered`.")
             }
             try Self.insert(
-                AuditEvent(at: now, tenant: tenant, action: "ca.status", decision: .allow,
+                AuditEvent(at: now, tenant: tenant, action: .caStatus, decision: .allow,
                            code: active ? "ca_activated" : "ca_deactivated", detail: "CA \(id)"), db)
         }
     }
@@ -185,7 +185,7 @@ extension Registry {
                     ])
                 try Self.insert(
                     AuditEvent(
-                        at: now, tenant: tenant, action: "certificate.register", decision: .allow,
+                        at: now, tenant: tenant, action: .certificateRegister, decision: .allow,
                         code: template == nil ? "certificate_registered" : "certificate_provisioned", thing: thing, serial: serial,
                         source: source, detail: "fingerprint \(fingerprint), CA \(caID)"), db)
                 guard let identity = try Self.connectionIdentity(db, fingerprint: fingerprint) else {
@@ -195,7 +195,7 @@ extension Registry {
             }
         } catch let error as HallmarkError {
             try await append([AuditEvent(
-                at: now, tenant: (try? caTenant(caID)) ?? Self.defaultTenant, action: "certificate.register", decision: .refuse,
+                at: now, tenant: (try? caTenant(caID)) ?? Self.defaultTenant, action: .certificateRegister, decision: .refuse,
                 code: error.code.rawValue, serial: serial, source: source, detail: error.reason)])
             throw error
         }

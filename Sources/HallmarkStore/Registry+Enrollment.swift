@@ -149,7 +149,7 @@ extension Registry {
                 arguments: [device.tenant, device.product]) ?? "quarantine"
         try insert(
             AuditEvent(
-                at: at, tenant: device.tenant, action: "alarm", decision: .alarm, code: "clone_suspected",
+                at: at, tenant: device.tenant, action: .alarm, decision: .alarm, code: "clone_suspected",
                 udid: device.udid.rawValue, detail: detail + (response == "quarantine" ? "; device quarantined" : "")),
             db)
         guard response == "quarantine" else { return }
@@ -159,7 +159,7 @@ extension Registry {
         if db.changesCount == 1 {
             try insert(
                 AuditEvent(
-                    at: at, tenant: device.tenant, action: "device.status", decision: .allow, code: "status_quarantined",
+                    at: at, tenant: device.tenant, action: .deviceStatus, decision: .allow, code: "status_quarantined",
                     udid: device.udid.rawValue, detail: "quarantined as a suspected clone until an operator releases it"),
                 db)
         }
@@ -213,7 +213,7 @@ extension Registry {
             }
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "alarm", decision: .alarm, code: "clone_suspected", thing: thing,
+                    at: now, tenant: tenant, action: .alarm, decision: .alarm, code: "clone_suspected", thing: thing,
                     serial: serial, detail: detail + "; thing deactivated"), db)
             try db.execute(
                 sql: "UPDATE things SET status = 'inactive' WHERE tenant_id = ? AND name = ? AND status = 'active'",
@@ -221,7 +221,7 @@ extension Registry {
             if db.changesCount == 1 {
                 try Self.insert(
                     AuditEvent(
-                        at: now, tenant: tenant, action: "thing.status", decision: .allow, code: "thing_deactivated", thing: thing,
+                        at: now, tenant: tenant, action: .thingStatus, decision: .allow, code: "thing_deactivated", thing: thing,
                         detail: "deactivated as a suspected clone until an operator activates it"), db)
             }
         }

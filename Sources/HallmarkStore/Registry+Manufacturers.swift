@@ -39,7 +39,7 @@ extension Registry {
                 arguments: [tenant, id, manifestKey.map { Data($0.derRepresentation) }, roots, now.timeIntervalSince1970])
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "vendor.register", decision: .allow, code: "vendor_registered",
+                    at: now, tenant: tenant, action: .vendorRegister, decision: .allow, code: "vendor_registered",
                     detail: "vendor \(id): manifest key \(manifestKey.map(SecureElementManifest.keyID) ?? "none"), \(attestationCertificates.count) attestation CA(s)"),
                 db)
         }
@@ -148,7 +148,7 @@ extension Registry {
                                 .ownershipConflict, "Device \(device.udid) already belongs to another tenant.",
                                 remedy: "A device has one owner; its owner must transfer it to you.")))
                         events.append(AuditEvent(
-                            at: now, tenant: owner, action: "manifest.claim", decision: .refuse, code: "ownership_conflict",
+                            at: now, tenant: owner, action: .manifestClaim, decision: .refuse, code: "ownership_conflict",
                             udid: device.udid.rawValue, detail: "another tenant tried to claim this device; refused"))
                     } else if key != device.key.fingerprint {
                         report.problems.append(ManifestProblem(
@@ -180,7 +180,7 @@ extension Registry {
                 let first = report.problems[0]
                 try Self.insert(
                     AuditEvent(
-                        at: now, tenant: tenant, action: "manifest.import", decision: .refuse,
+                        at: now, tenant: tenant, action: .manifestImport, decision: .refuse,
                         code: first.error.code.rawValue, source: source,
                         detail: "manifest \(manifest.id.prefix(16)) of vendor \(vendor): \(report.problems.count) problem(s), nothing claimed; first: entry \(first.index): \(first.error.reason)"),
                     db)
@@ -208,7 +208,7 @@ extension Registry {
                 arguments: [tenant, manifest.id, vendor, manifest.entryCount, report.claimed, at])
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "manifest.import", decision: .allow, code: "manifest_imported", source: source,
+                    at: now, tenant: tenant, action: .manifestImport, decision: .allow, code: "manifest_imported", source: source,
                     detail: "manifest \(manifest.id.prefix(16)) of vendor \(vendor): \(report.claimed) claimed, \(report.alreadyOwned) already yours, \(report.notSelected) not selected, \(report.problems.count) refused"),
                 db)
             report.committed = true
@@ -245,11 +245,11 @@ extension Registry {
                 arguments: [recipient, Self.defaultProduct, at, udid.rawValue])
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: owner, action: "device.status", decision: .allow, code: "transferred_out", udid: udid.rawValue,
+                    at: now, tenant: owner, action: .deviceStatus, decision: .allow, code: "transferred_out", udid: udid.rawValue,
                     detail: "transferred to tenant \(recipient); its certificates are revoked"), db)
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: recipient, action: "device.transfer", decision: .allow, code: "transferred_in",
+                    at: now, tenant: recipient, action: .deviceTransfer, decision: .allow, code: "transferred_in",
                     udid: udid.rawValue, detail: "transferred by its previous owner; it enrols afresh"), db)
         }
     }

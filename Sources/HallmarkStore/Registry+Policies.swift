@@ -27,7 +27,7 @@ extension Registry {
                 sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [tenant, name, version, document, now.timeIntervalSince1970])
             try Self.insert(
-                AuditEvent(at: now, tenant: tenant, action: "policy.put", decision: .allow, code: "policy_version_created",
+                AuditEvent(at: now, tenant: tenant, action: .policyPut, decision: .allow, code: "policy_version_created",
                            detail: "\(name) version \(version)"), db)
             return version
         }
@@ -53,7 +53,7 @@ extension Registry {
                     arguments: [tenant, thing, policy])
             }
             try Self.insert(
-                AuditEvent(at: now, tenant: tenant, action: "policy.attachment", decision: .allow,
+                AuditEvent(at: now, tenant: tenant, action: .policyAttachment, decision: .allow,
                            code: attached ? "policy_attached" : "policy_detached", thing: thing, detail: policy), db)
         }
     }

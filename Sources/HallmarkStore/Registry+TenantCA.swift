@@ -16,7 +16,7 @@ extension Registry {
             guard db.changesCount == 1 else { throw Self.tenantHasCA(tenant) }
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "tenant.ca", decision: .allow, code: "tenant_ca_created",
+                    at: now, tenant: tenant, action: .tenantCA, decision: .allow, code: "tenant_ca_created",
                     detail: "issuing CA \(certificate.serialHex)"), db)
         }
     }

@@ -31,7 +31,7 @@ extension Registry {
                 arguments: [id, name, now.timeIntervalSince1970, Credential.digest(secret), caDER.map { Data($0) }])
             try Self.seedTenant(db, tenant: id, now: now)
             try Self.insert(
-                AuditEvent(at: now, tenant: id, action: "tenant.create", decision: .allow, code: "tenant_created", detail: name), db)
+                AuditEvent(at: now, tenant: id, action: .tenantCreate, decision: .allow, code: "tenant_created", detail: name), db)
         }
         return secret
     }
@@ -60,7 +60,7 @@ extension Registry {
                 sql: "UPDATE tenants SET admin_token_hash = ? WHERE id = ?", arguments: [Credential.digest(secret), tenant])
             guard db.changesCount == 1 else { throw Self.noSuchTenant(tenant) }
             try Self.insert(
-                AuditEvent(at: now, tenant: tenant, action: "tenant.credential", decision: .allow, code: "credential_rotated", detail: ""),
+                AuditEvent(at: now, tenant: tenant, action: .tenantCredential, decision: .allow, code: "credential_rotated", detail: ""),
                 db)
         }
         return secret
@@ -140,7 +140,7 @@ extension Registry {
             }
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: tenant, action: "product.update", decision: .allow, code: "clone_response_set",
+                    at: now, tenant: tenant, action: .productUpdate, decision: .allow, code: "clone_response_set",
                     detail: "product \(product): a suspected clone is met with \(response.rawValue)"), db)
         }
     }

@@ -177,7 +177,7 @@ public final class Registry: Sendable {
                 arguments: [status.rawValue, now.timeIntervalSince1970, udid.rawValue])
             try Self.insert(
                 AuditEvent(
-                    at: now, tenant: owner, action: "device.status", decision: .allow,
+                    at: now, tenant: owner, action: .deviceStatus, decision: .allow,
                     code: "status_\(status.rawValue)", udid: udid.rawValue, detail: reason), db)
         }
     }
@@ -304,7 +304,7 @@ public final class Registry: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            event.at.timeIntervalSince1970, event.tenant, event.action, event.decision.rawValue, event.code,
+            event.at.timeIntervalSince1970, event.tenant, event.action.rawValue, event.decision.rawValue, event.code,
             event.udid, event.thing, event.serial, event.source, event.detail,
         ])
     }
@@ -317,13 +317,15 @@ public final class Registry: Sendable {
             arguments += [limit]
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM events \(filter) ORDER BY id DESC LIMIT ?", arguments: arguments
-            ).map(Self.auditEvent)
+            ).compactMap(Self.auditEvent)
         }
     }
 
-    static func auditEvent(_ row: Row) -> AuditEvent {
-        AuditEvent(
-            at: Date(timeIntervalSince1970: row["at"]), tenant: row["tenant_id"], action: row["action"],
+    /// An event as stored; nil for an action this version does not know (written by a newer one).
+    static func auditEvent(_ row: Row) -> AuditEvent? {
+        guard let action = EventAction(rawValue: row["action"]) else { return nil }
+        return AuditEvent(
+            at: Date(timeIntervalSince1970: row["at"]), tenant: row["tenant_id"], action: action,
             decision: AuditEvent.Decision(rawValue: row["decision"]) ?? .refuse, code: row["code"],
             udid: row["udid"], thing: row["thing"], serial: row["serial"], source: row["source"],
             detail: row["detail"])

@@ -80,7 +80,7 @@ import X509
     @Test func eventLogIsAppendOnly() async throws {
         let registry = try registry()
         try await registry.append(
-            AuditEvent(at: Date(), tenant: "default", action: "test", decision: .refuse, code: "x", detail: "d"))
+            AuditEvent(at: Date(), tenant: "default", action: .enroll, decision: .refuse, code: "x", detail: "d"))
         #expect(throws: (any Error).self) { try registry.execute(sql: "UPDATE events SET code = 'y'") }
         #expect(throws: (any Error).self) { try registry.execute(sql: "DELETE FROM events") }
         #expect(try registry.events(limit: 10).count == 1)
@@ -145,7 +145,7 @@ import X509
         let outcome = try await registry.commitEnrollment(
             udid: entry.udid, presentedFingerprint: nil, decide: decide, candidate: nil,
             event: AuditEvent(
-                at: Date(), tenant: Registry.defaultTenant, action: "enroll", decision: .allow, code: "", udid: entry.udid.rawValue,
+                at: Date(), tenant: Registry.defaultTenant, action: .enroll, decision: .allow, code: "", udid: entry.udid.rawValue,
                 detail: ""))
         guard case .stale = outcome else {
             Issue.record("expected .stale, got \(outcome)")

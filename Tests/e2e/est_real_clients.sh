@@ -18,7 +18,9 @@ check "wrong passphrase refused (passphrase_wrong)" in_shell \
   "! HALLMARK_PASSPHRASE=wrong-passphrase '$HALLMARK' serve --data-dir '$DATA' 2>err.txt && grep -q passphrase_wrong err.txt"
 check "no private key in clear in the data directory" refused grep -rq "PRIVATE KEY" "$DATA/ca"
 check "the hallmark binary has no benchmark command, and no registry-free signer" in_shell \
-  "! '$HALLMARK' bench registry-free-est --data-dir '$DATA' --port-file p.txt 2>err.txt && grep -q \"Unexpected argument 'bench'\" err.txt &&
+  "'$HALLMARK' --help > help.txt && ! grep -qi 'bench\|registry-free' help.txt &&
+   ! '$HALLMARK' bench enroll 2>err.txt && grep -q \"unexpected arguments: 'bench'\" err.txt &&
+   ! '$HALLMARK' bench registry-free-est --data-dir '$DATA' --port-file p.txt 2>/dev/null &&
    ! '$HALLMARK' registry-free-est --data-dir '$DATA' --port-file p.txt 2>/dev/null && [ ! -e p.txt ]"
 
 for d in dev1 dev2 dev3 dev4; do

@@ -10,7 +10,7 @@ public struct AuditEvent: Sendable, Hashable, Codable {
     public var at: Date
     public var tenant: String
     /// What was decided on: `enroll`, `reenroll`, `allowlist.import`, ...
-    public var action: String
+    public var action: EventAction
     public var decision: Decision
     /// The refusal code, or for an allow what happened (`issued`, `returned_existing`, ...).
     public var code: String
@@ -22,7 +22,7 @@ public struct AuditEvent: Sendable, Hashable, Codable {
     public var detail: String
 
     public init(
-        at: Date, tenant: String, action: String, decision: Decision, code: String, udid: String? = nil,
+        at: Date, tenant: String, action: EventAction, decision: Decision, code: String, udid: String? = nil,
         thing: String? = nil, serial: String? = nil, source: String? = nil, detail: String
     ) {
         self.at = at
