@@ -250,7 +250,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Sends DISCONNECT with a reason (MQTT 5) and closes. The will is published.
-    func closeWithReason(_ reason: ReasonCode, _ message: String) {
+    /// - Parameter linger: Close this side first and the connection a second later, so that a
+    ///   client still writing (acknowledging what it was sent) reads the DISCONNECT and its reason
+    ///   rather than failing on a broken pipe. What it sends meanwhile is read and discarded.
+    func closeWithReason(_ reason: ReasonCode, _ message: String, linger: Bool = false) {
         guard let context, state != .closed else { return }
         if version == .v5 && state == .connected {
             var properties = Properties()
@@ -258,7 +261,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             send(.disconnect(ReasonPacket(reason: reason, properties: properties)))
         }
         flushOutbound()
-        context.close(promise: nil)
+        guard linger else { return context.close(promise: nil) }
+        let channel = context.channel
+        channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 
     /// A protocol violation: log it, tell an MQTT 5 client why, close.
@@ -267,7 +273,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             at: Date(), tenant: identity?.tenant ?? Registry.defaultTenant, action: .mqttProtocol, decision: .refuse,
             code: HallmarkError.Code.protocolViolation.rawValue, udid: identity?.udid, thing: identity?.thingName,
             serial: identity?.serial, source: remoteAddress, detail: "\(message) (reason \(reason))"))
-        closeWithReason(reason, message)
+        closeWithReason(reason, message, linger: true)
         state = .closed
     }
 
