@@ -45,11 +45,11 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .unsupportedMediaType
             case .bodyTooLarge:
                 .tooLarge
-            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid:
+            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid:
                 .invalid
             case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -110,6 +110,8 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case counterfeitOEM = "counterfeit_oem"
         case quotaExceeded = "quota_exceeded"
         case batchInvalid = "batch_invalid"
+        case productInvalid = "product_invalid"
+        case productExists = "product_exists"
         case notFound = "not_found"
         case internalError = "internal_error"
         }
@@ -217,6 +219,8 @@ extension HallmarkError.Code {
     public static let counterfeitOEM = Self(.counterfeitOEM)
     public static let quotaExceeded = Self(.quotaExceeded)
     public static let batchInvalid = Self(.batchInvalid)
+    public static let productInvalid = Self(.productInvalid)
+    public static let productExists = Self(.productExists)
     // Generic
     public static let notFound = Self(.notFound)
     public static let internalError = Self(.internalError)

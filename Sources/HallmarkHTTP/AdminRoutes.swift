@@ -84,6 +84,34 @@ struct AdminRoutes: Sendable {
                 ).map(EventView.init)
             }
         }
+        api.get("products") { request, context in
+            try await answer(request, context) { tenant in try registry.products(tenant: tenant).map(ProductView.init) }
+        }
+        api.get("products/:id") { request, context in
+            try await answer(request, context) { tenant in
+                guard let product = try registry.product(tenant: tenant, id: context.parameters.get("id") ?? "") else {
+                    throw HallmarkError(.notFound, "No such product.", remedy: "List the tenant's products with GET /api/v1/products.")
+                }
+                return ProductView(product)
+            }
+        }
+        api.post("products") { request, context in
+            try await answer(request, context, status: .created) { tenant in
+                struct NewProduct: Decodable {
+                    var id: String
+                    var name: String?
+                    var certificateValidityDays: Int?
+                    var defaultPolicy: String?
+                    var cloneResponse: String?
+                }
+                let body: NewProduct = try await Self.decode(request, context)
+                let product = try Registry.Product(
+                    tenant: tenant, id: body.id, name: body.name ?? body.id,
+                    certificateValidityDays: body.certificateValidityDays, defaultPolicy: body.defaultPolicy, cloneResponse: body.cloneResponse)
+                try registry.createProduct(product, now: clock())
+                return ProductView(product)
+            }
+        }
         api.get("batches") { request, context in
             try await answer(request, context) { tenant in try registry.batches(tenant: tenant) }
         }

@@ -121,3 +121,19 @@ struct ManifestReportView: Encodable, Sendable {
         }
     }
 }
+
+struct ProductView: Encodable, Sendable {
+    var id: String
+    var name: String
+    var certificateValidityDays: Int
+    var defaultPolicy: String
+    var cloneResponse: String
+
+    init(_ product: Registry.Product) {
+        id = product.id
+        name = product.name
+        certificateValidityDays = Int(product.profile.validity / 86_400)
+        defaultPolicy = product.defaultPolicy
+        cloneResponse = product.cloneResponse.rawValue
+    }
+}

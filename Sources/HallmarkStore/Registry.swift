@@ -64,51 +64,6 @@ public final class Registry: Sendable {
         checkpointer.checkpointNow()
     }
 
-    // MARK: Products
-
-    /// A product's settings.
-    public struct Product: Sendable, Hashable {
-        public var tenant: String
-        public var id: String
-        public var name: String
-        public var profile: DeviceCertificateProfile
-        public var defaultPolicy: String
-    }
-
-    /// Finds a product.
-    public func product(tenant: String, id: String) throws -> Product? {
-        try pool.read { db in try Self.product(db, tenant: tenant, id: id) }
-    }
-
-    static func product(_ db: Database, tenant: String, id: String) throws -> Product? {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM products WHERE tenant_id = ? AND id = ?"), arguments: [tenant, id])
-        else { return nil }
-        return Product(
-            tenant: row["tenant_id"], id: row["id"], name: row["name"],
-            profile: DeviceCertificateProfile(validity: row["certificate_validity_seconds"]),
-            defaultPolicy: row["default_policy"])
-    }
-
-    /// Creates or updates a product.
-    public func upsertProduct(_ product: Product, now: Date) throws {
-        try pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO products (tenant_id, id, name, certificate_validity_seconds, default_policy, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name,
-                        certificate_validity_seconds = excluded.certificate_validity_seconds,
-                        default_policy = excluded.default_policy
-                    """,
-                arguments: [
-                    product.tenant, product.id, product.name, product.profile.validity, product.defaultPolicy,
-                    now.timeIntervalSince1970,
-                ])
-        }
-    }
-
     // MARK: Devices
 
     /// Finds a device by UDID.

@@ -5,7 +5,64 @@ import HallmarkStore
 
 struct ProductCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "product", abstract: "Product settings.", subcommands: [CloneResponse.self])
+        commandName: "product", abstract: "A tenant's products: their devices' certificate validity, default policy and clone response.",
+        subcommands: [Create.self, List.self, Show.self, CloneResponse.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a product.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument(help: "The product id: 1–64 letters, digits, '-', '_', '.'.") var id: String
+        @Option(help: "A name for people (default: the id).") var name: String?
+        @Option(help: "Its devices' certificate validity, in days (default 365; 1 to 3650).") var validityDays: Int?
+        @Option(help: "The policy a new thing of the product gets (default: default-thing-policy).") var policy: String?
+        @Option(help: "What a suspected clone sets off: quarantine (default) or alarm.") var cloneResponse: String?
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                let product = try Registry.Product(
+                    tenant: try tenant.resolve(in: registry), id: id, name: name ?? id, certificateValidityDays: validityDays,
+                    defaultPolicy: policy, cloneResponse: cloneResponse)
+                try registry.createProduct(product, now: Date())
+                print(Show.describe(product))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a tenant's products.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                for product in try registry.products(tenant: try tenant.resolve(in: registry)) { print(Show.describe(product)) }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one product.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument var id: String
+
+        static func describe(_ product: Registry.Product) -> String {
+            "\(product.id)\t\(product.name)\tcertificates \(Int(product.profile.validity / 86_400)) days\tpolicy \(product.defaultPolicy)\tclones: \(product.cloneResponse.rawValue)"
+        }
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                guard let product = try registry.product(tenant: try tenant.resolve(in: registry), id: id) else {
+                    throw HallmarkError(.notFound, "Product \(id.prefix(64)) does not exist.", remedy: "List the products with `hallmark product list`.")
+                }
+                print(Self.describe(product))
+            }
+        }
+    }
 
     struct CloneResponse: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -19,7 +76,7 @@ struct ProductCommand: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 guard let choice = Registry.CloneResponse(rawValue: response) else {
-                    throw HallmarkError(.configInvalid, "'\(response)' is not a clone response.", remedy: "Use quarantine or alarm.")
+                    throw HallmarkError(.productInvalid, "'\(response.prefix(40))' is not a clone response.", remedy: "Use quarantine or alarm.")
                 }
                 let registry = try data.openRegistry()
                 try registry.setCloneResponse(choice, tenant: try tenant.resolve(in: registry), product: product, now: Date())

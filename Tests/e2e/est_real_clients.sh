@@ -246,6 +246,27 @@ refusal 403 unknown_device "a device not yet imported" dev5.csr "${CT[@]}" "$SE"
 must "late import" "$HALLMARK" allowlist import --data-dir "$DATA" late.csv
 check "a device imported while the server runs enrols at once" answered 200 dev5.csr "$SE"
 
+echo "# products"
+check "product create: a product whose certificates last 2 days" in_shell \
+  "'$HALLMARK' product create --data-dir '$DATA' short-lived --name 'Short-lived sensor' --validity-days 2 | grep -q 'certificates 2 days'"
+check "product list shows it beside the default product" in_shell \
+  "'$HALLMARK' product list --data-dir '$DATA' | grep -q '^default' && '$HALLMARK' product list --data-dir '$DATA' | grep -q '^short-lived'"
+check "a second product of that id is refused (product_exists)" in_shell \
+  "! '$HALLMARK' product create --data-dir '$DATA' short-lived 2>err.txt && grep -q product_exists err.txt"
+check "a validity of 0 days, or a policy that does not exist, is refused (product_invalid)" in_shell \
+  "! '$HALLMARK' product create --data-dir '$DATA' p0 --validity-days 0 2>err.txt && grep -q product_invalid err.txt &&
+   ! '$HALLMARK' product create --data-dir '$DATA' p1 --policy no-such-policy 2>err.txt && grep -q product_invalid err.txt"
+openssl ecparam -name prime256v1 -genkey -noout -out dev6.key 2>/dev/null
+printf 'udid,public_key\nE2E-DEV-6,%s\n' "$(openssl pkey -in dev6.key -pubout -outform DER | base64 -w0)" > product.csv
+check "an allowlist import into a product that does not exist is refused (not_found)" in_shell \
+  "! '$HALLMARK' allowlist import --data-dir '$DATA' --product no-such-product product.csv 2>err.txt && grep -q not_found err.txt"
+must "import into short-lived" "$HALLMARK" allowlist import --data-dir "$DATA" --product short-lived product.csv
+csr dev6.key "/CN=E2E-DEV-6" > dev6.csr
+check "a device of the product gets a certificate for the product's 2 days (and the 5 minutes backdated)" in_shell \
+  "answered 200 dev6.csr '$SE' && p7_cert() { base64 -d resp.txt | openssl pkcs7 -inform DER -print_certs | openssl x509 \"\$@\"; } &&
+   start=\$(date -d \"\$(p7_cert -noout -startdate | cut -d= -f2)\" +%s) && end=\$(date -d \"\$(p7_cert -noout -enddate | cut -d= -f2)\" +%s) &&
+   [ \$((end - start)) -eq \$((2 * 86400 + 300)) ]"
+
 echo "# graceful shutdown and persistence"
 stop_server
 start_server
@@ -260,4 +281,4 @@ check "after SIGKILL and restart the retry returns the certificate issued before
   "answered 200 dev2.csr '$URL/.well-known/est/simpleenroll' && [ \"\$(p7_serial resp.txt)\" = '$(cat dev2.serial)' ]"
 stop_server
 
-finish est 68
+finish est 74

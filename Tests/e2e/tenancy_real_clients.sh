@@ -188,6 +188,16 @@ check "a tampered manifest over the API: 400 with the entry named" in_shell \
    grep -q '\"entry\" : 2' api.json && grep -q manifest_signature_invalid api.json"
 check "acme re-importing its own manifest over the API: 200, already its own" in_shell \
   "[ \$(api $ACME -X POST --data-binary @manifest.json '$BASE/api/v1/manifests?vendor=silicon') = 200 ] && grep -q '\"alreadyOwned\" : 3' api.json"
+check "acme creates a product over the API (201) and lists it with the default one" in_shell \
+  "[ \$(api $ACME -X POST -d '{\"id\":\"meter-x\",\"name\":\"Meter X\",\"certificateValidityDays\":90,\"cloneResponse\":\"alarm\"}' $BASE/api/v1/products) = 201 ] &&
+   grep -q '\"certificateValidityDays\" : 90' api.json &&
+   [ \$(api $ACME $BASE/api/v1/products) = 200 ] && grep -q meter-x api.json && grep -q '\"id\" : \"default\"' api.json"
+check "  ... a second of that id is 409 product_exists, a validity of 5000 days 400 product_invalid" in_shell \
+  "[ \$(api $ACME -X POST -d '{\"id\":\"meter-x\"}' $BASE/api/v1/products) = 409 ] && grep -q product_exists api.json &&
+   [ \$(api $ACME -X POST -d '{\"id\":\"meter-y\",\"certificateValidityDays\":5000}' $BASE/api/v1/products) = 400 ] && grep -q product_invalid api.json"
+check "  ... knockoff sees none of acme's products, and its own GET of one is 404" in_shell \
+  "api $KNOCK $BASE/api/v1/products && ! grep -q meter-x api.json && [ \$(api $KNOCK $BASE/api/v1/products/meter-x) = 404 ] &&
+   [ \$(api $ACME $BASE/api/v1/products/meter-x) = 200 ] && grep -q '\"cloneResponse\" : \"alarm\"' api.json"
 check "a malformed body is 400 body_encoding_invalid, not a 500" in_shell \
   "[ \$(api $ACME -X POST -d 'not json' $BASE/api/v1/batches) = 400 ] && grep -q body_encoding_invalid api.json"
 
@@ -311,4 +321,4 @@ kill $A $B 2>/dev/null
 
 check "the server logged no internal error" in_shell "! grep -q internal_error server.log && ! \"$HALLMARK\" registry events --data-dir '$DATA' --limit 2000 | grep -q internal_error"
 stop_server
-finish tenancy 62
+finish tenancy 65
