@@ -34,6 +34,7 @@ final class Broker: Sendable {
     let trust: TrustStore
     let telemetry: TelemetryRecorder?
     let clones = CloneWatch()
+    let events: EventWriter
     let logger: Logger
     private let state = Mutex(State())
     private let identities = Mutex<[String: ConnectionIdentity]>([:])
@@ -46,6 +47,7 @@ final class Broker: Sendable {
         self.trust = trust
         self.telemetry = telemetry
         self.logger = logger
+        self.events = EventWriter(registry: registry, logger: logger)
     }
 
     static func sessionKey(tenant: String, clientID: String) -> String { tenant + "\u{0}" + clientID }
@@ -272,14 +274,8 @@ final class Broker: Sendable {
 
     // MARK: Events
 
-    /// Writes an event to the registry's log without holding up the caller.
-    func record(_ event: AuditEvent) {
-        let registry = self.registry
-        let logger = self.logger
-        Task {
-            do { try await registry.append(event) } catch { logger.error("event not written: \(error)") }
-        }
-    }
+    /// Writes an event to the registry's log without holding up the caller (see ``EventWriter``).
+    func record(_ event: AuditEvent) { events.record(event) }
 
     /// Raises `clone_suspected` for a connection's identity; the registry applies the product's
     /// response (quarantine ends every session of the device within a second, through the

@@ -11,8 +11,8 @@ import X509
 import Foundation
 
 /// The MQTT broker as a service of `hallmark serve`: the mutual-TLS listener (and the optional
-/// loopback plain listener), the registry watcher that ends sessions of revoked certificates, and
-/// the telemetry writer.
+/// loopback plain listener). Its registry watcher, telemetry writer and event writer are services
+/// of their own (``backgroundServices``).
 public final class BrokerService: Service, Sendable {
     let broker: Broker
     let hallmarkCA: Certificate
@@ -31,7 +31,7 @@ public final class BrokerService: Service, Sendable {
         let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)) {
             try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)
         }
-        let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry) : nil
+        let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry, logger: logger) : nil
         self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, logger: logger)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
@@ -43,6 +43,13 @@ public final class BrokerService: Service, Sendable {
         self.plainPolicies = [try Policy(document: configuration.plainPolicy)]
         self.hallmarkCA = hallmarkCA
         self.onRunning = onRunning
+    }
+
+    /// The broker's background work, each a service of its own for the server's `ServiceGroup`:
+    /// list them before the broker, so that they shut down after it (the group shuts down in
+    /// reverse order) and write what its last connections recorded. The event writer comes first.
+    public var backgroundServices: [any Service] {
+        [broker.events, RegistryWatcher(broker: broker, hallmarkCA: hallmarkCA)] + (broker.telemetry.map { [$0] } ?? [])
     }
 
     /// Hallmark's shared issuing CA, each tenant's own, and the active registered OEM CAs.
@@ -86,22 +93,8 @@ public final class BrokerService: Service, Sendable {
         ])
         await onRunning(tlsChannel.localAddress?.port ?? configuration.port, plainChannel?.localAddress?.port)
 
-        let watcher = RegistryWatcher(broker: broker, hallmarkCA: hallmarkCA)
         try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { tasks in
-                tasks.addTask { await watcher.run() }
-                if let telemetry = self.broker.telemetry {
-                    tasks.addTask {
-                        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                            try? await Task.sleep(for: .seconds(1))
-                            do { try await telemetry.flush() } catch { self.broker.logger.error("telemetry not written: \(error)") }
-                        }
-                    }
-                }
-                tasks.addTask {
-                    try await tlsChannel.closeFuture.get()
-                }
-            }
+            try await tlsChannel.closeFuture.get()
         } onGracefulShutdown: {
             tlsChannel.close(promise: nil)
             plainChannel?.close(promise: nil)
@@ -109,7 +102,6 @@ public final class BrokerService: Service, Sendable {
                 session.liveConnection?.close(reason: .serverShuttingDown, message: "Hallmark is shutting down")
             }
         }
-        try? await broker.telemetry?.flush()
     }
 
     private func initialise(_ channel: any Channel, listener: MQTTConnectionHandler.Listener) throws {

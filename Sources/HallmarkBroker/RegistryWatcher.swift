@@ -1,17 +1,18 @@
 import HallmarkCore
 import HallmarkStore
+import ServiceLifecycle
 import X509
 
 /// Polls the registry's event log (four times a second) for events whose action concerns live
 /// sessions or trust (``EventAction/liveEffect``), and has the affected connections re-checked: a
 /// revoked certificate's session ends within a second, without a restart or a reload.
-struct RegistryWatcher: Sendable {
+struct RegistryWatcher: Service, Sendable {
     /// The actions it reads: those whose events concern live sessions or trust (``EventAction/live``).
     static let actions = EventAction.live
     let broker: Broker
     let hallmarkCA: Certificate
 
-    func run() async {
+    func run() async throws {
         var last = (try? broker.registry.latestEventID()) ?? 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .milliseconds(250))

@@ -68,7 +68,9 @@ public struct HallmarkServer: Sendable {
             logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
         return ServiceGroup(
             configuration: .init(
-                services: [.init(service: https), .init(service: broker)], gracefulShutdownSignals: signals,
+                // Shut down in reverse order: HTTPS, then the broker, then its background writers.
+                services: broker.backgroundServices.map { .init(service: $0) } + [.init(service: broker), .init(service: https)],
+                gracefulShutdownSignals: signals,
                 cancellationSignals: [], logger: logger))
     }
 }
