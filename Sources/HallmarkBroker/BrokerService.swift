@@ -58,7 +58,9 @@ public final class BrokerService: Service, Sendable {
             + (try registry.tenantIssuingCAs()).sorted { $0.key < $1.key }.map {
                 TrustStore.Authority(id: TrustStore.tenantCA($0.key), certificate: $0.value)
             }
-            + (try registry.registeredCAs()).filter(\.active).map { TrustStore.Authority(id: $0.id, certificate: $0.certificate) }
+            + (try registry.registeredCAs()).filter(\.active).map {
+                TrustStore.Authority(id: $0.id, certificate: $0.certificate, tenant: $0.tenant)
+            }
     }
 
     public func run() async throws {
@@ -122,7 +124,8 @@ public final class BrokerService: Service, Sendable {
                     promise.succeed(.certificateVerified)
                 case .failure(let error):
                     broker.record(AuditEvent(
-                        at: Date(), tenant: Registry.defaultTenant, action: .mqttTLS, decision: .refuse, code: error.code.rawValue,
+                        at: Date(), tenant: trust.tenant(ofIssuerOf: der) ?? Registry.defaultTenant, action: .mqttTLS,
+                        decision: .refuse, code: error.code.rawValue,
                         source: remote, detail: error.reason))
                     promise.succeed(.failed)
                 }

@@ -29,9 +29,12 @@ public final class TrustStore: Sendable {
     public struct Authority: Sendable {
         public var id: String
         public var certificate: Certificate
-        public init(id: String, certificate: Certificate) {
+        /// The tenant whose CA it is: a tenant's own issuing CA's, a registered CA's; nil for the shared one.
+        public var tenant: String?
+        public init(id: String, certificate: Certificate, tenant: String? = nil) {
             self.id = id
             self.certificate = certificate
+            self.tenant = tenant ?? TrustStore.tenant(ofCA: id)
         }
     }
 
@@ -126,6 +129,16 @@ public final class TrustStore: Sendable {
             $0.verified[fingerprint] = peer
         }
         return .success(peer)
+    }
+
+    /// The tenant whose CA signed a client certificate, for recording a refusal under that tenant
+    /// (an expired device certificate of a tenant's CA is that tenant's event); nil when no trusted
+    /// CA signed it, or the shared one did.
+    public func tenant(ofIssuerOf leafDER: [UInt8]) -> String? {
+        guard let leaf = try? Certificate(derEncoded: leafDER) else { return nil }
+        return authorities.first {
+            $0.certificate.subject == leaf.issuer && $0.certificate.publicKey.isValidSignature(leaf.signature, for: leaf)
+        }?.tenant
     }
 
     /// Reloads the CAs unless that was done within ``reloadInterval``.

@@ -58,6 +58,19 @@ struct TrustStoreTests {
         #expect(code(store.verify(leafDER: [0x30, 0x03, 0x02, 0x01, 0x01], now: now)) == .certificateUntrusted)
     }
 
+    @Test("a refusal is attributed to the tenant whose CA signed the certificate, and to none for a fake CA")
+    func refusalTenant() throws {
+        let store = TrustStore(authorities: [
+            .init(id: "hallmark", certificate: pki.authority.certificate),
+            .init(id: TrustStore.tenantCA("acme"), certificate: pki.root),
+        ])
+        let signedByAcme = try rootSigned(try Certificate.Extensions { try ExtendedKeyUsage([.clientAuth]) })
+        #expect(store.tenant(ofIssuerOf: signedByAcme) == "acme")
+        #expect(store.tenant(ofIssuerOf: try deviceCertificate(pki, at: now)) == nil)  // the shared CA's: no tenant's own
+        #expect(store.tenant(ofIssuerOf: try deviceCertificate(try TestPKI(), at: now)) == nil)
+        #expect(TrustStore.Authority(id: "ab12", certificate: pki.root, tenant: "globex").tenant == "globex")
+    }
+
     @Test("a server-only EKU, a CA certificate and a key without digitalSignature are refused")
     func wrongUsage() throws {
         let store = TrustStore(authorities: [.init(id: "oem", certificate: pki.root)])
