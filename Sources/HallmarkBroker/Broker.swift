@@ -4,6 +4,7 @@ import HallmarkStore
 import Logging
 import MQTTCore
 import NIOCore
+import NIOPosix
 
 import Foundation
 
@@ -54,9 +55,16 @@ final class Broker: Sendable {
 
     // MARK: Identities
 
-    /// The registry's view of a certificate, cached until the registry changes.
+    /// The registry's view of a certificate if it is cached (no I/O: for the event loops).
+    func cachedIdentity(fingerprint: String) -> ConnectionIdentity? {
+        identities.withLock { $0[fingerprint] }
+    }
+
+    /// The registry's view of a certificate, read from the registry unless cached (until the
+    /// registry changes). It reads SQLite: never call it on an event loop.
     func identity(fingerprint: String) throws -> ConnectionIdentity? {
-        if let known = identities.withLock({ $0[fingerprint] }) { return known }
+        if let known = cachedIdentity(fingerprint: fingerprint) { return known }
+        assert(MultiThreadedEventLoopGroup.currentEventLoop == nil, "a registry read on an event loop")
         guard let identity = try registry.connectionIdentity(fingerprint: fingerprint) else { return nil }
         identities.withLock {
             if $0.count > 100_000 { $0.removeAll(keepingCapacity: true) }

@@ -118,16 +118,26 @@ public final class BrokerService: Service, Sendable {
                     promise.succeed(.failed)
                     return
                 }
-                switch trust.verify(leafDER: der, now: Date()) {
-                case .success(let peer):
-                    peerBox.peer = peer
-                    promise.succeed(.certificateVerified)
-                case .failure(let error):
-                    broker.record(AuditEvent(
-                        at: Date(), tenant: trust.tenant(ofIssuerOf: der) ?? Registry.defaultTenant, action: .mqttTLS,
-                        decision: .refuse, code: error.code.rawValue,
-                        source: remote, detail: error.reason))
-                    promise.succeed(.failed)
+                @Sendable func conclude(_ result: Result<TrustStore.VerifiedPeer, HallmarkError>) {
+                    switch result {
+                    case .success(let peer):
+                        peerBox.peer = peer
+                        promise.succeed(.certificateVerified)
+                    case .failure(let error):
+                        broker.record(AuditEvent(
+                            at: Date(), tenant: trust.tenant(ofIssuerOf: der) ?? Registry.defaultTenant, action: .mqttTLS,
+                            decision: .refuse, code: error.code.rawValue, source: remote, detail: error.reason))
+                        promise.succeed(.failed)
+                    }
+                }
+                let now = Date()
+                let first = trust.verify(leafDER: der, now: now)
+                if case .failure = first, trust.wouldReload(leafDER: der, now: now) {
+                    // An issuer not known yet: the CAs are read again off the event loop, and the
+                    // handshake waits for the answer.
+                    Task { conclude(trust.verifyReloadingIfUnknown(leafDER: der, now: now)) }
+                } else {
+                    conclude(first)
                 }
             }))
         }

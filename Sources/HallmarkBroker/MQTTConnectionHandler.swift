@@ -22,8 +22,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     enum Listener { case tls, plain }
 
-    /// `authenticating` while a certificate of a registered CA is being recorded (JITR/JITP); the
-    /// client's packets wait for the outcome.
+    /// `authenticating` while the registry is read for the certificate, or a certificate of a
+    /// registered CA is being recorded (JITR/JITP), off the event loop; the client's packets wait
+    /// for the outcome.
     enum State { case awaitingConnect, authenticating, connected, closed }
 
     let broker: Broker
@@ -306,20 +307,41 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             return refuseConnect(.notAuthorized, HallmarkError(
                 .clientCertificateRequired, "No verified client certificate.", remedy: "Connect with the device certificate."))
         }
-        let found: ConnectionIdentity?
-        do {
-            found = try broker.identity(fingerprint: peer.fingerprint)
-        } catch {
-            broker.logger.error("registry read failed: \(error)")
-            return refuseConnect(.serverUnavailable, HallmarkError(.internalError, "The registry could not be read.", remedy: "Try again later."))
+        if let known = broker.cachedIdentity(fingerprint: peer.fingerprint) {
+            return admit(connect, assigned: assigned, identity: known, peer: peer)
         }
-        if let found { return admit(connect, assigned: assigned, identity: found, peer: peer) }
-        guard !TrustStore.isHallmark(peer.caID) else {
-            return refuseConnect(.notAuthorized, HallmarkError(
+        // The registry is read off the event loop; the client's packets wait meanwhile.
+        guard let context else { return }
+        state = .authenticating
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let broker = self.broker
+        Task {
+            let found = Result { try broker.identity(fingerprint: peer.fingerprint) }
+            loop.execute { handler.value.identityResolved(found, connect: connect, assigned: assigned, peer: peer) }
+        }
+    }
+
+    /// The registry's answer for a CONNECT's certificate, back on the event loop.
+    private func identityResolved(
+        _ found: Result<ConnectionIdentity?, any Error>, connect: ConnectPacket, assigned: String?, peer: TrustStore.VerifiedPeer
+    ) {
+        // The client may have gone while the registry was read.
+        guard state == .authenticating else { return }
+        switch found {
+        case .success(let identity?):
+            admit(connect, assigned: assigned, identity: identity, peer: peer)
+        case .success(nil) where TrustStore.isHallmark(peer.caID):
+            refuseConnect(.notAuthorized, HallmarkError(
                 .certificateUnknown, "Certificate \(peer.serial) is not in the registry.",
                 remedy: "Connect with the certificate Hallmark issued to this device."))
+        case .success(nil):
+            autoRegister(connect, assigned: assigned, peer: peer)
+        case .failure(let error):
+            broker.logger.error("registry read failed: \(error)")
+            refuseConnect(.serverUnavailable, HallmarkError(
+                .internalError, "The registry could not be read.", remedy: "Try again later.", underlying: error))
         }
-        autoRegister(connect, assigned: assigned, peer: peer)
     }
 
     /// Decides on a known certificate and, when it may connect, opens the session.

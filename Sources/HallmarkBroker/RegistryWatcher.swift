@@ -34,12 +34,31 @@ struct RegistryWatcher: Service, Sendable {
                     broker.logger.error("registered CAs not reloaded: \(error)")
                 }
             }
-            for session in broker.connectedSessions() {
-                guard let handle = session.liveConnection else { continue }
-                handle.eventLoop.execute {
+            await recheck(affectedBy: changes)
+        }
+    }
+
+    /// Re-checks the connections the changes concern. Which they are is asked on each event loop
+    /// (in memory); their certificates' registry records are read here, off the loops; each
+    /// connection then decides on its loop with what was read.
+    private func recheck(affectedBy changes: [AuditEvent]) async {
+        var byLoop: [ObjectIdentifier: [ConnectionHandle]] = [:]
+        for session in broker.connectedSessions() {
+            guard let handle = session.liveConnection else { continue }
+            byLoop[ObjectIdentifier(handle.eventLoop), default: []].append(handle)
+        }
+        for handles in byLoop.values {
+            guard let loop = handles.first?.eventLoop else { continue }
+            let affected = try? await loop.submit {
+                handles.compactMap { handle -> (ConnectionHandle, String)? in
                     let handler = handle.handler.value
-                    if changes.contains(where: handler.isAffected(by:)) { handler.reauthorize() }
+                    guard changes.contains(where: handler.isAffected(by:)), let fingerprint = handler.peerFingerprint else { return nil }
+                    return (handle, fingerprint)
                 }
+            }.get()
+            for (handle, fingerprint) in affected ?? [] {
+                let identity = Result { try broker.identity(fingerprint: fingerprint) }
+                handle.eventLoop.execute { handle.handler.value.reauthorize(with: identity) }
             }
         }
     }

@@ -1,5 +1,6 @@
 import Synchronization
 import HallmarkCore
+import NIOPosix
 import X509
 
 import Foundation
@@ -77,9 +78,31 @@ public final class TrustStore: Sendable {
         state.withLock { $0.authorities.contains { $0.id == caID } }
     }
 
-    /// Checks a client certificate (DER). A certificate seen before is recognised by its SHA-256
-    /// fingerprint and only its validity is checked again.
+    /// Checks a client certificate (DER) against the CAs known now; no I/O, for the TLS handshake
+    /// on an event loop. A certificate seen before is recognised by its SHA-256 fingerprint and
+    /// only its validity is checked again.
     public func verify(leafDER: [UInt8], now: Date) -> Result<VerifiedPeer, HallmarkError> {
+        verify(leafDER: leafDER, now: now, reloading: false)
+    }
+
+    /// Checks a client certificate as ``verify(leafDER:now:)`` does, but first reads the CAs again
+    /// (the registry: never on an event loop) if its issuer is unknown and ``reloadInterval`` has
+    /// passed since the last reload: a tenant or CA added a moment ago.
+    public func verifyReloadingIfUnknown(leafDER: [UInt8], now: Date) -> Result<VerifiedPeer, HallmarkError> {
+        verify(leafDER: leafDER, now: now, reloading: true)
+    }
+
+    /// Whether ``verifyReloadingIfUnknown(leafDER:now:)`` would read the CAs again for this
+    /// certificate: no trusted CA bears its issuer's name, and a reload is due. No I/O.
+    public func wouldReload(leafDER: [UInt8], now: Date) -> Bool {
+        guard reload != nil, let leaf = try? Certificate(derEncoded: leafDER) else { return false }
+        return state.withLock { state in
+            now.timeIntervalSince(state.reloadedAt) >= Self.reloadInterval
+                && !state.authorities.contains { $0.certificate.subject == leaf.issuer }
+        }
+    }
+
+    private func verify(leafDER: [UInt8], now: Date, reloading: Bool) -> Result<VerifiedPeer, HallmarkError> {
         let fingerprint = CertificateFingerprint.sha256(der: leafDER)
         if let known = state.withLock({ $0.verified[fingerprint] }) {
             guard now <= known.notAfter else { return .failure(Self.expired(known.serial)) }
@@ -94,7 +117,7 @@ public final class TrustStore: Sendable {
         }
         let serial = leaf.serialHex
         var candidates = authorities.filter { $0.certificate.subject == leaf.issuer }
-        if candidates.isEmpty, reloadIfDue(now: now) {
+        if candidates.isEmpty, reloading, reloadIfDue(now: now) {
             candidates = authorities.filter { $0.certificate.subject == leaf.issuer }
         }
         guard let issuer = candidates.first(where: { $0.certificate.publicKey.isValidSignature(leaf.signature, for: leaf) }) else {
@@ -149,7 +172,9 @@ public final class TrustStore: Sendable {
             state.reloadedAt = now
             return true
         }
-        guard due, let authorities = try? reload() else { return false }
+        guard due else { return false }
+        assert(MultiThreadedEventLoopGroup.currentEventLoop == nil, "a registry read on an event loop")
+        guard let authorities = try? reload() else { return false }
         state.withLock { $0.authorities = authorities }
         return true
     }

@@ -90,11 +90,16 @@ struct TrustStoreTests {
         let added = NIOLockedValueBox<[TrustStore.Authority]>([.init(id: "hallmark", certificate: pki.authority.certificate)])
         let store = TrustStore(authorities: added.withLockedValue { $0 }) { added.withLockedValue { $0 } }
         let der = try deviceCertificate(acme, at: now)
-        #expect(code(store.verify(leafDER: der, now: now)) == .certificateUntrusted)
+        #expect(store.wouldReload(leafDER: der, now: now + 1))
+        #expect(code(store.verifyReloadingIfUnknown(leafDER: der, now: now)) == .certificateUntrusted)
         added.withLockedValue { $0.append(.init(id: TrustStore.tenantCA("acme"), certificate: acme.authority.certificate)) }
-        // A refusal a moment ago does not reload again at once; after the interval it does.
-        #expect(code(store.verify(leafDER: der, now: now)) == .certificateUntrusted)
-        let peer = try store.verify(leafDER: der, now: now + 1).get()
+        // A refusal a moment ago does not reload again at once; after the interval it does. The
+        // event loop's check never reloads.
+        #expect(!store.wouldReload(leafDER: der, now: now))
+        #expect(code(store.verifyReloadingIfUnknown(leafDER: der, now: now)) == .certificateUntrusted)
+        #expect(code(store.verify(leafDER: der, now: now + 1)) == .certificateUntrusted)
+        let peer = try store.verifyReloadingIfUnknown(leafDER: der, now: now + 1).get()
+        #expect(!store.wouldReload(leafDER: der, now: now + 10))  // its issuer is known now
         #expect(peer.caID == "hallmark:acme" && TrustStore.tenant(ofCA: peer.caID) == "acme")
         #expect(TrustStore.isHallmark(peer.caID) && TrustStore.isHallmark("hallmark") && !TrustStore.isHallmark("5cd60426e3de"))
         #expect(TrustStore.tenant(ofCA: "hallmark") == nil)
