@@ -38,8 +38,8 @@ enum ConnectDecision {
         default:
             break
         }
-        guard identity.thingStatus == "active" else {
-            return .failure(HallmarkError(.thingInactive, "Thing \(identity.thingName) is \(identity.thingStatus ?? "missing").",
+        guard identity.thingStatus == .active else {
+            return .failure(HallmarkError(.thingInactive, "Thing \(identity.thingName) is \(identity.thingStatus?.rawValue ?? "missing").",
                                           remedy: "An operator activates it with `hallmark thing activate`."))
         }
         // A stored policy that no longer parses may have held a Deny: refuse rather than drop it.

@@ -24,3 +24,11 @@ public enum CertificateStatus: String, Sendable, Codable, CaseIterable {
     /// yet allowed to connect until an operator activates it.
     case pendingActivation = "pending_activation"
 }
+
+/// Whether a thing may connect, as the registry records it.
+public enum ThingStatus: String, Sendable, Codable, CaseIterable {
+    /// Its certificates may connect (their own status permitting).
+    case active
+    /// Deactivated by an operator: its sessions end and it cannot connect.
+    case inactive
+}

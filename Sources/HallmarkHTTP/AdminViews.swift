@@ -29,7 +29,7 @@ struct ThingView: Encodable, Sendable {
         name = thing.name
         udid = thing.udid
         product = thing.product
-        status = thing.status
+        status = thing.status.rawValue
         policies = thing.policies
     }
 }

@@ -14,7 +14,7 @@ public struct ConnectionIdentity: Sendable, Hashable {
     public var caID: String
     public var certificateStatus: CertificateStatus
     /// Nil when the thing does not exist yet (a certificate pending activation).
-    public var thingStatus: String?
+    public var thingStatus: ThingStatus?
     public var deviceStatus: DeviceStatus?
     /// The documents of the latest version of each policy attached to the thing.
     public var policyDocuments: [String]
@@ -53,7 +53,7 @@ extension Registry {
         return ConnectionIdentity(
             tenant: tenant, thingName: thing, udid: row["udid"], serial: row["serial"], fingerprint: row["fingerprint"],
             caID: row["ca_id"], certificateStatus: CertificateStatus(rawValue: row["status"]) ?? .revoked,
-            thingStatus: row["thing_status"], deviceStatus: (row["device_status"] as String?).flatMap(DeviceStatus.init(rawValue:)),
+            thingStatus: (row["thing_status"] as String?).map { ThingStatus(rawValue: $0) ?? .inactive }, deviceStatus: (row["device_status"] as String?).flatMap(DeviceStatus.init(rawValue:)),
             policyDocuments: documents)
     }
 
@@ -140,7 +140,7 @@ extension Registry {
         try await committer.perform { db in
             try db.execute(
                 sql: "UPDATE things SET status = ? WHERE tenant_id = ? AND name = ?",
-                arguments: [active ? "active" : "inactive", tenant, name])
+                arguments: [(active ? ThingStatus.active : .inactive).rawValue, tenant, name])
             guard db.changesCount == 1 else {
                 throw HallmarkError(.notFound, "There is no thing named \(name).", remedy: "Check the name with `hallmark registry devices`.")
             }

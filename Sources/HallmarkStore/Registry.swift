@@ -216,8 +216,7 @@ public final class Registry: Sendable {
         /// The allowlisted device; nil for a thing provisioned through a registered OEM CA.
         public var udid: String?
         public var product: String
-        /// `active` or `inactive`.
-        public var status: String
+        public var status: ThingStatus
         public var createdAt: Date
         public var policies: [String]
     }
@@ -233,7 +232,8 @@ public final class Registry: Sendable {
                 db, sql: "SELECT policy_name FROM thing_policies WHERE tenant_id = ? AND thing_name = ? ORDER BY policy_name",
                 arguments: [tenant, name])
             return Thing(
-                tenant: row["tenant_id"], name: row["name"], udid: row["udid"], product: row["product_id"], status: row["status"],
+                tenant: row["tenant_id"], name: row["name"], udid: row["udid"], product: row["product_id"],
+                status: ThingStatus(rawValue: row["status"]) ?? .inactive,
                 createdAt: Date(timeIntervalSince1970: row["created_at"]), policies: policies)
         }
     }

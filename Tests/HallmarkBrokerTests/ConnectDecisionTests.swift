@@ -16,7 +16,7 @@ import Testing
     func identity(policies: [String]) -> ConnectionIdentity {
         ConnectionIdentity(
             tenant: "default", thingName: "DEV-1", udid: "DEV-1", serial: "01", fingerprint: "ab", caID: TrustStore.hallmarkCA,
-            certificateStatus: .active, thingStatus: "active", deviceStatus: .enrolled, policyDocuments: policies)
+            certificateStatus: .active, thingStatus: .active, deviceStatus: .enrolled, policyDocuments: policies)
     }
 
     @Test func aThingItsPolicyAllowsConnects() {

@@ -107,7 +107,7 @@ struct TrustStoreTests {
         func identity(tenant: String) -> ConnectionIdentity {
             ConnectionIdentity(
                 tenant: tenant, thingName: "thing-1", udid: "U-1", serial: peer.serial, fingerprint: peer.fingerprint,
-                caID: "hallmark", certificateStatus: .active, thingStatus: "active", deviceStatus: .enrolled,
+                caID: "hallmark", certificateStatus: .active, thingStatus: .active, deviceStatus: .enrolled,
                 policyDocuments: [DefaultPolicy.document])
         }
         guard case .failure(let error) = ConnectDecision.decide(identity: identity(tenant: "globex"), clientID: "thing-1", peer: peer) else {
