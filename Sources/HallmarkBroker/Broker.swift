@@ -31,7 +31,7 @@ final class Broker: Sendable {
     static let routeCacheLimit = 10_000
 
     let configuration: BrokerConfiguration
-    let registry: Registry
+    let registry: any BrokerStore
     let trust: TrustStore
     let telemetry: TelemetryRecorder?
     let clones = CloneWatch()
@@ -42,7 +42,7 @@ final class Broker: Sendable {
     /// Counts messages routed to shared subscriptions, to take each group's members in turn.
     private let shareTurn = Mutex<UInt64>(0)
 
-    init(configuration: BrokerConfiguration, registry: Registry, trust: TrustStore, telemetry: TelemetryRecorder?, logger: Logger) {
+    init(configuration: BrokerConfiguration, registry: any BrokerStore, trust: TrustStore, telemetry: TelemetryRecorder?, logger: Logger) {
         self.configuration = configuration
         self.registry = registry
         self.trust = trust

@@ -24,7 +24,7 @@ public final class BrokerService: Service, Sendable {
     ///   - serverChain: The broker's TLS certificate chain (leaf first) and key.
     ///   - hallmarkCA: Hallmark's issuing CA certificate.
     public init(
-        configuration: BrokerConfiguration, registry: Registry, serverChain: [Certificate], serverKey: Certificate.PrivateKey,
+        configuration: BrokerConfiguration, registry: any BrokerStore, serverChain: [Certificate], serverKey: Certificate.PrivateKey,
         hallmarkCA: Certificate, logger: Logger,
         onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
     ) throws {
@@ -53,12 +53,12 @@ public final class BrokerService: Service, Sendable {
     }
 
     /// Hallmark's shared issuing CA, each tenant's own, and the active registered OEM CAs.
-    static func authorities(hallmarkCA: Certificate, registry: Registry) throws -> [TrustStore.Authority] {
+    static func authorities(hallmarkCA: Certificate, registry: any BrokerStore) throws -> [TrustStore.Authority] {
         [TrustStore.Authority(id: TrustStore.hallmarkCA, certificate: hallmarkCA)]
             + (try registry.tenantIssuingCAs()).sorted { $0.key < $1.key }.map {
                 TrustStore.Authority(id: TrustStore.tenantCA($0.key), certificate: $0.value)
             }
-            + (try registry.registeredCAs()).filter(\.active).map {
+            + (try registry.registeredCAs(tenant: nil)).filter(\.active).map {
                 TrustStore.Authority(id: $0.id, certificate: $0.certificate, tenant: $0.tenant)
             }
     }

@@ -12,13 +12,13 @@ final class EventWriter: Service, Sendable {
     static let capacity = 10_000
     static let batchSize = 500
 
-    private let registry: Registry
+    private let registry: any BrokerStore
     private let logger: Logger
     private let queue = Mutex<(events: [AuditEvent], dropped: Int)>(([], 0))
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    init(registry: Registry, logger: Logger) {
+    init(registry: any BrokerStore, logger: Logger) {
         self.registry = registry
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))

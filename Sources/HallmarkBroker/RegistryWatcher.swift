@@ -18,7 +18,7 @@ struct RegistryWatcher: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(250))
             let events: [Registry.LoggedEvent]
             do {
-                events = try broker.registry.events(after: last, actions: Self.actions)
+                events = try broker.registry.events(after: last, actions: Self.actions, limit: 1000)
             } catch {
                 broker.logger.error("registry watch failed: \(error)")
                 continue

@@ -12,10 +12,10 @@ import Foundation
 final class TelemetryRecorder: Service, Sendable {
     static let maximumPayload = 4096
     private let buffer = Mutex<(samples: [TelemetrySample], perKey: [String: Int])>(([], [:]))
-    private let registry: Registry
+    private let registry: any BrokerStore
     private let logger: Logger
 
-    init(registry: Registry, logger: Logger) {
+    init(registry: any BrokerStore, logger: Logger) {
         self.registry = registry
         self.logger = logger
     }
