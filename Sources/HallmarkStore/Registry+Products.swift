@@ -59,6 +59,22 @@ extension Registry {
     /// - Throws: `product_invalid` for a malformed id or name, a validity out of range or a default
     ///   policy the tenant does not have; `product_exists` if the tenant has a product of that id.
     public func createProduct(_ product: Product, now: Date) throws {
+        do {
+            try insertProduct(product, now: now)
+        } catch let refusal as HallmarkError {
+            // A refusal is an event too, with its code.
+            try? pool.write { db in
+                try Self.insert(
+                    AuditEvent(
+                        at: now, tenant: product.tenant, action: .productUpdate, decision: .refuse, code: refusal.code.rawValue,
+                        detail: "product \(product.id.prefix(64)) not created: \(refusal.reason)"),
+                    db)
+            }
+            throw refusal
+        }
+    }
+
+    private func insertProduct(_ product: Product, now: Date) throws {
         guard (1...64).contains(product.id.count), product.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
             throw HallmarkError(.productInvalid, "'\(product.id.prefix(40))' is not a product id: 1–64 letters, digits, '-', '_', '.'.",
                                 remedy: "Name the product with a short id such as 'thermometer-v2'.")

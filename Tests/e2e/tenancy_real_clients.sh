@@ -194,7 +194,8 @@ check "acme creates a product over the API (201) and lists it with the default o
    [ \$(api $ACME $BASE/api/v1/products) = 200 ] && grep -q meter-x api.json && grep -q '\"id\" : \"default\"' api.json"
 check "  ... a second of that id is 409 product_exists, a validity of 5000 days 400 product_invalid" in_shell \
   "[ \$(api $ACME -X POST -d '{\"id\":\"meter-x\"}' $BASE/api/v1/products) = 409 ] && grep -q product_exists api.json &&
-   [ \$(api $ACME -X POST -d '{\"id\":\"meter-y\",\"certificateValidityDays\":5000}' $BASE/api/v1/products) = 400 ] && grep -q product_invalid api.json"
+   [ \$(api $ACME -X POST -d '{\"id\":\"meter-y\",\"certificateValidityDays\":5000}' $BASE/api/v1/products) = 400 ] && grep -q product_invalid api.json &&
+   '$HALLMARK' registry events --data-dir '$DATA' --tenant acme --code product_invalid | grep -q 'meter-y not created'"
 check "  ... knockoff sees none of acme's products, and its own GET of one is 404" in_shell \
   "api $KNOCK $BASE/api/v1/products && ! grep -q meter-x api.json && [ \$(api $KNOCK $BASE/api/v1/products/meter-x) = 404 ] &&
    [ \$(api $ACME $BASE/api/v1/products/meter-x) = 200 ] && grep -q '\"cloneResponse\" : \"alarm\"' api.json"
