@@ -39,6 +39,7 @@ final class Broker: Sendable {
     let logger: Logger
     private let state = Mutex(State())
     private let identities = Mutex<[String: ConnectionIdentity]>([:])
+    private let generation = Atomic<UInt64>(0)
     /// Counts messages routed to shared subscriptions, to take each group's members in turn.
     private let shareTurn = Mutex<UInt64>(0)
 
@@ -73,7 +74,16 @@ final class Broker: Sendable {
         return identity
     }
 
-    func forgetIdentities() { identities.withLock { $0.removeAll(keepingCapacity: true) } }
+    /// How many times the registry's change feed has told of changes: a certificate's record read
+    /// while it moved on may predate a change, and is read again.
+    var registryGeneration: UInt64 { generation.load(ordering: .acquiring) }
+
+    /// The registry changed: records read before are forgotten (bumped first, so that a read in
+    /// flight is seen as stale).
+    func registryChanged() {
+        generation.add(1, ordering: .releasing)
+        identities.withLock { $0.removeAll(keepingCapacity: true) }
+    }
 
     // MARK: Sessions
 

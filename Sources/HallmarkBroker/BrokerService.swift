@@ -106,7 +106,7 @@ public final class BrokerService: Service, Sendable {
         }
     }
 
-    private func initialise(_ channel: any Channel, listener: MQTTConnectionHandler.Listener) throws {
+    private func initialise(_ channel: any Channel, listener: MQTTConnectionStateMachine.Listener) throws {
         let peerBox = PeerBox()
         let sync = channel.pipeline.syncOperations
         if listener == .tls {

@@ -25,7 +25,7 @@ struct RegistryWatcher: Service, Sendable {
             }
             guard let newest = events.last else { continue }
             last = newest.id
-            broker.forgetIdentities()
+            broker.registryChanged()
             let changes = events.map(\.event)
             if changes.contains(where: \.action.liveEffect.reloadsTrust) {
                 do {

@@ -193,20 +193,21 @@ final class Session: @unchecked Sendable {
     enum AckOutcome { case done, sendRelease, unknown }
 
     /// Handles PUBACK, PUBREC or PUBCOMP from the client.
-    func acknowledge(_ id: UInt16, type: UInt8) -> AckOutcome {
+    func acknowledge(_ id: UInt16, _ ack: OutboundAck) -> AckOutcome {
         lock.withLock {
             guard var item = inflight[id] else { return .unknown }
-            switch type {
-            case 5:  // PUBREC
+            switch ack {
+            case .pubrec:
                 guard item.qos == .exactlyOnce else { return .unknown }
                 item.released = true
                 inflight[id] = item
                 return .sendRelease
-            case 4 where item.qos == .atLeastOnce, 7 where item.qos == .exactlyOnce && item.released:
+            case .puback where item.qos == .atLeastOnce, .pubcomp where item.qos == .exactlyOnce && item.released,
+                 .pubrecRefused where item.qos == .exactlyOnce && !item.released:
                 inflight[id] = nil
                 inflightOrder.removeAll { $0 == id }
                 return .done
-            default:
+            case .puback, .pubcomp, .pubrecRefused:
                 return .unknown
             }
         }

@@ -1,0 +1,196 @@
+import HallmarkCore
+import HallmarkStore
+import MQTTCore
+import NIOCore
+
+import Foundation
+
+extension MQTTConnectionHandler {
+    /// Carries out what the state machine decided.
+    func run(_ action: Machine.Action) {
+        switch action {
+        case .none:
+            break
+        case .send(let packet):
+            send(packet)
+        case .close(let close):
+            if let event = close.event { broker.record(event) }
+            if let packet = close.packet { send(packet, version: close.version) }
+            self.close(linger: close.linger)
+        case .refuseConnect(let refusal):
+            broker.record(refusal.event)
+            if let (message, tenant) = refusal.announcement { broker.publish(message, tenant: tenant) }
+            send(refusal.connack)
+            close(linger: false)
+        case .resolveIdentity(let fingerprint):
+            resolveIdentity(fingerprint)
+        case .autoRegister(let peer):
+            autoRegister(peer)
+        case .openSession(let request):
+            openSession(request)
+        case .route(let message, let ack, let telemetry):
+            route(message, ack: ack, telemetry: telemetry)
+        case .refusePublish(let ack, let event):
+            if let event { broker.record(event) }
+            if let ack { send(ack) }
+        case .subscribe(let suback, let accepted, let identifier, let event):
+            if let event { broker.record(event) }
+            send(suback)
+            if !accepted.isEmpty, let session = machine.session {
+                broker.subscribe(session, accepted, identifier: identifier, now: .now())
+            }
+        case .unsubscribe(let filters, let packetID):
+            guard let session = machine.session else { return }
+            run(machine.unsubscribed(packetID: packetID, existed: broker.unsubscribe(session, filters)))
+        case .drainAfterRead:
+            drainAfterRead = true
+        case .drain:
+            drain()
+        case .pauseReading(let pause, let ack):
+            if let ack { send(ack) }
+            context?.eventLoop.assumeIsolated().scheduleTask(in: Self.maximumPause) { [weak self] in
+                guard let self else { return }
+                self.run(self.machine.timerFired(.pauseEnded(pause)))
+                self.flushOutbound()
+            }
+        case .processPending:
+            processPending()
+        case .replaceAuthorizer(let authorizer):
+            machine.session?.replaceAuthorizer(authorizer)
+        case .ended(let ending):
+            ended(ending)
+        }
+    }
+
+    private func close(linger: Bool) {
+        guard let context else { return }
+        flushOutbound()
+        guard linger else { return context.close(promise: nil) }
+        let channel = context.channel
+        channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+    }
+
+    /// Handles the packets held before CONNACK or during a pause, until a new pause if one comes;
+    /// then reads again if a read waited.
+    private func processPending() {
+        while let action = machine.nextPending(now: .now()) { run(action) }
+        if machine.readAfterPending() { context?.read() }
+    }
+
+    // MARK: CONNECT
+
+    /// The certificate's registry record: from the broker's cache at once, or read off the event
+    /// loop (the client's packets wait). A read the registry's change feed overtook is read again.
+    private func resolveIdentity(_ fingerprint: String) {
+        if let known = broker.cachedIdentity(fingerprint: fingerprint) {
+            return run(machine.identityResolved(.success(known), stale: false))
+        }
+        guard let context else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let broker = self.broker
+        let generation = broker.registryGeneration
+        Task {
+            let found = Result { try broker.identity(fingerprint: fingerprint) }
+            if case .failure(let error) = found { broker.logger.error("registry read failed: \(error)") }
+            loop.execute {
+                let handler = handler.value
+                handler.run(handler.machine.identityResolved(found, stale: broker.registryGeneration != generation))
+                handler.flushOutbound()
+            }
+        }
+    }
+
+    /// Records the certificate of a registered CA off the event loop (JITR/JITP).
+    private func autoRegister(_ peer: TrustStore.VerifiedPeer) {
+        guard let context else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let registry = broker.registry
+        let logger = broker.logger
+        let source = machine.remoteAddress
+        Task {
+            let outcome: Result<Registry.AutoRegistration, any Error>
+            do {
+                outcome = .success(try await registry.autoRegister(certificateDER: peer.der, caID: peer.caID, source: source, now: Date()))
+            } catch {
+                if !(error is HallmarkError) { logger.error("just-in-time registration failed: \(error)") }
+                outcome = .failure(error)
+            }
+            loop.execute {
+                let handler = handler.value
+                handler.run(handler.machine.registrationFinished(outcome, now: Date()))
+                handler.flushOutbound()
+            }
+        }
+    }
+
+    /// Opens the session in the broker, takes it over from a connection that had it, and answers CONNACK.
+    private func openSession(_ request: Machine.SessionRequest) {
+        guard let context else { return }
+        let connection = ConnectionHandle(
+            eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
+        let (session, present, previous) = broker.openSession(
+            tenant: request.tenant, clientID: request.clientID, cleanStart: request.cleanStart, handle: connection,
+            authorizer: request.authorizer, window: request.window)
+        // Recorded before the old connection is closed, so the identity is never seen as gone between the two.
+        if let identity = request.identity,
+            let suspicion = broker.clones.connected(
+                fingerprint: identity.fingerprint, connection: ObjectIdentifier(self), clientID: request.clientID,
+                source: machine.remoteAddress, tookOver: previous != nil)
+        {
+            broker.suspectClone(identity, suspicion)
+        }
+        previous?.close(reason: .sessionTakenOver, message: "another connection took over client id \(request.clientID)")
+        handle = connection
+        guard let accepted = machine.sessionOpened(session, present: present, now: .now()) else { return }
+        try? context.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: accepted.keepAliveTimeout), position: .before(self))
+        send(accepted.connack)
+        for packet in accepted.retransmissions { send(packet) }
+        flushOutbound()
+        broker.record(accepted.event)
+        processPending()
+        drain()
+        flushOutbound()
+    }
+
+    // MARK: Publishing
+
+    private func route(_ message: BrokerMessage, ack: Machine.RouteAck, telemetry: ConnectionIdentity?) {
+        guard let session = machine.session else { return }
+        if let telemetry {
+            broker.telemetry?.record(tenant: telemetry.tenant, thing: telemetry.thingName, topic: message.topic, payload: message.payload)
+        }
+        let delivery = broker.publish(message, tenant: session.tenant, from: handle)
+        run(machine.routed(delivery, ack: ack))
+    }
+
+    /// The connection ended: its session is detached, the will published or scheduled, and the
+    /// session ended now, later or never.
+    private func ended(_ ending: Machine.Ending) {
+        let session = ending.session
+        let stillOurs = session.detach(ObjectIdentifier(self))
+        let broker = self.broker
+        let generation = session.generation
+        if let (message, tenant) = ending.will {
+            if ending.willDelay == 0 {
+                broker.publish(message, tenant: tenant)
+            } else {
+                context?.eventLoop.scheduleTask(in: .seconds(Int64(ending.willDelay))) {
+                    if session.isAway(since: generation) { broker.publish(message, tenant: tenant) }
+                }
+            }
+        }
+        // A session taken over belongs to the new connection: its life is no longer ours to end.
+        guard stillOurs else { return }
+        switch ending.expiry {
+        case .now:
+            broker.removeSession(session)
+        case .after(let seconds):
+            context?.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { broker.expireSession(session, generation: generation) }
+        case .never:
+            break
+        }
+    }
+}

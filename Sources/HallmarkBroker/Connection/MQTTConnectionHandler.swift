@@ -1,0 +1,168 @@
+import HallmarkCore
+import HallmarkStore
+import Logging
+import MQTTCore
+import NIOCore
+import NIOSSL
+
+import Foundation
+
+/// What the TLS layer learnt about the client, filled in by the certificate check during the
+/// handshake and read when CONNECT arrives.
+final class PeerBox: @unchecked Sendable {
+    var peer: TrustStore.VerifiedPeer?
+}
+
+/// One client connection's channel handler: it feeds the connection's events to its
+/// ``MQTTConnectionStateMachine`` and carries out the actions the machine returns, the writes,
+/// closes, timers, the broker's routing and the registry reads (off the event loop). Everything
+/// here runs on the connection's event loop.
+final class MQTTConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = Packet
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    typealias Machine = MQTTConnectionStateMachine
+
+    let broker: Broker
+    let peerBox: PeerBox
+    var machine: Machine
+    var context: ChannelHandlerContext?
+    /// This connection as its session (and the sessions it publishes to) know it.
+    var handle: ConnectionHandle?
+    var outbound: ByteBuffer?
+    /// Acknowledgements made room in the in-flight window during this read.
+    var drainAfterRead = false
+    static let outboundChunk = 16 * 1024
+    /// The longest a publisher is held back at one time, whatever the subscriber does.
+    static let maximumPause = TimeAmount.milliseconds(250)
+
+    init(broker: Broker, peerBox: PeerBox, listener: Machine.Listener, plainPolicies: [Policy]) {
+        self.broker = broker
+        self.peerBox = peerBox
+        self.machine = Machine(listener: listener, configuration: broker.configuration, plainPolicies: plainPolicies, remoteAddress: "?")
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        machine.remoteAddress = context.channel.remoteAddress?.description ?? "?"
+        // A client has ten seconds to send CONNECT.
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) { [weak self] in
+            guard let self else { return }
+            self.run(self.machine.timerFired(.connectDeadline))
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let peerBox = self.peerBox
+        run(machine.packetReceived(unwrapInboundIn(data), peer: peerBox.peer, now: .now()))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if drainAfterRead {
+            drainAfterRead = false
+            drain(flush: false)
+        }
+        flushOutbound()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            return run(machine.timerFired(.keepAlive))
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? MQTTProtocolError {
+            return run(machine.decodingFailed(error))
+        }
+        // TLS failures and resets: the certificate check has already logged its own refusal.
+        broker.logger.debug("connection \(machine.remoteAddress) ended: \(error)")
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let fingerprint = machine.identity?.fingerprint {
+            broker.clones.disconnected(fingerprint: fingerprint, connection: ObjectIdentifier(self))
+        }
+        run(machine.channelInactive())
+        context.fireChannelInactive()
+    }
+
+    /// Holds reads (outbound `read` events) while a congested subscriber holds this publisher back.
+    func read(context: ChannelHandlerContext) {
+        if machine.readRequested() { context.read() }
+    }
+
+    // MARK: Events from elsewhere (each arrives on this connection's event loop)
+
+    /// Ends the connection on the broker's initiative (take-over, revocation).
+    func closeByBroker(reason: ReasonCode, message: String) {
+        run(machine.closeRequested(reason, message))
+        flushOutbound()
+    }
+
+    /// A congested subscriber caught up: this publisher reads again.
+    func resumeReading() {
+        run(machine.resumeReading())
+        flushOutbound()
+    }
+
+    /// The registry changed in a way that concerns this connection; `found` is its certificate's
+    /// record, read off the loop after the change.
+    func reauthorize(with found: Result<ConnectionIdentity?, any Error>) {
+        if case .failure(let error) = found { broker.logger.error("registry read failed while re-checking a session: \(error)") }
+        let trusted = machine.peer.map { broker.trust.trusts(caID: $0.caID) } ?? true
+        run(machine.registryChanged(found, trusted: trusted))
+        flushOutbound()
+    }
+
+    /// The fingerprint of the connection's verified client certificate (none on the plain listener).
+    var peerFingerprint: String? { machine.peer?.fingerprint }
+
+    func isAffected(by event: AuditEvent) -> Bool { machine.isAffected(by: event) }
+
+    // MARK: Sending
+
+    /// Encodes a packet into the outbound buffer; ``flushOutbound()`` writes it. Packets sent in one
+    /// turn of the event loop leave in one write, so in as few TLS records as their size allows.
+    func send(_ packet: Packet, version: MQTTVersion? = nil) {
+        guard let context else { return }
+        if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 1024) }
+        packet.encode(version: version ?? machine.version, into: &outbound!)
+    }
+
+    /// Writes what ``send(_:version:)`` encoded, and flushes.
+    func flushOutbound() {
+        guard let context else { return }
+        if let buffer = outbound, buffer.readableBytes > 0 {
+            outbound = nil
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+        context.flush()
+    }
+
+    /// Writes the session's queued messages, as many as the client's window and the socket allow.
+    func drain(flush: Bool = true) {
+        guard let context else { return }
+        let now = NIODeadline.now()
+        var wrote = false
+        while context.channel.isWritable {
+            let batch = machine.nextDeliveries(limit: 256, now: now)
+            if batch.isEmpty { break }
+            for publish in batch {
+                send(.publish(publish))
+                wrote = true
+                if outbound?.readableBytes ?? 0 >= Self.outboundChunk { flushOutbound() }
+            }
+        }
+        if wrote && flush { flushOutbound() }
+    }
+}
