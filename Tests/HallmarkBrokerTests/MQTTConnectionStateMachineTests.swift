@@ -392,6 +392,11 @@ import Testing
         guard case .pauseReading(let pause, then: .puback?) = machine.routed(Broker.Delivery(sessions: 1, holdPublisher: true), ack: ack) else {
             Issue.record("not paused"); return
         }
+        // Another message of the same read into the same full queue: acknowledged, no second pause.
+        guard case .send(.puback) = machine.routed(Broker.Delivery(sessions: 1, holdPublisher: true), ack: ack) else {
+            Issue.record("paused twice"); return
+        }
+        #expect(machine.isConnected)
         let result10 = machine.readRequested()
         #expect(result10 == false)
         // Read before the pause took effect: it waits; a PINGREQ does not.

@@ -157,10 +157,10 @@ extension MQTTConnectionHandler {
 
     // MARK: Publishing
 
-    private func route(_ message: BrokerMessage, ack: Machine.RouteAck, telemetry: ConnectionIdentity?) {
+    private func route(_ message: BrokerMessage, ack: Machine.RouteAck, telemetry: (tenant: String, thing: String)?) {
         guard let session = machine.session else { return }
         if let telemetry {
-            broker.telemetry?.record(tenant: telemetry.tenant, thing: telemetry.thingName, topic: message.topic, payload: message.payload)
+            broker.telemetry?.record(tenant: telemetry.tenant, thing: telemetry.thing, topic: message.topic, payload: message.payload)
         }
         let delivery = broker.publish(message, tenant: session.tenant, from: handle)
         run(machine.routed(delivery, ack: ack))

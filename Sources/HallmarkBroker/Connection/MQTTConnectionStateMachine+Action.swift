@@ -21,7 +21,7 @@ extension MQTTConnectionStateMachine {
         /// Opens or resumes the client's session in the broker, then ``sessionOpened``.
         case openSession(SessionRequest)
         /// Routes a message through the broker, then ``routed(_:ack:)``.
-        case route(BrokerMessage, RouteAck, telemetry: ConnectionIdentity?)
+        case route(BrokerMessage, RouteAck, telemetry: (tenant: String, thing: String)?)
         /// A publish the policy refuses (MQTT 5): its acknowledgement, and an event unless rate-limited.
         case refusePublish(ack: Packet?, event: AuditEvent?)
         /// Answers SUBACK and adds the accepted subscriptions (their retained messages follow).

@@ -7,76 +7,54 @@ import Foundation
 
 /// A connected client's packets, its deliveries and its flow control.
 extension MQTTConnectionStateMachine {
-    /// What handling a packet comes to: an action, or the end of the connection.
-    private enum Step {
-        case act(Action)
-        case violation(ReasonCode, String)
-        case close(ReasonCode, String, AuditEvent?)
-    }
-
-    /// Takes the connected state's data out, so that it changes in place (its collections are
-    /// not copied); ``put(_:_:)`` puts it back.
-    private mutating func takeConnected() -> Connected? {
+    /// A connected client's data (changed in place), nil in the other states.
+    private var current: Connected? {
         guard case .connected(let connected) = state else { return nil }
-        state = .modifying
         return connected
     }
 
-    /// Puts the connected state back and turns a step into an action.
-    private mutating func put(_ connected: Connected, _ step: Step = .act(.none)) -> Action {
-        state = .connected(connected)
-        switch step {
-        case .act(let action): return action
-        case .violation(let reason, let message): return protocolViolation(reason, message)
-        case .close(let reason, let message, let event): return closeWithReason(reason, message, event: event)
-        }
-    }
-
     mutating func connectedPacketReceived(_ packet: Packet, now: NIODeadline) -> Action {
-        guard var connected = takeConnected() else { return .none }
+        guard let connected = current else { return .none }
         if (connected.flow.paused || !connected.flow.pending.isEmpty) && !packet.bypassesFlowControl {
             connected.flow.pending.append(packet)
-            return put(connected)
+            return .none
         }
-        let step = handle(packet, &connected, now: now)
-        return put(connected, step)
+        return handle(packet, connected, now: now)
     }
 
     /// The next packet held (before CONNACK, or while reading was paused), unless reading is paused.
     mutating func nextPending(now: NIODeadline) -> Action? {
-        guard case .connected(let connected) = state, !connected.flow.paused, !connected.flow.pending.isEmpty else { return nil }
-        guard var connected = takeConnected() else { return nil }
-        let step = handle(connected.flow.pending.removeFirst(), &connected, now: now)
-        return put(connected, step)
+        guard let connected = current, !connected.flow.paused, !connected.flow.pending.isEmpty else { return nil }
+        return handle(connected.flow.pending.removeFirst(), connected, now: now)
     }
 
-    private func handle(_ packet: Packet, _ connected: inout Connected, now: NIODeadline) -> Step {
+    private mutating func handle(_ packet: Packet, _ connected: Connected, now: NIODeadline) -> Action {
         switch packet {
         case .publish(let publish):
-            return self.publish(publish, &connected, now: now)
+            return self.publish(publish, connected, now: now)
         case .puback(let ack):
-            return .act(acknowledge(ack.packetID, .puback, connected))
+            return acknowledge(ack.packetID, .puback, connected)
         case .pubrec(let ack):
-            return .act(acknowledge(ack.packetID, ack.reason.isFailure ? .pubrecRefused : .pubrec, connected))
+            return acknowledge(ack.packetID, ack.reason.isFailure ? .pubrecRefused : .pubrec, connected)
         case .pubcomp(let ack):
-            return .act(acknowledge(ack.packetID, .pubcomp, connected))
+            return acknowledge(ack.packetID, .pubcomp, connected)
         case .pubrel(let ack):
             let known = connected.awaitingRelease.remove(ack.packetID) != nil
-            return .act(.send(.pubcomp(AckPacket(packetID: ack.packetID, reason: known ? .success : .packetIdentifierNotFound))))
+            return .send(.pubcomp(AckPacket(packetID: ack.packetID, reason: known ? .success : .packetIdentifierNotFound)))
         case .subscribe(let subscribe):
-            return self.subscribe(subscribe, &connected, now: now)
+            return self.subscribe(subscribe, connected, now: now)
         case .unsubscribe(let unsubscribe):
-            return .act(.unsubscribe(filters: unsubscribe.filters, packetID: unsubscribe.packetID))
+            return .unsubscribe(filters: unsubscribe.filters, packetID: unsubscribe.packetID)
         case .pingreq:
-            return .act(.send(.pingresp))
+            return .send(.pingresp)
         case .disconnect(let disconnect):
-            return self.disconnect(disconnect, &connected)
+            return self.disconnect(disconnect, connected)
         case .auth:
-            return .violation(.protocolError, "AUTH without enhanced authentication")
+            return protocolViolation(.protocolError, "AUTH without enhanced authentication")
         case .connect:
-            return .violation(.protocolError, "second CONNECT on a connection")
+            return protocolViolation(.protocolError, "second CONNECT on a connection")
         case .connack, .suback, .unsuback, .pingresp:
-            return .violation(.protocolError, "a server-to-client packet sent by the client")
+            return protocolViolation(.protocolError, "a server-to-client packet sent by the client")
         }
     }
 
@@ -90,14 +68,14 @@ extension MQTTConnectionStateMachine {
         }
     }
 
-    private func publish(_ publish: PublishPacket, _ connected: inout Connected, now: NIODeadline) -> Step {
+    private mutating func publish(_ publish: PublishPacket, _ connected: Connected, now: NIODeadline) -> Action {
         var topic = publish.topic
         if version == .v5, let alias = publish.properties.topicAlias {
             guard alias > 0, Int(alias) <= configuration.topicAliasMaximum else {
-                return .violation(.topicAliasInvalid, "topic alias \(alias) outside 1...\(configuration.topicAliasMaximum)")
+                return protocolViolation(.topicAliasInvalid, "topic alias \(alias) outside 1...\(configuration.topicAliasMaximum)")
             }
             if topic.isEmpty {
-                guard let known = connected.inboundAliases[alias] else { return .violation(.protocolError, "topic alias \(alias) was never set") }
+                guard let known = connected.inboundAliases[alias] else { return protocolViolation(.protocolError, "topic alias \(alias) was never set") }
                 topic = known
             } else {
                 connected.inboundAliases[alias] = topic
@@ -105,17 +83,17 @@ extension MQTTConnectionStateMachine {
         }
         if publish.qos == .exactlyOnce, let id = publish.packetID, connected.awaitingRelease.contains(id) {
             // A retransmission of a QoS 2 message already routed: acknowledge, do not route again.
-            return .act(.send(.pubrec(AckPacket(packetID: id))))
+            return .send(.pubrec(AckPacket(packetID: id)))
         }
         if publish.qos == .exactlyOnce, connected.awaitingRelease.count >= configuration.receiveMaximum {
             // MQTT 5.0 §3.3.4: more unreleased QoS 2 messages than the Receive Maximum announced.
-            return .violation(.receiveMaximumExceeded, "more than \(configuration.receiveMaximum) QoS 2 messages awaiting PUBREL")
+            return protocolViolation(.receiveMaximumExceeded, "more than \(configuration.receiveMaximum) QoS 2 messages awaiting PUBREL")
         }
         if ReservedTopics.refusesPublish(topic) || !connected.authorizer.decide(.publish, topic).isAllowed {
-            let event = denial(.mqttPublish, topic, &connected, now: now)
+            let event = denial(.mqttPublish, topic, connected, now: now)
             guard version == .v5 else {
                 // MQTT 3.1.1 has no way to refuse one PUBLISH; as AWS IoT does, the connection ends.
-                return .close(.notAuthorized, "publish to \(topic) not authorised", event)
+                return closeWithReason(.notAuthorized, "publish to \(topic) not authorised", event: event)
             }
             var properties = Properties()
             properties.reasonString = "not authorised to publish to \(topic)"
@@ -123,13 +101,13 @@ extension MQTTConnectionStateMachine {
                 let ack = AckPacket(packetID: id, reason: .notAuthorized, properties: properties)
                 return publish.qos == .atLeastOnce ? Packet.puback(ack) : .pubrec(ack)
             }
-            return .act(.refusePublish(ack: ack, event: event))
+            return .refusePublish(ack: ack, event: event)
         }
         if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
         let message = BrokerMessage(publish: publish, topic: topic, publisher: connected.session.key, now: now)
-        return .act(.route(
+        return .route(
             message, RouteAck(qos: publish.qos, packetID: publish.packetID),
-            telemetry: configuration.recordTelemetry ? connected.identity : nil))
+            telemetry: configuration.recordTelemetry ? connected.identity.map { ($0.tenant, $0.thingName) } : nil)
     }
 
     /// A routed PUBLISH is acknowledged (MQTT 5 says whether anyone subscribed); a publisher whose
@@ -142,13 +120,15 @@ extension MQTTConnectionStateMachine {
         default: nil
         }
         guard delivery.holdPublisher else { return packet.map(Action.send) ?? .none }
-        guard var connected = takeConnected(), !connected.flow.paused else { return packet.map(Action.send) ?? .none }
+        guard let connected = current, !connected.flow.paused else {
+            return packet.map(Action.send) ?? .none
+        }
         connected.flow.paused = true
         connected.flow.pauseCount += 1
-        return put(connected, .act(.pauseReading(connected.flow.pauseCount, then: packet)))
+        return .pauseReading(connected.flow.pauseCount, then: packet)
     }
 
-    private func subscribe(_ subscribe: SubscribePacket, _ connected: inout Connected, now: NIODeadline) -> Step {
+    private func subscribe(_ subscribe: SubscribePacket, _ connected: Connected, now: NIODeadline) -> Action {
         var reasons: [ReasonCode] = []
         var accepted: [Subscription] = []
         var event: AuditEvent?
@@ -160,16 +140,16 @@ extension MQTTConnectionStateMachine {
             if !Topic.isValidFilter(subscription.filter) || (subscription.filter.hasPrefix("$share/") && shared == nil) {
                 reasons.append(.topicFilterInvalid)
             } else if !connected.authorizer.decide(.subscribe, filter).isAllowed {
-                event = denial(.mqttSubscribe, filter, &connected, now: now) ?? event
+                event = denial(.mqttSubscribe, filter, connected, now: now) ?? event
                 reasons.append(.notAuthorized)
             } else {
                 reasons.append(ReasonCode(rawValue: subscription.qos.rawValue))
                 accepted.append(subscription)
             }
         }
-        return .act(.subscribe(
+        return .subscribe(
             suback: .suback(SubAckPacket(packetID: subscribe.packetID, reasons: reasons)), accepted: accepted,
-            identifier: subscribe.properties.subscriptionIdentifiers.first, event: event))
+            identifier: subscribe.properties.subscriptionIdentifiers.first, event: event)
     }
 
     /// Which of the filters of an UNSUBSCRIBE were subscribed to.
@@ -177,20 +157,20 @@ extension MQTTConnectionStateMachine {
         .send(.unsuback(SubAckPacket(packetID: packetID, reasons: existed.map { $0 ? .success : .noSubscriptionExisted })))
     }
 
-    private func disconnect(_ disconnect: ReasonPacket, _ connected: inout Connected) -> Step {
+    private mutating func disconnect(_ disconnect: ReasonPacket, _ connected: Connected) -> Action {
         if version == .v5, let expiry = disconnect.properties.sessionExpiryInterval {
             guard connected.sessionExpiry != 0 || expiry == 0 else {
-                return .violation(.protocolError, "session expiry set at DISCONNECT after CONNECT asked for none")
+                return protocolViolation(.protocolError, "session expiry set at DISCONNECT after CONNECT asked for none")
             }
             connected.sessionExpiry = expiry
         }
         // A normal DISCONNECT discards the will; MQTT 5 reason 0x04 asks for it to be sent.
         if disconnect.reason != .disconnectWithWill { connected.will = nil }
-        return .act(.close(Close(packet: nil, version: version)))
+        return .close(Close(packet: nil, version: version))
     }
 
     /// The event of a refused action, unless one was recorded less than a second ago (then counted).
-    private func denial(_ action: EventAction, _ resource: String, _ connected: inout Connected, now: NIODeadline) -> AuditEvent? {
+    private func denial(_ action: EventAction, _ resource: String, _ connected: Connected, now: NIODeadline) -> AuditEvent? {
         connected.denials.sinceLogged += 1
         if let last = connected.denials.lastLogged, now - last < .seconds(1) { return nil }
         connected.denials.lastLogged = now
@@ -207,17 +187,9 @@ extension MQTTConnectionStateMachine {
     /// Up to `limit` of the session's queued messages to send now, as the in-flight window allows,
     /// each with the topic alias of its topic toward the client; those too large for the client go.
     mutating func nextDeliveries(limit: Int, now: NIODeadline) -> [PublishPacket] {
-        let session: Session, asSent: Bool
-        switch state {
-        case .connected(let connected):
-            session = connected.session
-            asSent = connected.clientMaximumPacketSize == .max && connected.clientTopicAliasMaximum == 0
-        default:
-            return []
-        }
-        let batch = session.takeForDelivery(limit: limit, now: now)
-        if batch.isEmpty || asSent { return batch }
-        guard var connected = takeConnected() else { return [] }
+        guard let connected = current else { return [] }
+        let batch = connected.session.takeForDelivery(limit: limit, now: now)
+        if batch.isEmpty || (connected.clientMaximumPacketSize == .max && connected.clientTopicAliasMaximum == 0) { return batch }
         var out: [PublishPacket] = []
         out.reserveCapacity(batch.count)
         for publish in batch {
@@ -227,16 +199,15 @@ extension MQTTConnectionStateMachine {
                 if let id = publish.packetID { connected.session.discard(id) }
                 continue
             }
-            out.append(connected.clientTopicAliasMaximum > 0 ? Self.aliased(publish, &connected) : publish)
+            out.append(connected.clientTopicAliasMaximum > 0 ? Self.aliased(publish, connected) : publish)
         }
-        _ = put(connected)
         return out
     }
 
     /// A PUBLISH with the topic alias of its topic toward this client (MQTT 5.0 §3.3.2.3.4): the
     /// first message of a topic names it and sets an alias, later ones send the alias alone, as
     /// long as the client's Topic Alias Maximum leaves aliases to set.
-    private static func aliased(_ publish: PublishPacket, _ connected: inout Connected) -> PublishPacket {
+    private static func aliased(_ publish: PublishPacket, _ connected: Connected) -> PublishPacket {
         var publish = publish
         if let alias = connected.outboundAliases[publish.topic] {
             publish.topic = ""
@@ -253,25 +224,23 @@ extension MQTTConnectionStateMachine {
 
     /// Whether the channel's request to read goes on now (not while paused: it waits for the resume).
     mutating func readRequested() -> Bool {
-        guard case .connected(let peek) = state, peek.flow.paused, var connected = takeConnected() else { return true }
+        guard let connected = current, connected.flow.paused else { return true }
         connected.flow.readHeld = true
-        _ = put(connected)
         return false
     }
 
     /// A congested subscriber caught up, or the longest pause passed: the held packets are handled
     /// (until a new pause, if one comes).
     mutating func resumeReading() -> Action {
-        guard case .connected(let peek) = state, peek.flow.paused, var connected = takeConnected() else { return .none }
+        guard let connected = current, connected.flow.paused else { return .none }
         connected.flow.paused = false
-        return put(connected, .act(.processPending))
+        return .processPending
     }
 
     /// After the held packets: whether a read the pause held back goes on now.
     mutating func readAfterPending() -> Bool {
-        guard case .connected(let peek) = state, !peek.flow.paused, peek.flow.readHeld, var connected = takeConnected() else { return false }
+        guard let connected = current, !connected.flow.paused, connected.flow.readHeld else { return false }
         connected.flow.readHeld = false
-        _ = put(connected)
         return true
     }
 
@@ -284,7 +253,7 @@ extension MQTTConnectionStateMachine {
     ///   - found: The certificate's registry record, read off the event loop after the change.
     ///   - trusted: Whether the certificate's CA is still registered and active.
     mutating func registryChanged(_ found: Result<ConnectionIdentity?, any Error>, trusted: Bool) -> Action {
-        guard case .connected(var connected) = state, listener == .tls, let peer = connected.peer else { return .none }
+        guard case .connected(let connected) = state, listener == .tls, let peer = connected.peer else { return .none }
         let decision: Result<Authorizer, HallmarkError>
         switch found {
         case _ where !trusted:
@@ -301,10 +270,8 @@ extension MQTTConnectionStateMachine {
         switch decision {
         case .success(let authorizer):
             connected.authorizer = authorizer
-            state = .connected(connected)
             return .replaceAuthorizer(authorizer)
         case .failure(let error):
-            state = .connected(connected)
             let ended = event(
                 .mqttSession, .refuse, code: error.code.rawValue, identity: connected.identity,
                 detail: "live session of client id \(connected.clientID) ended: \(error.reason)")

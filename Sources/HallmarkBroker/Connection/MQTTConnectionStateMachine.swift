@@ -38,25 +38,44 @@ struct MQTTConnectionStateMachine {
         var held: CircularBuffer<Packet> = CircularBuffer(initialCapacity: 1)
     }
 
-    /// A client whose session is open.
-    struct Connected {
-        var session: Session
+    /// A client whose session is open. A class, unlike the other states' data: a connected
+    /// client's packets change it in place, without copying its twenty fields out of the state and
+    /// back for each packet (as a struct, that copy took the broker's CPU per message under
+    /// `hallmark-bench mqtt --loads qos0` from 6.2 to 7.5 µs).
+    final class Connected {
+        let session: Session
         var authorizer: Authorizer
         var identity: ConnectionIdentity?
-        var peer: TrustStore.VerifiedPeer?
-        var clientID: String
+        let peer: TrustStore.VerifiedPeer?
+        let clientID: String
         var will: Will?
-        var willDelay: UInt32
+        let willDelay: UInt32
         var sessionExpiry: UInt32
         var inboundAliases: [UInt16: String] = [:]
         /// Aliases set toward the client, and how many it allows (MQTT 5).
         var outboundAliases: [String: UInt16] = [:]
-        var clientTopicAliasMaximum: UInt16
-        var clientMaximumPacketSize: Int
+        let clientTopicAliasMaximum: UInt16
+        let clientMaximumPacketSize: Int
         /// Inbound QoS 2 messages routed and waiting for PUBREL.
         var awaitingRelease: Set<UInt16> = []
         var flow = FlowControl()
         var denials = DenialLog()
+
+        init(
+            session: Session, authorizer: Authorizer, identity: ConnectionIdentity?, peer: TrustStore.VerifiedPeer?, clientID: String,
+            will: Will?, willDelay: UInt32, sessionExpiry: UInt32, clientTopicAliasMaximum: UInt16, clientMaximumPacketSize: Int
+        ) {
+            self.session = session
+            self.authorizer = authorizer
+            self.identity = identity
+            self.peer = peer
+            self.clientID = clientID
+            self.will = will
+            self.willDelay = willDelay
+            self.sessionExpiry = sessionExpiry
+            self.clientTopicAliasMaximum = clientTopicAliasMaximum
+            self.clientMaximumPacketSize = clientMaximumPacketSize
+        }
     }
 
     /// Reading held back by a congested subscriber (see ``Session/enqueue``).
@@ -241,7 +260,7 @@ struct MQTTConnectionStateMachine {
     mutating func sessionOpened(_ session: Session, present: Bool, now: NIODeadline) -> Accepted? {
         guard case .authenticating(let pending) = state, case .openingSession(let authorizer) = pending.stage else { return nil }
         let connect = pending.connect
-        var connected = Connected(
+        let connected = Connected(
             session: session, authorizer: authorizer, identity: pending.identity, peer: pending.peer, clientID: pending.clientID,
             will: connect.will, willDelay: connect.will?.properties.willDelayInterval ?? 0,
             sessionExpiry: connect.version == .v5 ? connect.properties.sessionExpiryInterval ?? 0 : connect.cleanStart ? 0 : .max,
