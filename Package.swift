@@ -70,10 +70,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HallmarkServices",
+            dependencies: [
+                "HallmarkCore",
+                "HallmarkStore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HallmarkHTTP",
             dependencies: [
                 "HallmarkCore",
                 "HallmarkStore",
+                "HallmarkServices",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -101,6 +112,7 @@ let package = Package(
             dependencies: [
                 "HallmarkCore",
                 "HallmarkStore",
+                "HallmarkServices",
                 "HallmarkHTTP",
                 "HallmarkBroker",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "hallmark",
             dependencies: [
-                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServer", "HallmarkDevice",
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkServer", "HallmarkDevice",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -135,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "hallmark-bench",
             dependencies: [
-                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkHTTP", "HallmarkDevice", "HallmarkLoad",
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkHTTP", "HallmarkDevice", "HallmarkLoad",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -191,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "HallmarkStoreTests",
             dependencies: [
-                "HallmarkStore", "HallmarkTesting", "HallmarkCore", "HallmarkDevice",
+                "HallmarkStore", "HallmarkServices", "HallmarkTesting", "HallmarkCore", "HallmarkDevice",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -200,7 +212,7 @@ let package = Package(
         .testTarget(
             name: "HallmarkEndToEndTests",
             dependencies: [
-                "HallmarkBroker", "HallmarkCore", "HallmarkDevice", "HallmarkHTTP", "HallmarkLoad", "HallmarkServer", "HallmarkStore", "HallmarkTesting", "MQTTCore",
+                "HallmarkBroker", "HallmarkCore", "HallmarkDevice", "HallmarkHTTP", "HallmarkLoad", "HallmarkServer", "HallmarkServices", "HallmarkStore", "HallmarkTesting", "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

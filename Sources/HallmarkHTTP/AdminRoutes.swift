@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkServices
 import HallmarkStore
 import HTTPTypes
 import Hummingbird
@@ -13,7 +14,7 @@ import Foundation
 /// does not exist (404), so a tenant learns nothing of the others. A station credential is good
 /// for one thing only: registering devices against its batch.
 struct AdminRoutes: Sendable {
-    let registry: Registry
+    let registry: any FleetStore & ManifestStore
     let clock: @Sendable () -> Date
 
     static let maximumBody = 1 << 20

@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkServices
 import HallmarkStore
 
 import Foundation

@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkServices
 import HallmarkStore
 import Hummingbird
 import HummingbirdCore
@@ -26,7 +27,7 @@ public enum HTTPSServer {
     /// - Parameters:
     ///   - onRunning: Called with the bound port once listening (useful with port 0).
     public static func makeApplication(
-        configuration: Configuration, enrollment: EnrollmentService, registry: Registry,
+        configuration: Configuration, enrollment: EnrollmentService, registry: any FleetStore & ManifestStore,
         serverChain: [Certificate], serverKey: Certificate.PrivateKey, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {

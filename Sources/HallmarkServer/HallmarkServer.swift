@@ -1,6 +1,7 @@
 import HallmarkBroker
 import HallmarkCore
 import HallmarkHTTP
+import HallmarkServices
 import HallmarkStore
 import Hummingbird
 import Logging

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HallmarkCore
 import HallmarkDevice
+import HallmarkServices
 import HallmarkStore
 import X509
 

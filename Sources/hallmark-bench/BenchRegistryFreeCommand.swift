@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HallmarkCore
 import HallmarkHTTP
+import HallmarkServices
 import HallmarkStore
 import Hummingbird
 import Logging

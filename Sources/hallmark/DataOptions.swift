@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HallmarkCore
+import HallmarkServices
 import HallmarkStore
 
 /// Options shared by commands that work on a data directory.

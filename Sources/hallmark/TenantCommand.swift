@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HallmarkCore
+import HallmarkServices
 import HallmarkStore
 
 /// The tenant a command acts for.

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HallmarkCore
 import HallmarkDevice
+import HallmarkServices
 import HallmarkStore
 import X509
 

@@ -2,6 +2,7 @@ import Foundation
 import HallmarkCore
 import HallmarkDevice
 import HallmarkServer
+import HallmarkServices
 import HallmarkStore
 import Testing
 import X509

@@ -3,6 +3,7 @@ import HallmarkCore
 import HallmarkDevice
 import HallmarkLoad
 import HallmarkServer
+import HallmarkServices
 import HallmarkStore
 import MQTTCore
 import NIOConcurrencyHelpers

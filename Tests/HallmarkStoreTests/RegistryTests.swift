@@ -1,5 +1,6 @@
 import Foundation
 import HallmarkCore
+import HallmarkServices
 import HallmarkStore
 import HallmarkTesting
 import Testing

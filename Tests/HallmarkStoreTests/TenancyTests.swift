@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HallmarkCore
 import HallmarkDevice
+import HallmarkServices
 import HallmarkStore
 import HallmarkTesting
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import HallmarkCore
+import HallmarkServices
 import HallmarkStore
 import Testing
 import X509

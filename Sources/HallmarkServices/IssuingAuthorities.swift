@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkStore
 import Dispatch
 import Synchronization
 import X509
@@ -15,7 +16,7 @@ import Foundation
 public final class IssuingAuthorities: Sendable {
     /// The issuing CA `ca init` made.
     public let shared: IssuingAuthority
-    private let registry: Registry?
+    private let registry: (any EnrollmentStore)?
     private let open: @Sendable (_ tenant: String, _ certificate: Certificate) throws -> IssuingAuthority
     private let opened = Mutex<[String: IssuingAuthority]>([:])
 
@@ -23,7 +24,7 @@ public final class IssuingAuthorities: Sendable {
     ///   - registry: Where tenants' CA certificates are recorded; nil for the shared CA only.
     ///   - open: Opens a tenant's CA key (``AuthorityFiles/loadTenantAuthority(tenant:certificate:passphrase:)``).
     public init(
-        shared: IssuingAuthority, registry: Registry? = nil,
+        shared: IssuingAuthority, registry: (any EnrollmentStore)? = nil,
         open: @escaping @Sendable (_ tenant: String, _ certificate: Certificate) throws -> IssuingAuthority = { _, _ in
             throw HallmarkError(.caNotInitialised, "No tenant CA keys here.", remedy: "Open the server's data directory.")
         }

@@ -1,13 +1,14 @@
 import HallmarkCore
+import HallmarkStore
 
 import Foundation
 
 /// Imports a vendor manifest for a tenant: finds the vendor the tenant registered, verifies every
 /// entry, and claims the selected devices. Every refusal is logged.
 public struct ManifestImport: Sendable {
-    let registry: Registry
+    let registry: any ManifestStore
 
-    public init(registry: Registry) {
+    public init(registry: any ManifestStore) {
         self.registry = registry
     }
 

@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkStore
 import X509
 
 import Foundation

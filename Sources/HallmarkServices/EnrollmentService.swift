@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkStore
 import X509
 
 import Foundation
@@ -8,19 +9,19 @@ import Foundation
 ///
 /// Every outcome, allowed or refused, is in the event log before the caller gets its answer.
 public struct EnrollmentService: Sendable {
-    let registry: Registry
+    let registry: any EnrollmentStore
     /// The CAs that sign device certificates: each tenant's own, and the shared one.
     public let authorities: IssuingAuthorities
     let clock: @Sendable () -> Date
 
-    public init(registry: Registry, authorities: IssuingAuthorities, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(registry: any EnrollmentStore, authorities: IssuingAuthorities, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.registry = registry
         self.authorities = authorities
         self.clock = clock
     }
 
     /// A service whose one CA signs every tenant's devices (for tests and benchmarks).
-    public init(registry: Registry, authority: IssuingAuthority, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(registry: any EnrollmentStore, authority: IssuingAuthority, clock: @escaping @Sendable () -> Date = { Date() }) {
         self.init(registry: registry, authorities: IssuingAuthorities(shared: authority), clock: clock)
     }
 
