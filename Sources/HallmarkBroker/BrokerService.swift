@@ -79,7 +79,10 @@ public final class BrokerService: Service, Sendable {
             .bind(host: configuration.host, port: configuration.port).get()
         let plainChannel: (any Channel)?
         if let plainPort = configuration.plainPort {
-            plainChannel = try await ServerBootstrap(group: group)
+            // One event loop for every plain connection: the local development and conformance
+            // listener handles its clients' packets in the order they arrive, as a single-threaded
+            // broker does (MQTT orders nothing across connections; test suites often assume it).
+            plainChannel = try await ServerBootstrap(group: group.next())
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { [self] channel in

@@ -1,6 +1,6 @@
 import MQTTCore
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The live connection a session is attached to; its methods run on the connection's event loop.
 struct ConnectionHandle: Sendable {
@@ -28,8 +28,7 @@ struct ConnectionHandle: Sendable {
 /// An MQTT session: its subscriptions and the messages on their way to its client, which outlive a
 /// connection when the client asked for a persistent session.
 ///
-/// Outgoing state is guarded by the session's lock: publishers on any event loop enqueue, the
-/// connection's event loop takes messages off and tracks acknowledgements.
+/// Outgoing state (``Outbound``) is behind the session's `Mutex`.
 final class Session: @unchecked Sendable {
     struct Outgoing {
         var message: BrokerMessage
@@ -48,23 +47,43 @@ final class Session: @unchecked Sendable {
     // Guarded by the broker's lock.
     var subscriptions: [String: SubscriptionEntry] = [:]
 
-    private let lock = NIOLock()
-    private var connection: ConnectionHandle?
-    private var queue = CircularBuffer<Outgoing>(initialCapacity: 1)  // most sessions hold nothing most of the time
-    private var inflight: [UInt16: Outgoing] = [:]
-    private var inflightOrder: [UInt16] = []
-    private var nextPacketID: UInt16 = 1
-    private var drainScheduled = false
-    private var window = 100
-    private var maximumQueued: Int
-    private var authorizerBox: Authorizer?
-    /// Bumped on every attach, so that a timer of an older connection does nothing.
-    private var generationCount = 0
-    /// Publishers told to stop reading until the queue has drained (see ``enqueue``).
-    private var heldPublishers: [ObjectIdentifier: ConnectionHandle] = [:]
-    /// When the connection last took messages off the queue: a session that has taken nothing for
-    /// ``stallTime`` is stalled, and holds no publisher back.
-    private var lastTaken = NIODeadline.now()
+    /// What the session's lock guards: publishers on any event loop enqueue, the connection's
+    /// event loop takes messages off and tracks acknowledgements.
+    struct Outbound {
+        var connection: ConnectionHandle?
+        var queue = CircularBuffer<Outgoing>(initialCapacity: 1)  // most sessions hold nothing most of the time
+        var inflight: [UInt16: Outgoing] = [:]
+        var inflightOrder: [UInt16] = []
+        var nextPacketID: UInt16 = 1
+        var drainScheduled = false
+        var window = 100
+        var authorizer: Authorizer?
+        /// Bumped on every attach, so that a timer of an older connection does nothing.
+        var generation = 0
+        /// Publishers told to stop reading until the queue has drained (see ``enqueue``).
+        var heldPublishers: [ObjectIdentifier: ConnectionHandle] = [:]
+        /// When the connection last took messages off the queue: a session that has taken nothing
+        /// for ``stallTime`` is stalled, and holds no publisher back.
+        var lastTaken = NIODeadline.now()
+
+        mutating func freePacketID() -> UInt16 {
+            while true {
+                let id = nextPacketID
+                nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
+                if inflight[id] == nil { return id }
+            }
+        }
+
+        /// Empties the held publishers.
+        mutating func takeHeldPublishers() -> [ConnectionHandle] {
+            guard !heldPublishers.isEmpty else { return [] }
+            defer { heldPublishers.removeAll() }
+            return Array(heldPublishers.values)
+        }
+    }
+
+    private let outbound = Mutex(Outbound())
+    private let maximumQueued: Int
     /// (Long enough for a slow reader behind megabytes of kernel socket buffers, which the
     /// broker sees as writable again only in bursts.)
     static let stallTime = TimeAmount.seconds(5)
@@ -76,27 +95,27 @@ final class Session: @unchecked Sendable {
         self.maximumQueued = maximumQueued
     }
 
-    var authorizer: Authorizer? { lock.withLock { authorizerBox } }
+    var authorizer: Authorizer? { outbound.withLock { $0.authorizer } }
 
     /// Puts new policies in force for the connection (after a policy change).
-    func replaceAuthorizer(_ authorizer: Authorizer) { lock.withLock { authorizerBox = authorizer } }
+    func replaceAuthorizer(_ authorizer: Authorizer) { outbound.withLock { $0.authorizer = authorizer } }
 
     /// How many connections the session has had: a timer set by one connection checks it is still current.
-    var generation: Int { lock.withLock { generationCount } }
+    var generation: Int { outbound.withLock { $0.generation } }
 
     /// Whether the session has had no connection since `generation`.
-    func isAway(since generation: Int) -> Bool { lock.withLock { generationCount == generation && connection == nil } }
+    func isAway(since generation: Int) -> Bool { outbound.withLock { $0.generation == generation && $0.connection == nil } }
 
     /// Attaches a connection; returns the one it replaced, if any.
     func attach(_ handle: ConnectionHandle, authorizer: Authorizer, window: Int) -> ConnectionHandle? {
-        lock.withLock {
-            generationCount += 1
-            let previous = connection
-            connection = handle
-            authorizerBox = authorizer
-            self.window = window
-            drainScheduled = false
-            lastTaken = .now()
+        outbound.withLock { state in
+            state.generation += 1
+            let previous = state.connection
+            state.connection = handle
+            state.authorizer = authorizer
+            state.window = window
+            state.drainScheduled = false
+            state.lastTaken = .now()
             return previous
         }
     }
@@ -105,18 +124,18 @@ final class Session: @unchecked Sendable {
     /// session over meanwhile.
     @discardableResult
     func detach(_ id: ObjectIdentifier) -> Bool {
-        let (detached, held): (Bool, [ConnectionHandle]) = lock.withLock {
-            guard connection?.id == id else { return (false, []) }
-            connection = nil
-            drainScheduled = false
-            return (true, takeHeldPublishers())
+        let (detached, held): (Bool, [ConnectionHandle]) = outbound.withLock { state in
+            guard state.connection?.id == id else { return (false, []) }
+            state.connection = nil
+            state.drainScheduled = false
+            return (true, state.takeHeldPublishers())
         }
         for publisher in held { publisher.resumeReading() }
         return detached
     }
 
-    var isConnected: Bool { lock.withLock { connection != nil } }
-    var liveConnection: ConnectionHandle? { lock.withLock { connection } }
+    var isConnected: Bool { outbound.withLock { $0.connection != nil } }
+    var liveConnection: ConnectionHandle? { outbound.withLock { $0.connection } }
 
     /// Queues a message for the client and wakes its connection. QoS 0 messages for a session
     /// without a connection are dropped (MQTT 5.0 §4.1); past the queue bound, new messages are.
@@ -128,21 +147,22 @@ final class Session: @unchecked Sendable {
     /// messages are dropped past the bound instead.
     @discardableResult
     func enqueue(_ message: BrokerMessage, qos: QoS, retain: Bool, subscriptionIDs: [UInt32], publisher: ConnectionHandle? = nil) -> Bool {
-        let (wake, hold): (ConnectionHandle?, Bool) = lock.withLock {
-            if connection == nil && qos == .atMostOnce { return (nil, false) }
-            if queue.count < maximumQueued {
-                queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
+        let maximumQueued = self.maximumQueued
+        let (wake, hold): (ConnectionHandle?, Bool) = outbound.withLock { state in
+            if state.connection == nil && qos == .atMostOnce { return (nil, false) }
+            if state.queue.count < maximumQueued {
+                state.queue.append(Outgoing(message: message, qos: qos, retain: retain, subscriptionIDs: subscriptionIDs))
             }
-            guard let connection else { return (nil, false) }
+            guard let connection = state.connection else { return (nil, false) }
             var hold = false
             // A client is never held back by its own session: it must go on reading its acknowledgements.
-            if let publisher, publisher.id != connection.id, queue.count >= maximumQueued / 2,
-               NIODeadline.now() - lastTaken < Self.stallTime {
-                heldPublishers[publisher.id] = publisher
+            if let publisher, publisher.id != connection.id, state.queue.count >= maximumQueued / 2,
+               NIODeadline.now() - state.lastTaken < Self.stallTime {
+                state.heldPublishers[publisher.id] = publisher
                 hold = true
             }
-            guard !drainScheduled else { return (nil, hold) }
-            drainScheduled = true
+            guard !state.drainScheduled else { return (nil, hold) }
+            state.drainScheduled = true
             return (connection, hold)
         }
         wake?.drain()
@@ -151,61 +171,47 @@ final class Session: @unchecked Sendable {
 
     /// Takes up to `limit` messages to send now, honouring the in-flight window; assigns packet ids.
     func takeForDelivery(limit: Int, now: NIODeadline) -> [PublishPacket] {
-        let (out, held): ([PublishPacket], [ConnectionHandle]) = lock.withLock {
-            drainScheduled = false
+        let maximumQueued = self.maximumQueued
+        let (out, held): ([PublishPacket], [ConnectionHandle]) = outbound.withLock { state in
+            state.drainScheduled = false
             var out: [PublishPacket] = []
-            while out.count < limit, let first = queue.first {
-                if first.qos != .atMostOnce && inflight.count >= window { break }
-                var item = queue.removeFirst()
+            while out.count < limit, let first = state.queue.first {
+                if first.qos != .atMostOnce && state.inflight.count >= state.window { break }
+                var item = state.queue.removeFirst()
                 if item.message.isExpired(now) { continue }
                 if item.qos != .atMostOnce {
-                    item.packetID = freePacketID()
-                    inflight[item.packetID] = item
-                    inflightOrder.append(item.packetID)
+                    item.packetID = state.freePacketID()
+                    state.inflight[item.packetID] = item
+                    state.inflightOrder.append(item.packetID)
                 }
                 out.append(item.message.packet(
                     qos: item.qos, retain: item.retain, packetID: item.qos == .atMostOnce ? nil : item.packetID,
                     subscriptionIDs: item.subscriptionIDs, dup: false, now: now))
             }
-            if !out.isEmpty { lastTaken = now }
-            let drained = !heldPublishers.isEmpty && queue.count <= maximumQueued / 8
-            return (out, drained ? takeHeldPublishers() : [])
+            if !out.isEmpty { state.lastTaken = now }
+            let drained = !state.heldPublishers.isEmpty && state.queue.count <= maximumQueued / 8
+            return (out, drained ? state.takeHeldPublishers() : [])
         }
         for publisher in held { publisher.resumeReading() }
         return out
-    }
-
-    /// Empties the held publishers; called with the lock held.
-    private func takeHeldPublishers() -> [ConnectionHandle] {
-        guard !heldPublishers.isEmpty else { return [] }
-        defer { heldPublishers.removeAll() }
-        return Array(heldPublishers.values)
-    }
-
-    private func freePacketID() -> UInt16 {
-        while true {
-            let id = nextPacketID
-            nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
-            if inflight[id] == nil { return id }
-        }
     }
 
     enum AckOutcome { case done, sendRelease, unknown }
 
     /// Handles PUBACK, PUBREC or PUBCOMP from the client.
     func acknowledge(_ id: UInt16, _ ack: OutboundAck) -> AckOutcome {
-        lock.withLock {
-            guard var item = inflight[id] else { return .unknown }
+        outbound.withLock { state in
+            guard var item = state.inflight[id] else { return .unknown }
             switch ack {
             case .pubrec:
                 guard item.qos == .exactlyOnce else { return .unknown }
                 item.released = true
-                inflight[id] = item
+                state.inflight[id] = item
                 return .sendRelease
             case .puback where item.qos == .atLeastOnce, .pubcomp where item.qos == .exactlyOnce && item.released,
                  .pubrecRefused where item.qos == .exactlyOnce && !item.released:
-                inflight[id] = nil
-                inflightOrder.removeAll { $0 == id }
+                state.inflight[id] = nil
+                state.inflightOrder.removeAll { $0 == id }
                 return .done
             case .puback, .pubcomp, .pubrecRefused:
                 return .unknown
@@ -215,18 +221,18 @@ final class Session: @unchecked Sendable {
 
     /// Forgets an in-flight message that will not be sent (too large for the client).
     func discard(_ id: UInt16) {
-        lock.withLock {
-            inflight[id] = nil
-            inflightOrder.removeAll { $0 == id }
+        outbound.withLock { state in
+            state.inflight[id] = nil
+            state.inflightOrder.removeAll { $0 == id }
         }
     }
 
     /// What to send again to a client resuming the session: unacknowledged PUBLISHes with DUP set,
     /// and PUBRELs for QoS 2 messages already received (MQTT 5.0 §4.4).
     func retransmissions(now: NIODeadline) -> [Packet] {
-        lock.withLock {
-            inflightOrder.compactMap { id in
-                guard let item = inflight[id] else { return nil }
+        outbound.withLock { state in
+            state.inflightOrder.compactMap { id in
+                guard let item = state.inflight[id] else { return nil }
                 if item.released { return .pubrel(AckPacket(packetID: id)) }
                 return .publish(item.message.packet(
                     qos: item.qos, retain: item.retain, packetID: id, subscriptionIDs: item.subscriptionIDs, dup: true, now: now))
@@ -236,11 +242,11 @@ final class Session: @unchecked Sendable {
 
     /// Forgets everything queued (a clean start).
     func reset() {
-        let held = lock.withLock {
-            queue.removeAll()
-            inflight.removeAll()
-            inflightOrder.removeAll()
-            return takeHeldPublishers()
+        let held = outbound.withLock { state in
+            state.queue.removeAll()
+            state.inflight.removeAll()
+            state.inflightOrder.removeAll()
+            return state.takeHeldPublishers()
         }
         for publisher in held { publisher.resumeReading() }
     }

@@ -329,6 +329,20 @@ def test_no_local_is_the_same_client_only_v5():
     a.close(); b.close()
 
 
+def test_plain_listener_handles_clients_in_arrival_order_v5():
+    # The Paho suite's request/response pattern: b's SUBSCRIBE is sent and, without waiting for its
+    # SUBACK, a publishes. On the plain listener every client is read by one event loop, so b's
+    # subscription is in place before a's message is routed, as on a single-threaded broker.
+    a, b = Conn("order-a", V5), Conn("order-b", V5)
+    for i in range(5):
+        topic = f"t/order/{i}"
+        b.c.subscribe(topic, options=mqtt.SubscribeOptions(qos=1))
+        a.c.publish(topic, f"r{i}", qos=1)
+        assert b.get(timeout=5).payload == f"r{i}".encode(), i
+        assert b.acks.get(timeout=5)[0] == "suback"
+    a.close(); b.close()
+
+
 def drain(conn, wait=0.5):
     got = []
     while True:
@@ -624,6 +638,10 @@ def test_fake_ca_with_same_name_refused():
         c.loop_stop()
 
 
+# How many checks a whole run makes (each of both versions counted): a check lost is a failure.
+EXPECTED = 44
+
+
 def main():
     tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
     only = sys.argv[1:]
@@ -643,9 +661,12 @@ def main():
                 print(f"FAIL {label}")
                 traceback.print_exc(file=sys.stdout)
     print(f"{count - len(failures)}/{count} paho checks passed")
+    if not only and count != EXPECTED:
+        failures.append(("the suite", AssertionError(f"ran {count} checks, expected {EXPECTED}")))
     for label, e in failures:  # last, so that a shortened log still says why
-        where = traceback.extract_tb(e.__traceback__)[-1]
-        print(f"  {label}: line {where.lineno}: {where.line}: {type(e).__name__} {e}")
+        frames = traceback.extract_tb(e.__traceback__)
+        where = f"line {frames[-1].lineno}: {frames[-1].line}: " if frames else ""
+        print(f"  {label}: {where}{type(e).__name__} {e}")
     sys.exit(1 if failures else 0)
 
 
