@@ -16,8 +16,8 @@ struct BenchMQTTCommand: AsyncParsableCommand {
     @Option(help: "Seconds per measurement.") var seconds = 5.0
     @Option(help: "Concurrent clients connecting and disconnecting.") var connectWorkers = 16
     @Option(help: "Publishers (one subscriber receives from all).") var publishers = 8
-    @Option(help: "Idle mTLS sessions to hold open for the memory figure (both brokers; this process needs one file descriptor each).")
-    var idleSessions = 15_000
+    @Option(help: "Idle sessions to hold open for the memory figure, over mutual TLS and as many again over plain TCP (both brokers; this process needs two file descriptors per session).")
+    var idleSessions = 9_000
     @Option(help: "The loads to run, comma-separated: connections, qos0, qos1, idle.") var loads = "connections,qos0,qos1,idle"
     @OptionGroup var binary: HallmarkBinaryOption
     @Flag(inversion: .prefixedNo, help: "Pin each broker to CPU 0 and this load generator to the other CPUs, so that neither broker takes the load's CPU.")
@@ -40,7 +40,8 @@ struct BenchMQTTCommand: AsyncParsableCommand {
         let idle = identities[count - 1]
         try await grant(registry: registry, reader: reader.thing, idle: idle.thing)
 
-        let server = try BenchServer.start(hallmark: binary.executable(), dataDirectory: data, passphrase: passphraseText)
+        let server = try BenchServer.start(
+            hallmark: binary.executable(), dataDirectory: data, passphrase: passphraseText, plainPort: try MosquittoServer.freePort())
         defer { server.stop() }
         let serverKey = Certificate.PrivateKey(P256Key.make())
         let serverCertificate = try authority.issueServerCertificate(key: serverKey.publicKey, hostNames: ["localhost", "127.0.0.1"], now: Date())
@@ -91,20 +92,31 @@ struct BenchMQTTCommand: AsyncParsableCommand {
         }
 
         if idleSessions > 0 && selected.contains("idle") {
-            let before = server.residentMegabytes()
-            let open = try await BenchMQTTLoad.idleSessions(port: server.mqttPort, identity: idle, count: idleSessions)
-            try await Task.sleep(for: .seconds(1))
-            let after = server.residentMegabytes()
-            for client in open { client.close() }
-            let mBefore = mosquitto.residentMegabytes()
-            let mOpen = try await BenchMQTTLoad.idleSessions(port: mosquitto.port, identity: idle, count: idleSessions)
-            try await Task.sleep(for: .seconds(1))
-            let mAfter = mosquitto.residentMegabytes()
-            for client in mOpen { client.close() }
-            let perSession = (after - before) * 1024 / Double(idleSessions)
-            say(String(format: "(c) %d idle mTLS sessions: Hallmark RSS %.0f MB (%.1f KB per session, %.0f MB projected for 50,000; target < 2048 MB), Mosquitto %.0f MB (%.1f KB per session)",
-                         idleSessions, after, perSession, before + perSession * 50_000 / 1024, mAfter, (mAfter - mBefore) * 1024 / Double(idleSessions)))
+            // Sessions over plain TCP, then as many over mutual TLS beside them (nothing freed between):
+            // the difference is what TLS keeps per session.
+            let h = try await idleMemory(server.residentMegabytes, tlsPort: server.mqttPort, plainPort: server.plainPort, identity: idle)
+            let m = try await idleMemory(mosquitto.residentMegabytes, tlsPort: mosquitto.port, plainPort: mosquitto.plainPort, identity: idle)
+            say(String(format: "(c) %d idle mTLS sessions: Hallmark %.1f KB per session (%.0f MB projected for 50,000; target < 2048 MB), Mosquitto %.1f KB per session",
+                         idleSessions, h.tls, h.baseMB + h.tls * 50_000 / 1024, m.tls))
+            say(String(format: "    the same over plain TCP, opened first: Hallmark %.1f KB, Mosquitto %.1f KB per session; so TLS keeps Hallmark %.1f KB, Mosquitto %.1f KB per session",
+                         h.plain, m.plain, h.tls - h.plain, m.tls - m.plain))
         }
+    }
+
+    /// A broker's resident memory per idle session (KB), over plain TCP and over mutual TLS.
+    private func idleMemory(_ resident: () -> Double, tlsPort: Int, plainPort: Int, identity: BenchIdentity) async throws
+        -> (tls: Double, plain: Double, baseMB: Double)
+    {
+        let before = resident()
+        let plain = try await BenchMQTTLoad.idleSessions(port: plainPort, tls: nil, count: idleSessions)
+        try await Task.sleep(for: .seconds(1))
+        let withPlain = resident()
+        let secured = try await BenchMQTTLoad.idleSessions(port: tlsPort, tls: identity.tls, count: idleSessions)
+        try await Task.sleep(for: .seconds(1))
+        let after = resident()
+        for client in plain + secured { client.close() }
+        let count = Double(idleSessions)
+        return ((after - withPlain) * 1024 / count, (withPlain - before) * 1024 / count, before)
     }
 
     private func makeIdentities(count: Int, authority: IssuingAuthority, registry: Registry) async throws -> [BenchIdentity] {

@@ -107,7 +107,8 @@ enum BenchMQTTLoad {
 
     /// Opens idle mutual-TLS sessions and keeps them open; returns them for the caller to close.
     /// Each session uses client id `idle-N` with the one certificate (its policy allows `idle-*`).
-    static func idleSessions(port: Int, identity: BenchIdentity, count: Int) async throws -> [MQTTClient] {
+    /// Opens `count` sessions that then stay silent (keep-alive 0), over mutual TLS with `tls`, else plain TCP.
+    static func idleSessions(port: Int, tls: NIOSSLContext?, count: Int) async throws -> [MQTTClient] {
         var clients: [MQTTClient] = []
         clients.reserveCapacity(count)
         var next = 0
@@ -117,7 +118,7 @@ enum BenchMQTTLoad {
                 for index in next..<(next + batch) {
                     group.addTask {
                         try await MQTTClient.connect(
-                            host: "127.0.0.1", port: port, tls: identity.tls, serverHostname: "localhost",
+                            host: "127.0.0.1", port: port, tls: tls, serverHostname: "localhost",
                             clientID: "idle-\(index)", version: .v311, keepAlive: 0, cleanStart: true)
                     }
                 }

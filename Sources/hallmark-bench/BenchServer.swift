@@ -6,6 +6,8 @@ final class BenchServer: @unchecked Sendable {
     let process: Process
     let port: Int
     let mqttPort: Int
+    /// The MQTT listener without TLS (0 if none).
+    var plainPort = 0
 
     private init(process: Process, port: Int, mqttPort: Int) {
         self.process = process
@@ -13,8 +15,9 @@ final class BenchServer: @unchecked Sendable {
         self.mqttPort = mqttPort
     }
 
-    /// Starts `hallmark serve` on the data directory, HTTPS and MQTT on free ports of 127.0.0.1.
-    static func start(hallmark: URL, dataDirectory: URL, passphrase: String) throws -> BenchServer {
+    /// Starts `hallmark serve` on the data directory, HTTPS and MQTT on free ports of 127.0.0.1
+    /// (and a plain MQTT listener, with the default open policy, on `plainPort` if given).
+    static func start(hallmark: URL, dataDirectory: URL, passphrase: String, plainPort: Int? = nil) throws -> BenchServer {
         let portFile = dataDirectory.appendingPathComponent("port")
         let mqttPortFile = dataDirectory.appendingPathComponent("mqtt-port")
         let (process, ports) = try launch(
@@ -22,9 +25,11 @@ final class BenchServer: @unchecked Sendable {
             [
                 "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1",
                 "--mqtt-port", "0", "--port-file", portFile.path, "--mqtt-port-file", mqttPortFile.path, "--log-level", "error",
-            ],
+            ] + (plainPort.map { ["--mqtt-plain-port", String($0)] } ?? []),
             passphrase: passphrase, portFiles: [portFile, mqttPortFile])
-        return BenchServer(process: process, port: ports[0], mqttPort: ports[1])
+        let server = BenchServer(process: process, port: ports[0], mqttPort: ports[1])
+        server.plainPort = plainPort ?? 0
+        return server
     }
 
     /// Starts `hallmark-bench registry-free-est` (HTTPS only; `mqttPort` is 0), signing with the

@@ -9,6 +9,8 @@ import Foundation
 final class MosquittoServer: @unchecked Sendable {
     let process: Process
     let port: Int
+    /// A listener without TLS, for the idle sessions' share of TLS.
+    let plainPort: Int
     let directory: URL
 
     static var executable: String? {
@@ -23,6 +25,7 @@ final class MosquittoServer: @unchecked Sendable {
             at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         self.directory = directory
         let port = try Self.freePort()
+        let plainPort = try Self.freePort()
         func write(_ name: String, _ text: String) throws -> String {
             let url = directory.appendingPathComponent(name)
             try Data(text.utf8).write(to: url)
@@ -36,6 +39,8 @@ final class MosquittoServer: @unchecked Sendable {
             keyfile \(try write("server.key", keyPEM))
             require_certificate true
             use_identity_as_username true
+            listener \(plainPort) 127.0.0.1
+            allow_anonymous true
             acl_file \(acl)
             persistence false
             max_queued_messages 0
@@ -52,6 +57,7 @@ final class MosquittoServer: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: logURL)
         try process.run()
         self.port = port
+        self.plainPort = plainPort
         // Wait until it accepts connections.
         for _ in 0..<100 {
             if Self.accepts(port: port) { return }
@@ -75,7 +81,7 @@ final class MosquittoServer: @unchecked Sendable {
 
     func cpuSeconds() -> Double { ProcessCPU.seconds(pid: process.processIdentifier) }
 
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
