@@ -330,16 +330,23 @@ def test_no_local_is_the_same_client_only_v5():
 
 
 def test_plain_listener_handles_clients_in_arrival_order_v5():
-    # The Paho suite's request/response pattern: b's SUBSCRIBE is sent and, without waiting for its
-    # SUBACK, a publishes. On the plain listener every client is read by one event loop, so b's
-    # subscription is in place before a's message is routed, as on a single-threaded broker.
-    a, b = Conn("order-a", V5), Conn("order-b", V5)
-    for i in range(5):
-        topic = f"t/order/{i}"
-        b.c.subscribe(topic, options=mqtt.SubscribeOptions(qos=1))
-        a.c.publish(topic, f"r{i}", qos=1)
-        assert b.get(timeout=5).payload == f"r{i}".encode(), i
-        assert b.acks.get(timeout=5)[0] == "suback"
+    # The Paho suite's request/response pattern: b's SUBSCRIBE is written and, without waiting for
+    # its SUBACK, a's PUBLISH on another connection. The plain listener reads every client on one
+    # event loop, in the order their packets came, so b's subscription is in place before a's
+    # message is routed, as on a single-threaded broker.
+    a, b = raw(), raw()
+    a.sendall(connect_packet(cid="order-a"))
+    b.sendall(connect_packet(cid="order-b"))
+    for sock in (a, b):
+        assert read_all(sock, 0.5)[0][:1] == b"\x20"  # CONNACK
+    for i in range(10):
+        topic, payload = f"t/order/{i}", f"r{i}".encode()
+        subscribe = struct.pack("!H", i + 1) + b"\x00" + mqtt_str(topic) + b"\x00"
+        publish = mqtt_str(topic) + b"\x00" + payload
+        b.sendall(bytes([0x82, len(subscribe)]) + subscribe)
+        a.sendall(bytes([0x30, len(publish)]) + publish)
+        data, _ = read_all(b, 1.0)
+        assert data[:1] == b"\x90" and payload in data, (i, data)  # SUBACK, then the message
     a.close(); b.close()
 
 
