@@ -44,8 +44,6 @@ extension MQTTConnectionHandler {
             run(machine.unsubscribed(packetID: packetID, existed: broker.unsubscribe(session, filters)))
         case .drainAfterRead:
             drainAfterRead = true
-        case .drain:
-            drain()
         case .pauseReading(let pause, let ack):
             if let ack { send(ack) }
             context?.eventLoop.assumeIsolated().scheduleTask(in: Self.maximumPause) { [weak self] in

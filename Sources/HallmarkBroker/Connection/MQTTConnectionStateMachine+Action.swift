@@ -30,8 +30,6 @@ extension MQTTConnectionStateMachine {
         case unsubscribe(filters: [String], packetID: UInt16)
         /// The in-flight window has room: deliver queued messages once this read is done.
         case drainAfterRead
-        /// Deliver queued messages now.
-        case drain
         /// Stop reading; ``timerFired(.pauseEnded)`` with this number resumes at the latest.
         case pauseReading(Int, then: Packet?)
         /// Handle the packets held in ``nextPending()`` (reading resumed, or the session just opened).
