@@ -65,10 +65,10 @@ import Testing
         #expect(close.packet == nil)  // no DISCONNECT before CONNACK
         #expect(close.linger)
         #expect(close.event?.code == "protocol_violation")
-        let result1 = machine.packetReceived(.pingreq, peer: Self.peer, now: Self.now)
-        #expect(result1.isNone)  // closing: read and discarded
-        let result2 = machine.channelInactive()
-        #expect(result2.isNone)  // nothing was opened
+        let readWhileClosing = machine.packetReceived(.pingreq, peer: Self.peer, now: Self.now)
+        #expect(readWhileClosing.isNone)  // closing: read and discarded
+        let ended = machine.channelInactive()
+        #expect(ended.isNone)  // nothing was opened
     }
 
     @Test func packetsSentBeforeConnackWaitForTheRegistryAndAreHandledInOrder() {
@@ -76,10 +76,10 @@ import Testing
         guard case .resolveIdentity("ab") = machine.connectReceived(Self.connect(.v5), peer: Self.peer) else {
             Issue.record("no registry read"); return
         }
-        let result3 = machine.packetReceived(.pingreq, peer: nil, now: Self.now)
-        #expect(result3.isNone)
-        let result4 = machine.packetReceived(Self.publish("things/DEV-1/a", qos: .atLeastOnce, id: 1), peer: nil, now: Self.now)
-        #expect(result4.isNone)
+        let pingHeld = machine.packetReceived(.pingreq, peer: nil, now: Self.now)
+        #expect(pingHeld.isNone)
+        let publishHeld = machine.packetReceived(Self.publish("things/DEV-1/a", qos: .atLeastOnce, id: 1), peer: nil, now: Self.now)
+        #expect(publishHeld.isNone)
         guard case .openSession(let request) = machine.identityResolved(.success(Self.identity()), stale: false) else {
             Issue.record("no session opened"); return
         }
@@ -92,8 +92,8 @@ import Testing
         guard case .send(.pingresp)? = machine.nextPending(now: Self.now) else { Issue.record("PINGREQ not first"); return }
         guard case .route(let message, let ack, _)? = machine.nextPending(now: Self.now) else { Issue.record("PUBLISH not next"); return }
         #expect(message.topic == "things/DEV-1/a" && ack.packetID == 1)
-        let result5 = machine.nextPending(now: Self.now)
-        #expect(result5 == nil)
+        let nothingMore = machine.nextPending(now: Self.now)
+        #expect(nothingMore == nil)
     }
 
     @Test func tooManyPacketsBeforeConnackEndTheConnection() {
@@ -124,8 +124,8 @@ import Testing
         var machine = Self.machine()
         _ = machine.connectReceived(Self.connect(.v5), peer: Self.peer)
         _ = machine.channelInactive()
-        let result6 = machine.identityResolved(.success(Self.identity()), stale: false)
-        #expect(result6.isNone)
+        let lateAnswer = machine.identityResolved(.success(Self.identity()), stale: false)
+        #expect(lateAnswer.isNone)
     }
 
     @Test func anUnknownCertificateOfARegisteredCAIsRegisteredAndAnnounced() {
@@ -179,8 +179,8 @@ import Testing
         var waiting = Self.machine()
         guard case .close = waiting.timerFired(.connectDeadline) else { Issue.record("not closed"); return }
         var (connected, _, _) = Self.connected()
-        let result7 = connected.timerFired(.connectDeadline)
-        #expect(result7.isNone)
+        let deadlineWhenConnected = connected.timerFired(.connectDeadline)
+        #expect(deadlineWhenConnected.isNone)
     }
 
     // MARK: Take-over, will, expiry
@@ -193,8 +193,8 @@ import Testing
         }
         guard case .disconnect(let disconnect)? = close.packet else { Issue.record("no DISCONNECT"); return }
         #expect(disconnect.reason == .sessionTakenOver)
-        let result8 = machine.closeRequested(.sessionTakenOver, "again")
-        #expect(result8.isNone)
+        let secondClose = machine.closeRequested(.sessionTakenOver, "again")
+        #expect(secondClose.isNone)
         guard case .ended(let ending) = machine.channelInactive() else { Issue.record("the session was not ended"); return }
         #expect(ending.session === session)
         #expect(ending.will?.message.topic == "things/DEV-1/lost" && ending.willDelay == 0)
@@ -304,8 +304,8 @@ import Testing
         guard case .drainAfterRead = machine.packetReceived(.puback(AckPacket(packetID: again.packetID!)), peer: nil, now: Self.now) else {
             Issue.record("PUBACK not taken"); return
         }
-        let result9 = machine.packetReceived(.puback(AckPacket(packetID: again.packetID!)), peer: nil, now: Self.now)
-        #expect(result9.isNone)  // a duplicate
+        let duplicateAck = machine.packetReceived(.puback(AckPacket(packetID: again.packetID!)), peer: nil, now: Self.now)
+        #expect(duplicateAck.isNone)  // a duplicate
         #expect(session.retransmissions(now: Self.now).isEmpty)
     }
 
@@ -397,23 +397,23 @@ import Testing
             Issue.record("paused twice"); return
         }
         #expect(machine.isConnected)
-        let result10 = machine.readRequested()
-        #expect(result10 == false)
+        let reads = machine.readRequested()
+        #expect(reads == false)
         // Read before the pause took effect: it waits; a PINGREQ does not.
-        let result11 = machine.packetReceived(Self.publish("things/DEV-1/b", qos: .atMostOnce), peer: nil, now: Self.now)
-        #expect(result11.isNone)
+        let publishWhilePaused = machine.packetReceived(Self.publish("things/DEV-1/b", qos: .atMostOnce), peer: nil, now: Self.now)
+        #expect(publishWhilePaused.isNone)
         guard case .send(.pingresp) = machine.packetReceived(.pingreq, peer: nil, now: Self.now) else { Issue.record("ping held"); return }
-        let result12 = machine.nextPending(now: Self.now)
-        #expect(result12 == nil)  // still paused
-        let result13 = machine.timerFired(.pauseEnded(pause - 1))
-        #expect(result13.isNone)  // an older pause's timer
+        let pendingWhilePaused = machine.nextPending(now: Self.now)
+        #expect(pendingWhilePaused == nil)  // still paused
+        let olderTimer = machine.timerFired(.pauseEnded(pause - 1))
+        #expect(olderTimer.isNone)  // an older pause's timer
         guard case .processPending = machine.timerFired(.pauseEnded(pause)) else { Issue.record("not resumed"); return }
         guard case .route(let next, _, _)? = machine.nextPending(now: Self.now) else { Issue.record("held publish lost"); return }
         #expect(next.topic == "things/DEV-1/b")
-        let result14 = machine.readAfterPending()
-        #expect(result14)
-        let result15 = machine.readRequested()
-        #expect(result15)
+        let readsAgain = machine.readAfterPending()
+        #expect(readsAgain)
+        let readsNow = machine.readRequested()
+        #expect(readsNow)
     }
 
     // MARK: Authorisation
