@@ -84,41 +84,48 @@ extension MQTTConnectionHandler {
         if let known = broker.cachedIdentity(fingerprint: fingerprint) {
             return run(machine.identityResolved(.success(known), stale: false))
         }
-        guard let context else { return }
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
         let broker = self.broker
         let generation = broker.registryGeneration
-        Task {
+        offTheLoop {
             let found = Result { try broker.identity(fingerprint: fingerprint) }
             if case .failure(let error) = found { broker.logger.error("registry read failed: \(error)") }
-            loop.execute {
-                let handler = handler.value
-                handler.run(handler.machine.identityResolved(found, stale: broker.registryGeneration != generation))
-                handler.flushOutbound()
-            }
+            return found
+        } then: { machine, found in
+            machine.identityResolved(found, stale: broker.registryGeneration != generation)
         }
     }
 
     /// Records the certificate of a registered CA off the event loop (JITR/JITP).
     private func autoRegister(_ peer: TrustStore.VerifiedPeer) {
-        guard let context else { return }
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
         let registry = broker.registry
         let logger = broker.logger
         let source = machine.remoteAddress
-        Task {
-            let outcome: Result<Registry.AutoRegistration, any Error>
+        offTheLoop {
             do {
-                outcome = .success(try await registry.autoRegister(certificateDER: peer.der, caID: peer.caID, source: source, now: Date()))
+                return .success(try await registry.autoRegister(certificateDER: peer.der, caID: peer.caID, source: source, now: Date()))
             } catch {
                 if !(error is HallmarkError) { logger.error("just-in-time registration failed: \(error)") }
-                outcome = .failure(error)
+                return Result<Registry.AutoRegistration, any Error>.failure(error)
             }
+        } then: { machine, outcome in
+            machine.registrationFinished(outcome, now: Date())
+        }
+    }
+
+    /// Does registry work in a task, off the event loop, and hands its outcome back to the state
+    /// machine on the connection's loop.
+    private func offTheLoop<Outcome: Sendable>(
+        _ work: @escaping @Sendable () async -> Outcome,
+        then event: @escaping @Sendable (inout Machine, Outcome) -> Machine.Action
+    ) {
+        guard let context else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        Task {
+            let outcome = await work()
             loop.execute {
                 let handler = handler.value
-                handler.run(handler.machine.registrationFinished(outcome, now: Date()))
+                handler.run(event(&handler.machine, outcome))
                 handler.flushOutbound()
             }
         }
@@ -167,6 +174,9 @@ extension MQTTConnectionHandler {
     /// The connection ended: its session is detached, the will published or scheduled, and the
     /// session ended now, later or never.
     private func ended(_ ending: Machine.Ending) {
+        if let fingerprint = ending.fingerprint {
+            broker.clones.disconnected(fingerprint: fingerprint, connection: ObjectIdentifier(self))
+        }
         let session = ending.session
         let stillOurs = session.detach(ObjectIdentifier(self))
         let broker = self.broker

@@ -89,9 +89,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let fingerprint = machine.identity?.fingerprint {
-            broker.clones.disconnected(fingerprint: fingerprint, connection: ObjectIdentifier(self))
-        }
         run(machine.channelInactive())
         context.fireChannelInactive()
     }

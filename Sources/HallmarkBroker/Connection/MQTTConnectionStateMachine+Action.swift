@@ -77,6 +77,7 @@ extension MQTTConnectionStateMachine {
 
     struct Ending {
         var session: Session
+        /// The certificate the clone watch counted this connection for, if any.
         var fingerprint: String?
         /// The will to publish, after `willDelay` seconds if the session is still away then.
         var will: (message: BrokerMessage, tenant: String)?

@@ -207,13 +207,11 @@ struct MQTTConnectionStateMachine {
             return admit(pending, identity: identity, peer: peer)
         case .success(.registered(let identity)):
             pending.identity = identity
-            guard case .refuseConnect(var refusal) = refuse(pending, .notAuthorized, HallmarkError(
+            return refuse(pending, .notAuthorized, HallmarkError(
                 .certificatePendingActivation, "Certificate \(identity.serial) is now registered and waits for activation.",
                 remedy: "Activate it with `hallmark cert activate \(identity.fingerprint)` (or from a backend subscribed to "
-                    + "$aws/events/certificates/registered/\(peer.caID)), then connect again."))
-            else { return .none }
-            refusal.announcement = CertificateRegisteredEvent.message(identity: identity, caID: peer.caID, now: now)
-            return .refuseConnect(refusal)
+                    + "$aws/events/certificates/registered/\(peer.caID)), then connect again."),
+                announcing: CertificateRegisteredEvent.message(identity: identity, caID: peer.caID, now: now))
         case .failure(let error as HallmarkError):
             return refuse(pending, .notAuthorized, error)
         case .failure(let error):
@@ -293,7 +291,10 @@ struct MQTTConnectionStateMachine {
                 detail: "client id \(pending.clientID), MQTT \(connect.version == .v5 ? "5" : "3.1.1"), session \(present ? "resumed" : "new")"))
     }
 
-    private mutating func refuse(_ pending: PendingConnect, _ reason: ReasonCode, _ error: HallmarkError) -> Action {
+    private mutating func refuse(
+        _ pending: PendingConnect, _ reason: ReasonCode, _ error: HallmarkError,
+        announcing announcement: (message: BrokerMessage, tenant: String)? = nil
+    ) -> Action {
         state = .closing(nil)
         var properties = Properties()
         if version == .v5 { properties.reasonString = "\(error.code): \(error.reason) \(error.remedy)" }
@@ -301,7 +302,8 @@ struct MQTTConnectionStateMachine {
             connack: .connack(ConnAckPacket(reason: reason, properties: properties)),
             event: event(
                 .mqttConnect, .refuse, code: error.code.rawValue, identity: pending.identity, serial: pending.peer?.serial,
-                detail: "\(error.reason) (client id \(pending.clientID))")))
+                detail: "\(error.reason) (client id \(pending.clientID))"),
+            announcement: announcement))
     }
 
     // MARK: The connection's life
