@@ -75,6 +75,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Revocation",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HallmarkServices",
             dependencies: [
                 "HallmarkCore",
@@ -190,6 +199,16 @@ let package = Package(
         .testTarget(
             name: "TransparencyLogTests",
             dependencies: ["TransparencyLog"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RevocationTests",
+            dependencies: [
+                "Revocation",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
