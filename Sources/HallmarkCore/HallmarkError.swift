@@ -49,7 +49,7 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .invalid
             case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -76,6 +76,7 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case cloneSuspected = "clone_suspected"
         case deviceDecommissioned = "device_decommissioned"
         case deviceQuarantined = "device_quarantined"
+        case deviceStatusInvalid = "device_status_invalid"
         case clientCertificateRequired = "client_certificate_required"
         case clientCertificateInvalid = "client_certificate_invalid"
         case certificateExpired = "certificate_expired"
@@ -178,6 +179,7 @@ extension HallmarkError.Code {
     public static let keyMismatch = Self(.keyMismatch)
     public static let cloneSuspected = Self(.cloneSuspected)
     public static let deviceDecommissioned = Self(.deviceDecommissioned)
+    public static let deviceStatusInvalid = Self(.deviceStatusInvalid)
     public static let deviceQuarantined = Self(.deviceQuarantined)
     // Re-enrollment
     public static let clientCertificateRequired = Self(.clientCertificateRequired)

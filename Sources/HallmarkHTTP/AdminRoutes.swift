@@ -1,6 +1,7 @@
 import HallmarkCore
 import HallmarkServices
 import HallmarkStore
+import Revocation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -47,6 +48,23 @@ struct AdminRoutes: Sendable {
                 return DeviceView(try device(tenant, udid))
             }
         }
+        api.post("devices/:udid/decommission") { request, context in
+            try await answer(request, context) { tenant in
+                let change: Reason = try await Self.decodeOptional(request, context) ?? Reason()
+                let udid = try Self.udid(context)
+                try registry.setDeviceStatus(
+                    udid, to: .decommissioned, reason: change.reason ?? "decommissioned through the API", tenant: tenant, now: clock())
+                return DeviceView(try device(tenant, udid))
+            }
+        }
+        api.post("devices/:udid/recommission") { request, context in
+            try await answer(request, context) { tenant in
+                let change: Reason = try await Self.decodeOptional(request, context) ?? Reason()
+                let udid = try Self.udid(context)
+                try registry.recommission(udid, reason: change.reason ?? "recommissioned through the API", tenant: tenant, now: clock())
+                return DeviceView(try device(tenant, udid))
+            }
+        }
         api.post("devices/:udid/transfer") { request, context in
             try await answer(request, context) { tenant in
                 struct Transfer: Decodable { var to: String }
@@ -71,9 +89,10 @@ struct AdminRoutes: Sendable {
         }
         api.post("certificates/:selector/revoke") { request, context in
             try await answer(request, context) { tenant in
+                let reason = try request.uri.queryParameters.get("reason").map { try Self.revocationReason(String($0)) }
                 let fingerprint = try await registry.setCertificateStatus(
-                    context.parameters.get("selector") ?? "", to: .revoked, reason: "revoked through the API", tenant: tenant,
-                    now: clock())
+                    context.parameters.get("selector") ?? "", to: .revoked, reason: "revoked through the API",
+                    revocationReason: reason ?? .unspecified, tenant: tenant, now: clock())
                 return ["revoked": fingerprint]
             }
         }
@@ -276,6 +295,30 @@ struct AdminRoutes: Sendable {
             throw HallmarkError(
                 .bodyEncodingInvalid, "The body is not the JSON object this endpoint takes.", remedy: "See the README's API table for the fields.")
         }
+    }
+
+    /// An optional JSON body: nil when the request has none.
+    static func decodeOptional<Value: Decodable>(_ request: Request, _ context: HallmarkRequestContext) async throws -> Value? {
+        let bytes = try await body(request, context, limit: maximumBody)
+        guard !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) else { return nil }
+        do {
+            return try JSONDecoder().decode(Value.self, from: Data(bytes))
+        } catch {
+            throw HallmarkError(
+                .bodyEncodingInvalid, "The body is not the JSON object this endpoint takes.", remedy: "See the README's API table for the fields.")
+        }
+    }
+
+    /// A body with an optional free-text reason, for the event log.
+    struct Reason: Decodable { var reason: String? }
+
+    static func revocationReason(_ text: String) throws -> RevocationReason {
+        guard let reason = RevocationReason(name: text) else {
+            throw HallmarkError(
+                .bodyEncodingInvalid, "'\(text.prefix(30))' is not an RFC 5280 revocation reason.",
+                remedy: "Use one of \(RevocationReason.allCases.map(\.name).joined(separator: ", ")).")
+        }
+        return reason
     }
 
     static func udid(_ context: HallmarkRequestContext) throws -> UDID {

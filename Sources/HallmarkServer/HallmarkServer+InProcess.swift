@@ -5,7 +5,7 @@ extension HallmarkServer {
     /// then shuts it down gracefully. For the demo and tests (port 0 picks a free port).
     public func withRunning<Result: Sendable>(_ body: (Ports) async throws -> Result) async throws -> Result {
         let (ports, continuation) = AsyncStream<Ports>.makeStream()
-        let group = try makeServiceGroup(signals: []) { ports in continuation.yield(ports) }
+        let group = try await makeServiceGroup(signals: []) { ports in continuation.yield(ports) }
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()

@@ -5,6 +5,7 @@ import HallmarkServices
 import HallmarkStore
 import Hummingbird
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -45,6 +46,8 @@ public struct HallmarkServer: Sendable {
         public var https: Int
         public var mqtt: Int
         public var mqttPlain: Int?
+        /// The revocation listener's (plain HTTP: CRLs, OCSP).
+        public var revocation: Int
     }
 
     /// Builds the services and the group that runs them.
@@ -53,8 +56,15 @@ public struct HallmarkServer: Sendable {
     ///   - onRunning: Called once every listener is bound.
     public func makeServiceGroup(
         signals: [UnixSignal] = [.sigterm, .sigint], onRunning: @escaping @Sendable (Ports) async -> Void = { _ in }
-    ) throws -> ServiceGroup {
-        let bound = PortCollector(onComplete: onRunning)
+    ) async throws -> ServiceGroup {
+        // The revocation listener is bound first: its address goes into every certificate issued.
+        let revocation = RevocationService(store: registry, authorities: authorities, settings: configuration.revocation, logger: logger)
+        let revocationListener = try await RevocationListener.bind(
+            host: configuration.revocationHost, port: configuration.revocationPort, service: revocation,
+            group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        authorities.publishRevocation(at: configuration.revocationBase(boundPort: revocationListener.port))
+        try await revocation.prepare()
+        let bound = PortCollector(revocation: revocationListener.port, onComplete: onRunning)
         let files = AuthorityFiles(dataDirectory: URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true))
         let identity = try files.serverIdentity(
             authority: authority, hostNames: configuration.serverCertificateNames, passphrase: passphrase, now: Date())
@@ -70,7 +80,8 @@ public struct HallmarkServer: Sendable {
         return ServiceGroup(
             configuration: .init(
                 // Shut down in reverse order: HTTPS, then the broker, then its background writers.
-                services: broker.backgroundServices.map { .init(service: $0) } + [.init(service: broker), .init(service: https)],
+                services: broker.backgroundServices.map { .init(service: $0) }
+                    + [.init(service: revocation), .init(service: revocationListener), .init(service: broker), .init(service: https)],
                 gracefulShutdownSignals: signals,
                 cancellationSignals: [], logger: logger))
     }
@@ -79,10 +90,14 @@ public struct HallmarkServer: Sendable {
 /// Waits for every listener's port, then reports them together.
 private actor PortCollector {
     let onComplete: @Sendable (HallmarkServer.Ports) async -> Void
+    let revocationPort: Int
     var httpsPort: Int?
     var mqttPorts: (Int, Int?)?
 
-    init(onComplete: @escaping @Sendable (HallmarkServer.Ports) async -> Void) { self.onComplete = onComplete }
+    init(revocation: Int, onComplete: @escaping @Sendable (HallmarkServer.Ports) async -> Void) {
+        self.revocationPort = revocation
+        self.onComplete = onComplete
+    }
 
     func https(_ port: Int) async {
         httpsPort = port
@@ -96,6 +111,6 @@ private actor PortCollector {
 
     private func report() async {
         guard let httpsPort, let mqttPorts else { return }
-        await onComplete(HallmarkServer.Ports(https: httpsPort, mqtt: mqttPorts.0, mqttPlain: mqttPorts.1))
+        await onComplete(HallmarkServer.Ports(https: httpsPort, mqtt: mqttPorts.0, mqttPlain: mqttPorts.1, revocation: revocationPort))
     }
 }

@@ -49,6 +49,29 @@ extension ServerConfiguration {
         ConfigurationKey("mqttTopicAliasMax", "Topic aliases a client may set up (MQTT 5; 0 for none).", default: "16") {
             $0.broker.topicAliasMaximum = try number($1, "mqttTopicAliasMax", 0...65535)
         },
+        ConfigurationKey("revocationHost", "Address of the revocation listener (plain HTTP: CRLs and OCSP); off loopback only when set.",
+                         default: "127.0.0.1") { $0.revocationHost = $1 },
+        ConfigurationKey("revocationPort", "Port of the revocation listener (0 picks a free port).", default: "8080") {
+            $0.revocationPort = try port($1, "revocationPort")
+        },
+        ConfigurationKey("revocationURL", "The base URL device certificates name for their CRL (<url>/crl/…) and OCSP responder (<url>/ocsp).",
+                         default: "the listener's address", environment: "HALLMARK_REVOCATION_URL", flag: "revocation-url") {
+            guard let url = URL(string: $1), url.scheme == "http", url.host != nil, url.query == nil else {
+                throw invalid("revocationURL", $1, "is not an http:// URL", "Give the listener's public address, such as http://pki.example.com.")
+            }
+            $0.revocationURL = $1
+        },
+        ConfigurationKey("crlValidity", "Seconds from a CRL's thisUpdate to its nextUpdate (it is re-signed at half).", default: "86400") {
+            $0.revocation.crlValidity = TimeInterval(try number($1, "crlValidity", 60...31_536_000))
+        },
+        ConfigurationKey("ocspValidity", "Seconds from an OCSP answer's thisUpdate to its nextUpdate.", default: "3600") {
+            $0.revocation.ocspValidity = TimeInterval(try number($1, "ocspValidity", 10...604_800))
+        },
+        ConfigurationKey("ocspSigner", "Who signs OCSP answers: delegated (a responder certificate Hallmark rotates) or ca.",
+                         default: "delegated") {
+            guard ["delegated", "ca"].contains($1) else { throw invalid("ocspSigner", $1, "is neither delegated nor ca", "Use delegated or ca.") }
+            $0.revocation.delegatedResponder = $1 == "delegated"
+        },
         ConfigurationKey("mqttTelemetry", "Whether things' messages are kept as telemetry: true or false.", default: "true") {
             guard let value = Bool($1) else { throw invalid("mqttTelemetry", $1, "is not true or false", "Use true or false.") }
             $0.broker.recordTelemetry = value

@@ -1,4 +1,5 @@
 import HallmarkBroker
+import HallmarkServices
 
 import Foundation
 
@@ -18,18 +19,37 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     /// The MQTT broker: its listeners (mutual TLS on 8883; plain TCP on 127.0.0.1, off unless
     /// set) and its limits.
     public var broker: BrokerConfiguration
+    /// The revocation listener (plain HTTP: CRLs and OCSP): loopback unless configured otherwise.
+    public var revocationHost: String
+    public var revocationPort: Int
+    /// The base URL device certificates name for CRLs and OCSP (`http://host[:port]`); by default
+    /// the listener's own address (`http://127.0.0.1:<port>` when it listens on every address).
+    public var revocationURL: String?
+    /// CRLs, OCSP answers and who signs them.
+    public var revocation: RevocationService.Settings
 
     public init(
         dataDirectory: String = "./hallmark-data", httpsHost: String = "0.0.0.0", httpsPort: Int = 8443,
         hostNames: [String] = [], logLevel: String = "info", mqttHost: String = "0.0.0.0", mqttPort: Int = 8883,
-        mqttPlainPort: Int? = nil
+        mqttPlainPort: Int? = nil, revocationHost: String = "127.0.0.1", revocationPort: Int = 8080
     ) {
+        self.revocationHost = revocationHost
+        self.revocationPort = revocationPort
+        self.revocationURL = nil
+        self.revocation = RevocationService.Settings()
         self.broker = BrokerConfiguration(host: mqttHost, port: mqttPort, plainPort: mqttPlainPort)
         self.dataDirectory = dataDirectory
         self.httpsHost = httpsHost
         self.httpsPort = httpsPort
         self.hostNames = hostNames
         self.logLevel = logLevel
+    }
+
+    /// The base URL certificates name, given the port the revocation listener is bound to.
+    public func revocationBase(boundPort: Int) -> String {
+        if let revocationURL { return revocationURL.hasSuffix("/") ? String(revocationURL.dropLast()) : revocationURL }
+        let host = ["0.0.0.0", "::", ""].contains(revocationHost) ? "127.0.0.1" : revocationHost
+        return "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"
     }
 
     /// The SAN list of the server certificate: the configured names plus localhost and 127.0.0.1.

@@ -73,12 +73,14 @@ public struct AuthorityFiles: Sendable {
     }
 
     /// An issuing CA from its certificate and sealed key, which must match.
-    private func openAuthority(certificate: Certificate, keyFile: URL, name: String, passphrase: Passphrase) throws -> IssuingAuthority {
+    private func openAuthority(
+        certificate: Certificate, keyFile: URL, name: String, crlName: String = "hallmark", passphrase: Passphrase
+    ) throws -> IssuingAuthority {
         let key = try readSealed(keyFile).open(passphrase: passphrase)
         guard key.publicKey == certificate.publicKey else {
             throw HallmarkError(.keyFileInvalid, "\(name)'s key does not match its certificate.", remedy: "Restore the data directory from backup.")
         }
-        return IssuingAuthority(certificate: certificate, privateKey: key, root: try readCertificate(rootCertificate))
+        return IssuingAuthority(certificate: certificate, privateKey: key, root: try readCertificate(rootCertificate), name: crlName)
     }
 
     /// The root certificate, without opening any key.
@@ -145,14 +147,14 @@ public struct AuthorityFiles: Sendable {
         try write(
             SealedPrivateKey.seal(key, purpose: "tenant-issuing-ca", passphrase: passphrase),
             to: tenantKey(tenant: tenant, serial: certificate.serialHex))
-        return IssuingAuthority(certificate: certificate, privateKey: key, root: root)
+        return IssuingAuthority(certificate: certificate, privateKey: key, root: root, name: IssuingAuthority.name(tenant: tenant))
     }
 
     /// Opens a tenant's issuing CA, given its certificate from the registry.
     public func loadTenantAuthority(tenant: String, certificate: Certificate, passphrase: Passphrase) throws -> IssuingAuthority {
         try openAuthority(
             certificate: certificate, keyFile: tenantKey(tenant: tenant, serial: certificate.serialHex),
-            name: "Tenant \(tenant)'s issuing CA", passphrase: passphrase)
+            name: "Tenant \(tenant)'s issuing CA", crlName: IssuingAuthority.name(tenant: tenant), passphrase: passphrase)
     }
 
     /// The TLS server identity: reused while it covers `hostNames` and has a month left, else

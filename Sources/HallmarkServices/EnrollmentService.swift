@@ -187,14 +187,14 @@ public struct EnrollmentService: Sendable {
     private func sign(
         request: EnrollmentRequest, thingName: String, device: DeviceRecord, profile: DeviceCertificateProfile, now: Date
     ) async throws -> (record: CertificateRecord, certificate: Certificate) {
-        let certificate = try await authorities.authority(for: device.tenant).issueDeviceCertificate(
-            thingName: thingName, key: request.key, profile: profile, now: now)
+        let authority = try await authorities.authority(for: device.tenant)
+        let certificate = try authority.issueDeviceCertificate(thingName: thingName, key: request.key, profile: profile, now: now)
         let der = try certificate.derBytes()
         let record = CertificateRecord(
             serial: certificate.serialHex, tenant: device.tenant, thingName: thingName,
             udid: device.udid, fingerprint: CertificateFingerprint.sha256(der: der), keyFingerprint: request.key.fingerprint,
             notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, status: .active,
-            replacedBy: nil, der: der)
+            replacedBy: nil, der: der, issuerKeyID: authority.keyIdentifier)
         return (record, certificate)
     }
 

@@ -19,6 +19,8 @@ public final class IssuingAuthorities: Sendable {
     private let registry: (any EnrollmentStore)?
     private let open: @Sendable (_ tenant: String, _ certificate: Certificate) throws -> IssuingAuthority
     private let opened = Mutex<[String: IssuingAuthority]>([:])
+    /// The revocation listener's base URL once it is bound; device certificates name it from then on.
+    private let revocationBase = Mutex<String?>(nil)
 
     /// - Parameters:
     ///   - registry: Where tenants' CA certificates are recorded; nil for the shared CA only.
@@ -34,8 +36,28 @@ public final class IssuingAuthorities: Sendable {
         self.open = open
     }
 
+    /// Has the certificates issued from now on name the revocation listener at `base` (`http://host:port`).
+    public func publishRevocation(at base: String) {
+        revocationBase.withLock { $0 = base }
+    }
+
     /// The CA that signs a tenant's device certificates.
     public func authority(for tenant: String) async throws -> IssuingAuthority {
+        var authority = try await openedAuthority(for: tenant)
+        authority.revocationBase = revocationBase.withLock { $0 }
+        return authority
+    }
+
+    /// The shared CA and every tenant's own, each opened once.
+    public func all() async throws -> [IssuingAuthority] {
+        var authorities = [try await authority(for: Registry.defaultTenant)]
+        for tenant in try registry?.tenantIssuingCAs().keys.sorted() ?? [] {
+            authorities.append(try await authority(for: tenant))
+        }
+        return authorities
+    }
+
+    private func openedAuthority(for tenant: String) async throws -> IssuingAuthority {
         guard tenant != Registry.defaultTenant, let registry else { return shared }
         if let known = opened.withLock({ $0[tenant] }) { return known }
         guard let certificate = try registry.tenantIssuingCA(tenant) else { return shared }

@@ -9,6 +9,7 @@ import Foundation
 public protocol EnrollmentStore: Sendable {
     func tenantExists(_ id: String) throws -> Bool
     func tenantIssuingCA(_ tenant: String) throws -> Certificate?
+    func tenantIssuingCAs() throws -> [String: Certificate]
     func enrollmentView(udid: UDID, presentedFingerprint: String?) async throws -> Registry.EnrollmentView
     func attestation(udid: UDID, tenant: String) throws -> Registry.DeviceAttestation
     func certificate(fingerprint: String) throws -> CertificateRecord?

@@ -1,4 +1,5 @@
 import HallmarkCore
+import Revocation
 
 import Foundation
 
@@ -12,11 +13,14 @@ public protocol FleetStore: Sendable {
     func device(_ udid: UDID) throws -> DeviceRecord?
     func devices(status: DeviceStatus?, tenant: String?, limit: Int) throws -> [DeviceRecord]
     func setDeviceStatus(_ udid: UDID, to status: DeviceStatus, reason: String, tenant: String?, now: Date) throws
+    func recommission(_ udid: UDID, reason: String, tenant: String?, now: Date) throws
     func transferDevice(_ udid: UDID, from owner: String, to recipient: String, now: Date) async throws
 
     func certificates(udid: UDID?, tenant: String?, limit: Int) throws -> [CertificateRecord]
     /// Revokes, deactivates or activates a certificate by fingerprint or serial; returns its fingerprint.
-    func setCertificateStatus(_ selector: String, to status: CertificateStatus, reason: String, tenant: String?, now: Date) async throws -> String
+    func setCertificateStatus(
+        _ selector: String, to status: CertificateStatus, reason: String, revocationReason: RevocationReason, tenant: String?, now: Date
+    ) async throws -> String
 
     func thing(named name: String, tenant: String) throws -> Registry.Thing?
     func latestTelemetry(thing: String, tenant: String) throws -> [TelemetrySample]

@@ -1,5 +1,6 @@
 import GRDB
 import HallmarkCore
+import Revocation
 
 import Foundation
 
@@ -85,12 +86,14 @@ extension Registry {
             remedy: "List certificates with `hallmark registry certificates` and give a serial or a full fingerprint.")
     }
 
-    /// Revokes, deactivates or activates a certificate, with an event. Revocation is final.
+    /// Revokes, deactivates or activates a certificate, with an event. Revocation is final, and
+    /// carries an RFC 5280 reason (its CRL entry and OCSP answer name it).
     /// Activating a certificate pending activation (JITR) creates its thing with the product's
     /// default policy. Returns the certificate's fingerprint.
     @discardableResult
     public func setCertificateStatus(
-        _ selector: String, to status: CertificateStatus, reason: String, tenant: String? = nil, now: Date
+        _ selector: String, to status: CertificateStatus, reason: String, revocationReason: RevocationReason = .unspecified,
+        tenant: String? = nil, now: Date
     ) async throws -> String {
         precondition([.revoked, .inactive, .active].contains(status))
         return try await committer.perform { db in
@@ -115,8 +118,14 @@ extension Registry {
             }
             do {
                 try db.execute(
-                    sql: "UPDATE certificates SET status = ?, status_changed_at = ?, status_reason = ? WHERE fingerprint = ?",
-                    arguments: [status.rawValue, now.timeIntervalSince1970, reason, fingerprint])
+                    sql: """
+                        UPDATE certificates SET status = ?, status_changed_at = ?, status_reason = ?, revocation_reason = ?
+                        WHERE fingerprint = ?
+                        """,
+                    arguments: [
+                        status.rawValue, now.timeIntervalSince1970, reason, status == .revoked ? revocationReason.rawValue : nil,
+                        fingerprint,
+                    ])
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 throw HallmarkError(
                     .certificateNotActive, "The device of certificate \(serial) already has another active certificate.",
@@ -130,7 +139,8 @@ extension Registry {
             try Self.insert(
                 AuditEvent(
                     at: now, tenant: tenant, action: .certificateStatus, decision: .allow, code: code,
-                    udid: row["udid"], thing: thing, serial: serial, detail: "fingerprint \(fingerprint): \(reason)"), db)
+                    udid: row["udid"], thing: thing, serial: serial,
+                    detail: "fingerprint \(fingerprint): \(reason)" + (status == .revoked ? " (\(revocationReason.name))" : "")), db)
             return fingerprint
         }
     }

@@ -179,13 +179,13 @@ extension Registry {
         try db.cachedStatement(
             sql: """
                 INSERT INTO certificates (serial, tenant_id, thing_name, udid, fingerprint, key_fingerprint,
-                    not_before, not_after, status, replaced_by, issued_at, der)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?)
+                    not_before, not_after, status, replaced_by, issued_at, der, issuer_key_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?, ?)
                 """
         ).execute(arguments: [
             record.serial, device.tenant, record.thingName, device.udid.rawValue, record.fingerprint,
             record.keyFingerprint, record.notBefore.timeIntervalSince1970, record.notAfter.timeIntervalSince1970,
-            issuedAt.timeIntervalSince1970, Data(record.der),
+            issuedAt.timeIntervalSince1970, Data(record.der), record.issuerKeyID,
         ])
         try db.cachedStatement(
             sql: "UPDATE devices SET status = 'enrolled', updated_at = ? WHERE udid = ? AND status = 'allowed'"

@@ -231,7 +231,8 @@ extension Registry {
             let at = now.timeIntervalSince1970
             try db.execute(
                 sql: """
-                    UPDATE certificates SET status = 'revoked', status_changed_at = ?, status_reason = 'transferred'
+                    UPDATE certificates SET status = 'revoked', status_changed_at = ?, status_reason = 'transferred',
+                        revocation_reason = 3
                     WHERE udid = ? AND status IN ('active', 'inactive', 'superseded')
                     """,
                 arguments: [at, udid.rawValue])

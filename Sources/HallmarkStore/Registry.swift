@@ -120,21 +120,71 @@ public final class Registry: Sendable {
 
     /// Sets a device's status (quarantine, release, decommission), with an event.
     /// With `tenant`, only that tenant's device can be changed.
+    ///
+    /// Decommissioning ends a device's life: every certificate it holds is revoked
+    /// (cessationOfOperation), its thing retired (its sessions end), and enrollment refused with
+    /// `device_decommissioned`; its record and history stay. Only ``recommission(_:reason:tenant:now:)``
+    /// brings it back.
     public func setDeviceStatus(_ udid: UDID, to status: DeviceStatus, reason: String, tenant: String? = nil, now: Date) throws {
         try pool.write { db in
-            guard let owner = try String.fetchOne(db, sql: "SELECT tenant_id FROM devices WHERE udid = ?", arguments: [udid.rawValue]),
-                tenant == nil || tenant == owner
-            else {
-                throw HallmarkError(.notFound, "Device \(udid) is not in the registry.", remedy: "Check the UDID.")
+            let (owner, current) = try Self.deviceOwner(db, udid, tenant: tenant)
+            if current == .decommissioned && status != .decommissioned {
+                throw HallmarkError(
+                    .deviceDecommissioned, "Device \(udid) is decommissioned.",
+                    remedy: "Bring it back with `hallmark registry recommission \(udid)` (the API: POST devices/\(udid)/recommission).")
             }
             try db.execute(
                 sql: "UPDATE devices SET status = ?, updated_at = ? WHERE udid = ?",
                 arguments: [status.rawValue, now.timeIntervalSince1970, udid.rawValue])
+            var detail = reason
+            if status == .decommissioned {
+                try db.execute(
+                    sql: """
+                        UPDATE certificates SET status = 'revoked', status_changed_at = ?, status_reason = 'decommissioned',
+                            revocation_reason = 5
+                        WHERE udid = ? AND status IN ('active', 'inactive', 'superseded')
+                        """,
+                    arguments: [now.timeIntervalSince1970, udid.rawValue])
+                let revoked = db.changesCount
+                try db.execute(sql: "UPDATE things SET status = 'inactive' WHERE udid = ?", arguments: [udid.rawValue])
+                detail += "; \(revoked) certificate\(revoked == 1 ? "" : "s") revoked (cessationOfOperation), its thing retired"
+            }
             try Self.insert(
                 AuditEvent(
                     at: now, tenant: owner, action: .deviceStatus, decision: .allow,
-                    code: "status_\(status.rawValue)", udid: udid.rawValue, detail: reason), db)
+                    code: "status_\(status.rawValue)", udid: udid.rawValue, detail: detail), db)
         }
+    }
+
+    /// Brings a decommissioned device back, on an operator's word (logged): it may enrol afresh
+    /// (its old certificates stay revoked) and its thing may connect again.
+    public func recommission(_ udid: UDID, reason: String, tenant: String? = nil, now: Date) throws {
+        try pool.write { db in
+            let (owner, current) = try Self.deviceOwner(db, udid, tenant: tenant)
+            guard current == .decommissioned else {
+                throw HallmarkError(
+                    .deviceStatusInvalid, "Device \(udid) is \(current?.rawValue ?? "unknown"), not decommissioned.",
+                    remedy: "Only a decommissioned device is recommissioned.")
+            }
+            try db.execute(
+                sql: "UPDATE devices SET status = 'allowed', updated_at = ? WHERE udid = ?",
+                arguments: [now.timeIntervalSince1970, udid.rawValue])
+            try db.execute(sql: "UPDATE things SET status = 'active' WHERE udid = ?", arguments: [udid.rawValue])
+            try Self.insert(
+                AuditEvent(
+                    at: now, tenant: owner, action: .deviceStatus, decision: .allow, code: "status_recommissioned",
+                    udid: udid.rawValue, detail: reason + "; it enrols afresh"), db)
+        }
+    }
+
+    /// A device's tenant and status; `not_found` if it is not in the registry (or not `tenant`'s).
+    static func deviceOwner(_ db: Database, _ udid: UDID, tenant: String?) throws -> (String, DeviceStatus?) {
+        guard let row = try Row.fetchOne(db, sql: "SELECT tenant_id, status FROM devices WHERE udid = ?", arguments: [udid.rawValue]),
+            tenant == nil || tenant == row["tenant_id"]
+        else {
+            throw HallmarkError(.notFound, "Device \(udid) is not in the registry.", remedy: "Check the UDID.")
+        }
+        return (row["tenant_id"], DeviceStatus(rawValue: row["status"]))
     }
 
     // MARK: Certificates

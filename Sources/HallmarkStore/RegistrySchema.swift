@@ -1,4 +1,8 @@
 import GRDB
+import HallmarkCore
+import X509
+
+import Foundation
 
 /// The registry's versioned migrations. A migration, once shipped, never changes; new ones follow.
 enum RegistrySchema {
@@ -236,6 +240,34 @@ enum RegistrySchema {
                     DROP INDEX certificates_one_active;
                     CREATE UNIQUE INDEX certificates_by_udid
                         ON certificates(udid, (CASE status WHEN 'active' THEN '' ELSE fingerprint END));
+                    """)
+        }
+        migrator.registerMigration("v7-revocation") { db in
+            // CRLs and OCSP need, per certificate, the CA that signed it (its key identifier: a
+            // tenant given a CA later still has certificates of the shared one) and an RFC 5280
+            // reason for each revocation. Revoked and held certificates get a partial index, so
+            // a CRL is read without a scan and an enrollment writes nothing more to it.
+            try db.execute(
+                sql: """
+                    ALTER TABLE certificates ADD COLUMN issuer_key_id TEXT;
+                    ALTER TABLE certificates ADD COLUMN revocation_reason INTEGER;
+                    UPDATE certificates SET revocation_reason = CASE status_reason WHEN 'transferred' THEN 3 ELSE 0 END
+                        WHERE status = 'revoked';
+                    """)
+            let rows = try Row.fetchAll(db, sql: "SELECT fingerprint, der FROM certificates WHERE ca_id = 'hallmark'")
+            for row in rows {
+                let der: Data = row["der"]
+                guard let certificate = try? Certificate(derEncoded: Array(der)),
+                    let aki = try? certificate.extensions.authorityKeyIdentifier?.keyIdentifier
+                else { continue }
+                try db.execute(
+                    sql: "UPDATE certificates SET issuer_key_id = ? WHERE fingerprint = ?",
+                    arguments: [Array(aki).hexString, row["fingerprint"] as String])
+            }
+            try db.execute(
+                sql: """
+                    CREATE INDEX certificates_revoked ON certificates(issuer_key_id, status_changed_at)
+                        WHERE status IN ('revoked', 'inactive');
                     """)
         }
         return migrator

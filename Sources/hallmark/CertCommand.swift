@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HallmarkCore
 import HallmarkStore
+import Revocation
 
 struct CertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,19 +19,33 @@ struct CertCommand: AsyncParsableCommand {
         var reason = "operator"
     }
 
-    static func set(_ target: Target, to status: CertificateStatus, verb: String) async throws {
+    static func set(
+        _ target: Target, to status: CertificateStatus, verb: String, revocationReason: String? = nil
+    ) async throws {
         try await reporting {
+            let code = try revocationReason.map { name in
+                guard let reason = RevocationReason(name: name) else {
+                    throw HallmarkError(
+                        .notFound, "'\(name)' is not an RFC 5280 revocation reason.",
+                        remedy: "Use one of \(RevocationReason.allCases.map(\.name).joined(separator: ", ")).")
+                }
+                return reason
+            }
             let registry = try target.data.openRegistry()
             let fingerprint = try await registry.setCertificateStatus(
-                target.certificate, to: status, reason: target.reason, tenant: target.tenant.filter, now: Date())
+                target.certificate, to: status, reason: target.reason, revocationReason: code ?? .unspecified,
+                tenant: target.tenant.filter, now: Date())
             print("\(verb) certificate \(fingerprint)")
         }
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a certificate, for good.")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a certificate, for good: its session ends, and its CRL and OCSP answer say so within a second.")
         @OptionGroup var target: Target
-        func run() async throws { try await CertCommand.set(target, to: .revoked, verb: "revoked") }
+        @Option(help: "The RFC 5280 reason its CRL entry and OCSP answer carry: keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn, …")
+        var code = "unspecified"
+        func run() async throws { try await CertCommand.set(target, to: .revoked, verb: "revoked", revocationReason: code) }
     }
 
     struct Deactivate: AsyncParsableCommand {

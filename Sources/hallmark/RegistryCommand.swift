@@ -6,7 +6,7 @@ import HallmarkStore
 struct RegistryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry", abstract: "Inspect and manage the device registry.",
-        subcommands: [Status.self, Devices.self, Certificates.self, Events.self, SetStatus.self])
+        subcommands: [Status.self, Devices.self, Certificates.self, Events.self, SetStatus.self, Decommission.self, Recommission.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Counts of devices by status, and things.")
@@ -101,6 +101,41 @@ struct RegistryCommand: AsyncParsableCommand {
                 }
                 try registry.setDeviceStatus(try UDID(validating: udid), to: status, reason: reason, now: Date())
                 print("\(udid): \(status.rawValue)")
+            }
+        }
+    }
+
+    struct Decommission: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End a device's life: its certificates revoked (cessationOfOperation), its sessions ended, its thing retired, enrollment refused.",
+            discussion: "The record and its history stay. Only `hallmark registry recommission` brings the device back.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument var udid: String
+        @Option(help: "Why (kept in the event log).") var reason = "decommissioned by an operator"
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                try registry.setDeviceStatus(try UDID(validating: udid), to: .decommissioned, reason: reason, tenant: tenant.filter, now: Date())
+                print("\(udid): decommissioned")
+            }
+        }
+    }
+
+    struct Recommission: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring a decommissioned device back (logged): it enrols afresh; its old certificates stay revoked.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument var udid: String
+        @Option(help: "Why (kept in the event log).") var reason: String
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                try registry.recommission(try UDID(validating: udid), reason: reason, tenant: tenant.filter, now: Date())
+                print("\(udid): recommissioned (allowed)")
             }
         }
     }

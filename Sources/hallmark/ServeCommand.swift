@@ -23,6 +23,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Write the bound MQTT port to this file once listening.")
     var mqttPortFile: String?
 
+    @Option(help: "Write the bound revocation (CRL, OCSP) port to this file once listening.")
+    var revocationPortFile: String?
+
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var settings: [String] = []
 
@@ -70,12 +73,18 @@ struct ServeCommand: AsyncParsableCommand {
             let server = try HallmarkServer(configuration: configuration, passphrase: try data.passphrase())
             let portFile = self.portFile
             let mqttPortFile = self.mqttPortFile
-            let group = try server.makeServiceGroup { ports in
-                // The MQTT file first: a script waiting on the HTTPS file then finds both.
+            let revocationPortFile = self.revocationPortFile
+            let revocationHost = configuration.revocationHost
+            let group = try await server.makeServiceGroup { ports in
+                // The others first: a script waiting on the HTTPS file then finds them all.
                 if let mqttPortFile { try? Data("\(ports.mqtt)\n".utf8).write(to: URL(fileURLWithPath: mqttPortFile)) }
+                if let revocationPortFile {
+                    try? Data("\(ports.revocation)\n".utf8).write(to: URL(fileURLWithPath: revocationPortFile))
+                }
                 if let portFile { try? Data("\(ports.https)\n".utf8).write(to: URL(fileURLWithPath: portFile)) }
                 var line = "hallmark: HTTPS (EST) on port \(ports.https), MQTT (mutual TLS) on port \(ports.mqtt)"
                 if let plain = ports.mqttPlain { line += ", plain MQTT on 127.0.0.1:\(plain)" }
+                line += ", revocation (CRL, OCSP) on \(revocationHost):\(ports.revocation)"
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
             try await group.run()

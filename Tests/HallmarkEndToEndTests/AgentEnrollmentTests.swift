@@ -24,7 +24,7 @@ import X509
             skipInvalid: false, now: Date())
 
         let server = try HallmarkServer(
-            configuration: .init(dataDirectory: data.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error", mqttHost: "127.0.0.1", mqttPort: 0),
+            configuration: .init(dataDirectory: data.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error", mqttHost: "127.0.0.1", mqttPort: 0, revocationPort: 0),
             passphrase: passphrase)
         try await server.withRunning { ports in
             let endpoint = DeviceAgent.Server(host: "127.0.0.1", port: ports.https)

@@ -96,7 +96,7 @@ import Testing
         let server = try HallmarkServer(
             configuration: .init(
                 dataDirectory: directory.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error",
-                mqttHost: "127.0.0.1", mqttPort: 0, mqttPlainPort: 0),
+                mqttHost: "127.0.0.1", mqttPort: 0, mqttPlainPort: 0, revocationPort: 0),
             passphrase: passphrase)
         try await server.withRunning { ports in
             guard let plain = ports.mqttPlain else {

@@ -36,7 +36,8 @@ import Testing
 
     @Test(arguments: [
         [("log-level", "loud")], [("https-port", "70000")], [("mqtt-keep-alive-max", "0")], [("mqtt-telemetry", "maybe")],
-        [("no-such-flag", "1")], [("mqtt-plain-policy", "/nonexistent/policy.json")],
+        [("no-such-flag", "1")], [("mqtt-plain-policy", "/nonexistent/policy.json")], [("revocation-url", "ftp://x")],
+        [("ocsp-signer", "anyone")], [("crl-validity", "5")],
     ])
     func anInvalidValueIsConfigInvalid(flags: [(String, String)]) {
         var configuration = ServerConfiguration()

@@ -40,14 +40,15 @@ refused() { ! "$@"; }
 in_shell() { ( set +o pipefail; eval "$1" ); }
 
 # Starts `hallmark serve` on loopback with ephemeral ports, the given extra options and server.log;
-# waits (up to 20 s) for its port files and sets SERVER, HTTPS and MQTT.
+# waits (up to 20 s) for its port files and sets SERVER, HTTPS, MQTT and REVOCATION.
 start_server() { # extra serve options...
-  rm -f port.txt mqtt-port.txt
+  rm -f port.txt mqtt-port.txt revocation-port.txt
   "$HALLMARK" serve --data-dir "$DATA" --https-host 127.0.0.1 --https-port 0 --mqtt-host 127.0.0.1 --mqtt-port 0 \
+    --revocation-port 0 --revocation-port-file revocation-port.txt \
     --port-file port.txt --mqtt-port-file mqtt-port.txt "$@" 2>>server.log &
   SERVER=$!
   must "hallmark serve starts" eventually 20 test -s port.txt -a -s mqtt-port.txt
-  HTTPS=$(cat port.txt); MQTT=$(cat mqtt-port.txt)
+  HTTPS=$(cat port.txt); MQTT=$(cat mqtt-port.txt); REVOCATION=$(cat revocation-port.txt)
 }
 # Stops the server with SIGTERM and checks it exits 0 (a graceful shutdown).
 stop_server() {

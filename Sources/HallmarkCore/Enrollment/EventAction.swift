@@ -57,7 +57,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case .tenantCreate, .tenantCA: .trust
         case .alarm, .allowlistImport, .apiAuth, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
             .enroll, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
-            .mqttTLS, .productUpdate, .reenroll, .tenantCredential, .vendorRegister:
+            .mqttTLS, .productUpdate, .reenroll, .revocation, .tenantCredential, .vendorRegister:
             .none
         }
     }
@@ -100,6 +100,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case policyPut = "policy.put"
         case productUpdate = "product.update"
         case reenroll
+        case revocation
         case tenantCA = "tenant.ca"
         case tenantCreate = "tenant.create"
         case tenantCredential = "tenant.credential"
@@ -133,6 +134,7 @@ extension EventAction {
     public static let policyPut = Self(.policyPut)
     public static let productUpdate = Self(.productUpdate)
     public static let reenroll = Self(.reenroll)
+    public static let revocation = Self(.revocation)
     public static let tenantCA = Self(.tenantCA)
     public static let tenantCreate = Self(.tenantCreate)
     public static let tenantCredential = Self(.tenantCredential)

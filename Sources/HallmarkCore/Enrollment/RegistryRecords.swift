@@ -40,11 +40,14 @@ public struct CertificateRecord: Sendable, Hashable {
     public var replacedBy: String?
     /// The certificate DER.
     public var der: [UInt8]
+    /// The key identifier (hex) of the Hallmark CA that signed it; nil for a registered CA's.
+    public var issuerKeyID: String?
 
     public init(
         serial: String, tenant: String, thingName: String, udid: UDID?, fingerprint: String, keyFingerprint: String,
-        notBefore: Date, notAfter: Date, status: CertificateStatus, replacedBy: String?, der: [UInt8]
+        notBefore: Date, notAfter: Date, status: CertificateStatus, replacedBy: String?, der: [UInt8], issuerKeyID: String? = nil
     ) {
+        self.issuerKeyID = issuerKeyID
         self.serial = serial
         self.tenant = tenant
         self.thingName = thingName

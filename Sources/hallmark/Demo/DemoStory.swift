@@ -50,7 +50,7 @@ struct DemoStory {
 
         let server = try HallmarkServer(
             configuration: ServerConfiguration(dataDirectory: dataDirectory.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error",
-                                               mqttHost: "127.0.0.1", mqttPort: 0),
+                                               mqttHost: "127.0.0.1", mqttPort: 0, revocationPort: 0),
             passphrase: passphrase)
         try await server.withRunning { ports in
             let port = ports.https
