@@ -39,6 +39,7 @@ HALLMARK="$HALLMARK" bash Tests/e2e/crash_consistency.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/mqtt_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/byoca_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/tenancy_real_clients.sh
+HALLMARK="$HALLMARK" bash Tests/e2e/revocation_real_clients.sh
 "$HALLMARK" demo --devices 20
 # The benchmark, small: it and its registry-free reference run, and every enrollment succeeds.
 "$(dirname "$HALLMARK")/hallmark-bench" enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4

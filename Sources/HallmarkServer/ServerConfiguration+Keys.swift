@@ -62,7 +62,7 @@ extension ServerConfiguration {
             $0.revocationURL = $1
         },
         ConfigurationKey("crlValidity", "Seconds from a CRL's thisUpdate to its nextUpdate (it is re-signed at half).", default: "86400") {
-            $0.revocation.crlValidity = TimeInterval(try number($1, "crlValidity", 60...31_536_000))
+            $0.revocation.crlValidity = TimeInterval(try number($1, "crlValidity", 10...31_536_000))
         },
         ConfigurationKey("ocspValidity", "Seconds from an OCSP answer's thisUpdate to its nextUpdate.", default: "3600") {
             $0.revocation.ocspValidity = TimeInterval(try number($1, "ocspValidity", 10...604_800))

@@ -93,7 +93,9 @@ public final class RevocationService: Service, Sendable {
         let authorities = reload || current == nil ? try await self.authorities.all() : current!.authorities
         var crls = current?.crls ?? [:]
         for authority in authorities where names == nil || names!.contains(authority.name) || crls[authority.name] == nil {
-            crls[authority.name] = try sign(authority, now: now)
+            let crl = try sign(authority, now: now)
+            crls[authority.name] = crl
+            logger.info("CRL signed", metadata: ["crl": "\(authority.name)", "number": "\(crl.number)", "entries": "\(crl.entries)"])
         }
         var responder = current?.responder
         var renewal = current?.responderRenewal ?? now
