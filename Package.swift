@@ -243,7 +243,7 @@ let package = Package(
         .testTarget(
             name: "HallmarkStoreTests",
             dependencies: [
-                "HallmarkStore", "HallmarkServices", "HallmarkTesting", "HallmarkCore", "HallmarkDevice",
+                "HallmarkStore", "HallmarkServices", "HallmarkTesting", "HallmarkCore", "HallmarkDevice", "Revocation",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
