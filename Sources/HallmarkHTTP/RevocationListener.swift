@@ -118,6 +118,9 @@ final class RevocationHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         default:
             return send(.methodNotAllowed, text: "POST an OCSP request to /ocsp, or GET /ocsp/<base64>.", keepAlive, context)
         }
+        if let hit = service.cachedAnswer(request) {
+            return send(.ok, body: hit, type: "application/ocsp-response", keepAlive, context)
+        }
         let source = context.channel.remoteAddress?.ipAddress
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)

@@ -156,16 +156,20 @@ public final class RevocationService: Service, Sendable {
         published.withLock { $0?.responder.issuers.compactMap(\.signer.delegate) ?? [] }
     }
 
+    /// The pre-signed answer to exactly this request, if one is still good: no I/O, so the
+    /// listener may call it on its event loop.
+    public func cachedAnswer(_ request: [UInt8], now: Date = Date()) -> [UInt8]? {
+        cache.withLock { cache -> [UInt8]? in
+            guard let entry = cache.answers[request], entry.until > now else { return nil }
+            return entry.der
+        }
+    }
+
     /// Answers a DER OCSP request: from the cache when it has no nonce and nothing changed, else
     /// from the registry, signed now. Never throws: a bad request is `malformedRequest`.
     public func answer(_ request: [UInt8], source: String?, now: Date = Date()) async -> [UInt8] {
         guard let responder = published.withLock({ $0?.responder }) else { return OCSPResponse.unsuccessful(.tryLater) }
-        if let hit = cache.withLock({ cache -> [UInt8]? in
-            guard let entry = cache.answers[request], entry.until > now else { return nil }
-            return entry.der
-        }) {
-            return hit
-        }
+        if let hit = cachedAnswer(request, now: now) { return hit }
         let generation = cache.withLock { $0.generation }
         let store = self.store
         let answer = responder.answer(request, now: now) { issuer, serial in

@@ -8,6 +8,8 @@ final class BenchServer: @unchecked Sendable {
     let mqttPort: Int
     /// The MQTT listener without TLS (0 if none).
     var plainPort = 0
+    /// The revocation listener (CRLs, OCSP; 0 for the registry-free reference).
+    var revocationPort = 0
 
     private init(process: Process, port: Int, mqttPort: Int) {
         self.process = process
@@ -17,18 +19,23 @@ final class BenchServer: @unchecked Sendable {
 
     /// Starts `hallmark serve` on the data directory, HTTPS and MQTT on free ports of 127.0.0.1
     /// (and a plain MQTT listener, with the default open policy, on `plainPort` if given).
-    static func start(hallmark: URL, dataDirectory: URL, passphrase: String, plainPort: Int? = nil) throws -> BenchServer {
+    static func start(
+        hallmark: URL, dataDirectory: URL, passphrase: String, plainPort: Int? = nil, extraArguments: [String] = []
+    ) throws -> BenchServer {
         let portFile = dataDirectory.appendingPathComponent("port")
         let mqttPortFile = dataDirectory.appendingPathComponent("mqtt-port")
+        let revocationPortFile = dataDirectory.appendingPathComponent("revocation-port")
         let (process, ports) = try launch(
             hallmark,
             [
                 "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1",
                 "--mqtt-port", "0", "--port-file", portFile.path, "--mqtt-port-file", mqttPortFile.path, "--log-level", "error",
-            ] + (plainPort.map { ["--mqtt-plain-port", String($0)] } ?? []),
-            passphrase: passphrase, portFiles: [portFile, mqttPortFile])
+                "--revocation-port", "0", "--revocation-port-file", revocationPortFile.path,
+            ] + (plainPort.map { ["--mqtt-plain-port", String($0)] } ?? []) + extraArguments,
+            passphrase: passphrase, portFiles: [portFile, mqttPortFile, revocationPortFile])
         let server = BenchServer(process: process, port: ports[0], mqttPort: ports[1])
         server.plainPort = plainPort ?? 0
+        server.revocationPort = ports[2]
         return server
     }
 

@@ -68,6 +68,9 @@ struct DemoStory {
                 createTenant: { id, name in
                     _ = try files.createTenant(id: id, name: name, in: registry, passphrase: passphrase, now: Date())
                 })
+            try await revocationScenes(
+                genuine, endpoint: endpoint, mqttPort: ports.mqtt, revocationPort: ports.revocation, registry: registry,
+                issuer: authority.certificate, root: authority.root)
         }
     }
 

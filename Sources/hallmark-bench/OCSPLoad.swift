@@ -1,0 +1,92 @@
+import Foundation
+import Glibc
+
+/// Clients on threads of their own, each sending OCSP requests one at a time, a new TCP
+/// connection each (HTTP/1.0, as `openssl ocsp` does), and checking each answer is a successful
+/// OCSPResponse.
+enum OCSPLoad {
+    struct Result {
+        var succeeded = 0
+        var failed = 0
+        var seconds = 0.0
+        var throughput: Double { Double(succeeded) / max(seconds, 1e-9) }
+    }
+
+    /// Totals the clients add to.
+    private final class Totals: @unchecked Sendable {
+        let lock = NSLock()
+        var result = Result()
+        func add(_ local: Result) {
+            lock.lock()
+            result.succeeded += local.succeeded
+            result.failed += local.failed
+            lock.unlock()
+        }
+    }
+
+    static func run(port: Int, requests: [[UInt8]], seconds: Double, concurrency: Int) -> Result {
+        let deadline = Date() + seconds
+        let totals = Totals()
+        let done = DispatchGroup()
+        let start = Date()
+        for client in 0..<concurrency {
+            done.enter()
+            Thread.detachNewThread {
+                var local = Result()
+                var index = client
+                while Date() < deadline {
+                    if exchange(port: port, body: requests[index % requests.count]) { local.succeeded += 1 } else { local.failed += 1 }
+                    index += concurrency
+                }
+                totals.add(local)
+                done.leave()
+            }
+        }
+        done.wait()
+        var total = totals.result
+        total.seconds = Date().timeIntervalSince(start)
+        return total
+    }
+
+    /// One request on a new connection; true for `HTTP/1.x 200` with a successful OCSPResponse.
+    static func exchange(port: Int, body: [UInt8]) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        // A responder that never answers costs a failed request, not the whole load.
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return false }
+        let head = "POST /ocsp HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/ocsp-request\r\nContent-Length: \(body.count)\r\n\r\n"
+        let message = Array(head.utf8) + body
+        var sent = 0
+        while sent < message.count {
+            let n = message[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { return false }
+            sent += n
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            response.append(contentsOf: buffer[0..<n])
+        }
+        // The status line, then the body after the blank line: SEQUENCE { ENUMERATED 0, ... }.
+        guard response.count > 12, response[9] == UInt8(ascii: "2"), response[10] == UInt8(ascii: "0"), response[11] == UInt8(ascii: "0"),
+            let end = (0..<(response.count - 3)).first(where: { response[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) })
+        else { return false }
+        let answer = response[(end + 4)...]
+        guard let first = answer.first, first == 0x30, answer.count > 6 else { return false }
+        let lengthBytes = answer[answer.startIndex + 1] & 0x80 == 0 ? 0 : Int(answer[answer.startIndex + 1] & 0x7f)
+        let status = answer.startIndex + 2 + lengthBytes
+        return status + 2 < answer.endIndex && answer[status] == 0x0a && answer[status + 1] == 0x01 && answer[status + 2] == 0x00
+    }
+}
