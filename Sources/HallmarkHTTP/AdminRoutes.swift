@@ -123,11 +123,14 @@ struct AdminRoutes: Sendable {
                     var certificateValidityDays: Int?
                     var defaultPolicy: String?
                     var cloneResponse: String?
+                    var supersededGraceHours: Int?
+                    var expiredRenewalDays: Int?
                 }
                 let body: NewProduct = try await Self.decode(request, context)
                 let product = try Registry.Product(
                     tenant: tenant, id: body.id, name: body.name ?? body.id,
-                    certificateValidityDays: body.certificateValidityDays, defaultPolicy: body.defaultPolicy, cloneResponse: body.cloneResponse)
+                    certificateValidityDays: body.certificateValidityDays, defaultPolicy: body.defaultPolicy, cloneResponse: body.cloneResponse,
+                    supersededGraceHours: body.supersededGraceHours, expiredRenewalDays: body.expiredRenewalDays)
                 try registry.createProduct(product, now: clock())
                 return ProductView(product)
             }

@@ -129,11 +129,15 @@ struct ProductView: Encodable, Sendable {
     var certificateValidityDays: Int
     var defaultPolicy: String
     var cloneResponse: String
+    var supersededGraceHours: Int
+    var expiredRenewalDays: Int
 
     init(_ product: Registry.Product) {
         id = product.id
         name = product.name
         certificateValidityDays = Int(product.profile.validity / 86_400)
+        supersededGraceHours = Int(product.profile.supersededGrace / 3600)
+        expiredRenewalDays = Int(product.profile.expiredRenewalWindow / 86_400)
         defaultPolicy = product.defaultPolicy
         cloneResponse = product.cloneResponse.rawValue
     }

@@ -81,7 +81,10 @@ public struct HallmarkServer: Sendable {
             configuration: .init(
                 // Shut down in reverse order: HTTPS, then the broker, then its background writers.
                 services: broker.backgroundServices.map { .init(service: $0) }
-                    + [.init(service: revocation), .init(service: revocationListener), .init(service: broker), .init(service: https)],
+                    + [
+                        .init(service: CertificateLifecycle(store: registry, logger: logger)), .init(service: revocation),
+                        .init(service: revocationListener), .init(service: broker), .init(service: https),
+                    ],
                 gracefulShutdownSignals: signals,
                 cancellationSignals: [], logger: logger))
     }

@@ -74,7 +74,9 @@ public struct EnrollmentService: Sendable {
             at: now, tenant: tenant, action: .enroll, decision: .allow, code: "",
             udid: request.udid.rawValue, source: source, detail: attested ? "attested by the device's IDevID" : "")
         let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
-            EnrollmentRules.decideEnrollment(request, tenant: tenant, device: view.device, active: view.active, attested: isAttested)
+            EnrollmentRules.decideEnrollment(
+                request, tenant: tenant, device: view.device, active: view.active, attested: isAttested, now: now,
+                expiredRenewalWindow: view.profile?.expiredRenewalWindow ?? 0)
         }
         return try await commit(request: request, view: view, presentedFingerprint: nil, decide: decide, event: event, now: now)
     }

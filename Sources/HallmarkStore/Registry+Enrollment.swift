@@ -36,10 +36,11 @@ extension Registry {
         try await committer.read { db in try Self.enrollmentView(db, udid: udid, presentedFingerprint: presentedFingerprint) }
     }
 
-    /// The view's query: the device's columns, its product's validity (column 6), then its active
-    /// certificate's columns (from 7).
+    /// The view's query: the device's columns, its product's validity (column 6) and window for
+    /// renewing after expiry (7), then its active certificate's columns (from 8).
     private static let enrollmentViewSQL = """
-        SELECT \(columnList(deviceColumnNames, table: "d")), p.certificate_validity_seconds, \(columnList(certificateColumnNames, table: "c"))
+        SELECT \(columnList(deviceColumnNames, table: "d")), p.certificate_validity_seconds, p.expired_renewal_seconds,
+            \(columnList(certificateColumnNames, table: "c"))
         FROM devices d
         LEFT JOIN products p ON p.tenant_id = d.tenant_id AND p.id = d.product_id
         LEFT JOIN certificates c ON c.udid = d.udid AND c.status = 'active'
@@ -53,8 +54,10 @@ extension Registry {
             try db.fetchRecord(sql: enrollmentViewSQL, arguments: [udid.rawValue]) { row in
                 EnrollmentView(
                     device: try deviceRecord(row),
-                    active: row.isNull(7) ? nil : try certificateRecord(row, from: 7),
-                    profile: row.optionalDouble(6).map { DeviceCertificateProfile(validity: $0) })
+                    active: row.isNull(8) ? nil : try certificateRecord(row, from: 8),
+                    profile: row.optionalDouble(6).map {
+                        DeviceCertificateProfile(validity: $0, expiredRenewalWindow: row.optionalDouble(7) ?? 0)
+                    })
             } ?? EnrollmentView()
         if let presentedFingerprint {
             view.presented = try certificate(db, fingerprint: presentedFingerprint)

@@ -51,7 +51,9 @@ extension Registry {
     private static func product(_ row: Row) -> Product {
         Product(
             tenant: row["tenant_id"], id: row["id"], name: row["name"],
-            profile: DeviceCertificateProfile(validity: row["certificate_validity_seconds"]),
+            profile: DeviceCertificateProfile(
+                validity: row["certificate_validity_seconds"], supersededGrace: row["superseded_grace_seconds"],
+                expiredRenewalWindow: row["expired_renewal_seconds"], expiryWarning: row["expiry_warning_seconds"]),
             defaultPolicy: row["default_policy"], cloneResponse: CloneResponse(rawValue: row["clone_response"]) ?? .quarantine)
     }
 
@@ -82,6 +84,12 @@ extension Registry {
         guard (1...200).contains(product.name.count) else {
             throw HallmarkError(.productInvalid, "A product name is 1 to 200 characters.", remedy: "Give a shorter name.")
         }
+        guard (0...(365 * 86_400)).contains(product.profile.supersededGrace),
+            (0...(365 * 86_400)).contains(product.profile.expiredRenewalWindow)
+        else {
+            throw HallmarkError(.productInvalid, "A superseded certificate's grace and the renewal window after expiry are 0 to 365 days.",
+                                remedy: "Choose shorter spans.")
+        }
         guard Self.productValidity.contains(product.profile.validity) else {
             throw HallmarkError(.productInvalid, "A device certificate validity of \(Int(product.profile.validity / 86_400)) days is out of range.",
                                 remedy: "Choose from 1 to 3650 days.")
@@ -97,12 +105,14 @@ extension Registry {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO products (tenant_id, id, name, certificate_validity_seconds, default_policy, clone_response, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO products (tenant_id, id, name, certificate_validity_seconds, default_policy, clone_response, created_at,
+                        superseded_grace_seconds, expired_renewal_seconds, expiry_warning_seconds)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     product.tenant, product.id, product.name, product.profile.validity, product.defaultPolicy,
-                    product.cloneResponse.rawValue, now.timeIntervalSince1970,
+                    product.cloneResponse.rawValue, now.timeIntervalSince1970, product.profile.supersededGrace,
+                    product.profile.expiredRenewalWindow, product.profile.expiryWarning,
                 ])
             try Self.insert(
                 AuditEvent(
@@ -118,7 +128,8 @@ extension Registry.Product {
     /// name; defaults for what is left out (a year, the default policy, quarantine).
     /// - Throws: `product_invalid` for a clone response that is none.
     public init(
-        tenant: String, id: String, name: String, certificateValidityDays: Int?, defaultPolicy: String?, cloneResponse: String?
+        tenant: String, id: String, name: String, certificateValidityDays: Int?, defaultPolicy: String?, cloneResponse: String?,
+        supersededGraceHours: Int? = nil, expiredRenewalDays: Int? = nil
     ) throws {
         var response = Registry.CloneResponse.quarantine
         if let cloneResponse {
@@ -127,9 +138,11 @@ extension Registry.Product {
             }
             response = chosen
         }
+        var profile = DeviceCertificateProfile()
+        if let certificateValidityDays { profile.validity = TimeInterval(certificateValidityDays) * 86_400 }
+        if let supersededGraceHours { profile.supersededGrace = TimeInterval(supersededGraceHours) * 3600 }
+        if let expiredRenewalDays { profile.expiredRenewalWindow = TimeInterval(expiredRenewalDays) * 86_400 }
         self.init(
-            tenant: tenant, id: id, name: name,
-            profile: certificateValidityDays.map { DeviceCertificateProfile(validity: TimeInterval($0) * 86_400) } ?? DeviceCertificateProfile(),
-            defaultPolicy: defaultPolicy ?? DefaultPolicy.name, cloneResponse: response)
+            tenant: tenant, id: id, name: name, profile: profile, defaultPolicy: defaultPolicy ?? DefaultPolicy.name, cloneResponse: response)
     }
 }

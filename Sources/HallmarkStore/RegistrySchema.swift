@@ -270,6 +270,21 @@ enum RegistrySchema {
                         WHERE status IN ('revoked', 'inactive');
                     """)
         }
+        migrator.registerMigration("v8-certificate-lifecycle") { db in
+            // Per product: how long a superseded certificate stays good, how long after expiry an
+            // offline device may renew with its root-of-trust key, how early expiry is announced.
+            // Superseded and active certificates get partial indexes for the retirement and the
+            // expiry scans (an enrollment adds one entry to the second, at its end).
+            try db.execute(
+                sql: """
+                    ALTER TABLE products ADD COLUMN superseded_grace_seconds REAL NOT NULL DEFAULT 604800;
+                    ALTER TABLE products ADD COLUMN expired_renewal_seconds REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE products ADD COLUMN expiry_warning_seconds REAL NOT NULL DEFAULT 2592000;
+                    ALTER TABLE certificates ADD COLUMN expiry_warned_at REAL;
+                    CREATE INDEX certificates_superseded ON certificates(replaced_by) WHERE status = 'superseded';
+                    CREATE INDEX certificates_active_by_expiry ON certificates(not_after) WHERE status = 'active';
+                    """)
+        }
         return migrator
     }
 }

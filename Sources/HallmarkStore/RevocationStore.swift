@@ -5,7 +5,8 @@ import Revocation
 import Foundation
 
 /// What the CRL publisher and the OCSP responder need of the registry: the revoked (and held)
-/// certificates of an issuing CA, one certificate's status, and the change feed.
+/// certificates of an issuing CA, one certificate's status, the change feed, and the retirement
+/// of old certificates.
 public protocol RevocationStore: Sendable {
     /// The certificates of the CA with this key identifier that are revoked or held and not yet
     /// expired at `now`, oldest revocation first.
@@ -15,6 +16,12 @@ public protocol RevocationStore: Sendable {
     func latestEventID() throws -> Int64
     func events(after id: Int64, actions: [EventAction], limit: Int) throws -> [Registry.LoggedEvent]
     func append(_ event: AuditEvent) async throws
+    /// Revokes (superseded) what these serials replaced: the devices use their new certificates.
+    func retireSuperseded(replacedBy serials: [String], now: Date) async throws -> Int
+    /// Revokes (superseded) what was replaced longer ago than the product's grace.
+    func retireSupersededPastGrace(now: Date) async throws -> Int
+    /// Raises `certificate_expiring` for certificates within their product's warning of expiry.
+    func warnExpiring(now: Date) async throws -> Int
 }
 
 extension Registry: RevocationStore {

@@ -17,13 +17,18 @@ struct ProductCommand: AsyncParsableCommand {
         @Option(help: "Its devices' certificate validity, in days (default 365; 1 to 3650).") var validityDays: Int?
         @Option(help: "The policy a new thing of the product gets (default: default-thing-policy).") var policy: String?
         @Option(help: "What a suspected clone sets off: quarantine (default) or alarm.") var cloneResponse: String?
+        @Option(help: "Hours a renewal's old certificate stays good if the device does not connect with its new one sooner; then it is revoked (superseded). Default 168.")
+        var supersededGraceHours: Int?
+        @Option(help: "Days after its certificate expired that an offline device may still enrol with its root-of-trust key (default 0: never).")
+        var expiredRenewalDays: Int?
 
         func run() async throws {
             try await reporting {
                 let registry = try data.openRegistry()
                 let product = try Registry.Product(
                     tenant: try tenant.resolve(in: registry), id: id, name: name ?? id, certificateValidityDays: validityDays,
-                    defaultPolicy: policy, cloneResponse: cloneResponse)
+                    defaultPolicy: policy, cloneResponse: cloneResponse, supersededGraceHours: supersededGraceHours,
+                    expiredRenewalDays: expiredRenewalDays)
                 try registry.createProduct(product, now: Date())
                 print(Show.describe(product))
             }

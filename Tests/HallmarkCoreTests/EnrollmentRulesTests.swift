@@ -25,6 +25,26 @@ import X509
             notAfter: Date(timeIntervalSince1970: 4_000_000_000), status: status, replacedBy: nil, der: [])
     }
 
+    @Test func aCertificateThatExpiredOfflineIsRenewedOnlyWithinItsProductsWindow() throws {
+        var expired = try certificate(key: rootOfTrust)
+        expired.notAfter = Date(timeIntervalSince1970: 1_000_000)
+        let day: TimeInterval = 86_400
+        func decide(daysLate: Double, window: TimeInterval) throws -> EnrollmentDecision {
+            EnrollmentRules.decideEnrollment(
+                try request(), tenant: "default", device: try device(.enrolled), active: expired,
+                now: expired.notAfter + daysLate * day, expiredRenewalWindow: window)
+        }
+        // Not handed its expired certificate back: refused, unless the product allows a renewal.
+        #expect(try decide(daysLate: 1, window: 0).refusal?.code == .certificateExpired)
+        #expect(try decide(daysLate: 1, window: 30 * day) == .issue(thingName: udid.rawValue, supersedes: "01"))
+        #expect(try decide(daysLate: 31, window: 30 * day).refusal?.code == .certificateExpired)
+        // A key other than the root-of-trust key is still a suspected clone.
+        let other = EnrollmentRules.decideEnrollment(
+            try request(key: Certificate.PrivateKey(P256Key.make())), tenant: "default", device: try device(.enrolled), active: expired,
+            now: expired.notAfter + day, expiredRenewalWindow: 30 * day)
+        #expect(other.refusal?.code == .cloneSuspected)
+    }
+
     @Test func unknownDeviceIsRefused() throws {
         let decision = EnrollmentRules.decideEnrollment(
             try request(), tenant: "default", device: nil, active: nil)

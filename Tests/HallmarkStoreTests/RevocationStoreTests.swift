@@ -22,6 +22,12 @@ import X509
 
     /// A registry with `count` enrolled devices; their certificates.
     func enrolled(_ count: Int) async throws -> (Registry, [CertificateRecord]) {
+        let (registry, _, records) = try await enrolledWithKeys(count)
+        return (registry, records)
+    }
+
+    /// A registry with `count` enrolled devices; their keys and certificates.
+    func enrolledWithKeys(_ count: Int) async throws -> (Registry, [Certificate.PrivateKey], [CertificateRecord]) {
         let registry = try Registry(path: directory.appendingPathComponent("registry.sqlite").path)
         let keys = (1...count).map { _ in Certificate.PrivateKey(P256Key.make()) }
         var parsed = AllowlistParser.Result()
@@ -36,7 +42,7 @@ import X509
             let csr = try TestPKI.der(TestPKI.csr(commonName: "R-\(index + 1)", key: key))
             records.append(try await service.enroll(csrDER: csr, source: nil).record)
         }
-        return (registry, records)
+        return (registry, keys, records)
     }
 
     @Test func issuedCertificatesAreFiledUnderTheirCA() async throws {
@@ -93,5 +99,46 @@ import X509
         let codes = try registry.events(limit: 5).map(\.code)
         #expect(codes.contains("status_recommissioned") && codes.contains("status_decommissioned"))
         #expect(try registry.events(limit: 5).first { $0.code == "status_decommissioned" }?.detail.contains("1 certificate revoked") == true)
+    }
+
+    /// A renewal of the device's certificate; the new record.
+    func renew(_ record: CertificateRecord, registry: Registry, key: Certificate.PrivateKey) async throws -> CertificateRecord {
+        let csr = try TestPKI.der(TestPKI.csr(commonName: record.udid!.rawValue, key: key))
+        let presented = try Certificate(derEncoded: record.der)
+        return try await EnrollmentService(registry: registry, authority: pki.authority)
+            .reenroll(csrDER: csr, clientCertificate: presented, source: nil).record
+    }
+
+    @Test func aSupersededCertificateRetiresWhenItsReplacementIsUsedOrItsGraceEnds() async throws {
+        let (registry, keys, records) = try await enrolledWithKeys(2)
+        let first = try await renew(records[0], registry: registry, key: keys[0])
+        let second = try await renew(records[1], registry: registry, key: keys[1])
+        #expect(try registry.revocationStatus(issuer: issuer, serial: records[0].serial) == .good)
+        // The device connected with its new certificate: the old one is revoked, superseded.
+        #expect(try await registry.retireSuperseded(replacedBy: [first.serial, "0badbeef"], now: Date()) == 1)
+        guard case .revoked(_, .superseded) = try registry.revocationStatus(issuer: issuer, serial: records[0].serial) else {
+            Issue.record("the replaced certificate was not retired")
+            return
+        }
+        #expect(try await registry.retireSuperseded(replacedBy: [first.serial], now: Date()) == 0)
+        // The other device never connected: within the week's grace its old certificate stays good.
+        #expect(try await registry.retireSupersededPastGrace(now: Date() + 86_400) == 0)
+        #expect(try await registry.retireSupersededPastGrace(now: Date() + 8 * 86_400) == 1)
+        guard case .revoked(_, .superseded) = try registry.revocationStatus(issuer: issuer, serial: records[1].serial) else {
+            Issue.record("the certificate past its grace was not retired")
+            return
+        }
+        #expect(try registry.revocationStatus(issuer: issuer, serial: second.serial) == .good)
+        #expect(try registry.events(limit: 10).filter { $0.code == "certificate_retired" }.count == 2)
+    }
+
+    @Test func expiryIsAnnouncedOnce() async throws {
+        let (registry, records) = try await enrolled(1)
+        #expect(try await registry.warnExpiring(now: Date()) == 0)
+        let soon = records[0].notAfter - 10 * 86_400
+        #expect(try await registry.warnExpiring(now: soon) == 1)
+        #expect(try await registry.warnExpiring(now: soon + 86_400) == 0)
+        let event = try #require(try registry.events(limit: 3).first { $0.code == "certificate_expiring" })
+        #expect(event.serial == records[0].serial && event.action == .certificateExpiry && event.detail.hasPrefix("expires in 10 days"))
     }
 }

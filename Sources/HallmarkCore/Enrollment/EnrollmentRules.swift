@@ -8,7 +8,10 @@ public enum EnrollmentRules {
     /// - The CSR key must be the root-of-trust key on record. Another key is `key_mismatch` for a
     ///   device never enrolled, and `clone_suspected` for one already enrolled.
     /// - If the device already holds an active certificate for this key, the request is a retry:
-    ///   that certificate is returned and nothing is issued.
+    ///   that certificate is returned and nothing is issued, unless it has expired. A device whose
+    ///   certificate expired while it was offline gets a new one (the CSR signed by its
+    ///   root-of-trust key is the proof) if its product allows it and the expiry is within the
+    ///   product's window; otherwise it is refused `certificate_expired`, not handed its expired one.
     /// - The device must belong to the tenant the request came to; a genuine device of another
     ///   tenant is `counterfeit_oem` (its chips in a product that does not own them).
     /// - With an attestation (the device authenticated TLS with its factory IDevID, whose key is
@@ -19,9 +22,11 @@ public enum EnrollmentRules {
     ///   - device: The allowlist record for the CSR's UDID, if any.
     ///   - active: The device's active certificate, if any.
     ///   - attested: Whether the device proved its identity with a verified attestation certificate.
+    ///   - now: The time of the request.
+    ///   - expiredRenewalWindow: How long after expiry the product lets a device renew this way.
     public static func decideEnrollment(
         _ request: EnrollmentRequest, tenant: String, device: DeviceRecord?, active: CertificateRecord?,
-        attested: Bool = false
+        attested: Bool = false, now: Date = Date(), expiredRenewalWindow: TimeInterval = 0
     ) -> EnrollmentDecision {
         guard let device else {
             return .refuse(
@@ -51,6 +56,16 @@ public enum EnrollmentRules {
                     remedy: "Build the CSR with the device's root-of-trust key, or correct the allowlist record."))
         }
         if let active {
+            if active.notAfter < now {
+                guard expiredRenewalWindow > 0, now.timeIntervalSince(active.notAfter) <= expiredRenewalWindow else {
+                    return .refuse(
+                        HallmarkError(
+                            .certificateExpired,
+                            "Device \(request.udid)'s certificate \(active.serial) expired, and its product allows no renewal that long after expiry.",
+                            remedy: "An operator may widen the product's window (--expired-renewal-days), or revoke the expired certificate so that the device enrols afresh."))
+                }
+                return .issue(thingName: active.thingName, supersedes: active.serial)
+            }
             if active.keyFingerprint == request.key.fingerprint {
                 return .returnExisting(serial: active.serial)
             }

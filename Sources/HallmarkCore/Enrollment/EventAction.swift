@@ -56,7 +56,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case .caStatus: LiveEffect(sessions: .tenantsRegisteredCAs, reloadsTrust: true)
         case .tenantCreate, .tenantCA: .trust
         case .alarm, .allowlistImport, .apiAuth, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
-            .enroll, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
+            .certificateExpiry, .enroll, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
             .mqttTLS, .productUpdate, .reenroll, .revocation, .tenantCredential, .vendorRegister:
             .none
         }
@@ -84,6 +84,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case caStatus = "ca.status"
         case cacerts
         case certificateRegister = "certificate.register"
+        case certificateExpiry = "certificate.expiry"
         case certificateStatus = "certificate.status"
         case deviceStatus = "device.status"
         case deviceTransfer = "device.transfer"
@@ -118,6 +119,7 @@ extension EventAction {
     public static let caStatus = Self(.caStatus)
     public static let cacerts = Self(.cacerts)
     public static let certificateRegister = Self(.certificateRegister)
+    public static let certificateExpiry = Self(.certificateExpiry)
     public static let certificateStatus = Self(.certificateStatus)
     public static let deviceStatus = Self(.deviceStatus)
     public static let deviceTransfer = Self(.deviceTransfer)
