@@ -135,6 +135,17 @@ check "after recommissioning it enrols afresh (a new certificate)" in_shell "mv 
 check "  ... its old certificate stays revoked" says "DEV-3.old.pem: revoked" ocsp DEV-3.old.pem "$ISSUER"
 check "  ... and the recommissioning is logged" event status_recommissioned
 
+echo "# a renewal's old certificate retires once the new one is used"
+openssl req -new -key DEV-1.key -subj /CN=DEV-1 -outform DER | base64 > DEV-1.renew.csr
+must "DEV-1 renews over mutual TLS (simplereenroll)" in_shell \
+  "curl -sf --cacert '$ROOT' --cert DEV-1.pem --key DEV-1.key -H 'Content-Type: application/pkcs10' --data-binary @DEV-1.renew.csr \
+     'https://localhost:$HTTPS/.well-known/est/simplereenroll' | base64 -d | openssl pkcs7 -inform DER -print_certs | openssl x509 -out DEV-1.new.pem"
+check "the superseded certificate stays good until the new one is used" says "DEV-1.pem: good" ocsp DEV-1.pem "$ISSUER"
+must "DEV-1 connects with its new certificate" mosquitto_pub -h localhost -p "$MQTT" --cafile "$ROOT" --cert DEV-1.new.pem --key DEV-1.key -i DEV-1 -t things/DEV-1/t -m 1
+check "then the old one is revoked (superseded), in OCSP within 3 s" eventually 3 says "Reason: superseded" ocsp DEV-1.pem "$ISSUER"
+check "  ... and in the CRL" eventually 2 says "certificate revoked" crl_verify DEV-1.pem "$ISSUER"
+check "  ... while the new one is good" says "DEV-1.new.pem: good" ocsp DEV-1.new.pem "$ISSUER"
+
 echo "# the CRL is re-signed before its nextUpdate, with nothing changed"
 curl -sf -o first.crl "$R/crl/hallmark.crl"
 sleep 6
@@ -149,6 +160,6 @@ echo "# a CA-signed responder"
 start_server --ocsp-signer ca
 R="http://127.0.0.1:$REVOCATION"
 check "--ocsp-signer ca: the issuing CA signs the answer, which verifies" in_shell \
-  "out=\$(ocsp DEV-1.pem '$ISSUER' -resp_text); echo \"\$out\" | grep -E 'Responder Id|good|verify'; grep -q 'Response verify OK' <<<\"\$out\" && ! grep -q 'OCSP responder for' <<<\"\$out\""
+  "out=\$(ocsp DEV-1.new.pem '$ISSUER' -resp_text); echo \"\$out\" | grep -E 'Responder Id|good|verify'; grep -q 'Response verify OK' <<<\"\$out\" && ! grep -q 'OCSP responder for' <<<\"\$out\""
 stop_server
-finish revocation 45
+finish revocation 49
