@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "HallmarkCore",
                 "Revocation",
+                "TransparencyLog",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,6 +91,7 @@ let package = Package(
             dependencies: [
                 "HallmarkCore",
                 "Revocation",
+                "TransparencyLog",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "HallmarkStore",
@@ -149,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "hallmark",
             dependencies: [
-                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkServer", "HallmarkDevice", "Revocation",
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkServer", "HallmarkDevice", "Revocation", "TransparencyLog",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

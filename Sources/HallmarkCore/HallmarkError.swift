@@ -49,7 +49,7 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .invalid
             case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -114,6 +114,7 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case productInvalid = "product_invalid"
         case productExists = "product_exists"
         case notFound = "not_found"
+        case logInconsistent = "log_inconsistent"
         case internalError = "internal_error"
         }
     }
@@ -180,6 +181,7 @@ extension HallmarkError.Code {
     public static let cloneSuspected = Self(.cloneSuspected)
     public static let deviceDecommissioned = Self(.deviceDecommissioned)
     public static let deviceStatusInvalid = Self(.deviceStatusInvalid)
+    public static let logInconsistent = Self(.logInconsistent)
     public static let deviceQuarantined = Self(.deviceQuarantined)
     // Re-enrollment
     public static let clientCertificateRequired = Self(.clientCertificateRequired)

@@ -28,7 +28,7 @@ public enum HTTPSServer {
     ///   - onRunning: Called with the bound port once listening (useful with port 0).
     public static func makeApplication(
         configuration: Configuration, enrollment: EnrollmentService, registry: any FleetStore & ManifestStore,
-        serverChain: [Certificate], serverKey: Certificate.PrivateKey, logger: Logger,
+        serverChain: [Certificate], serverKey: Certificate.PrivateKey, logger: Logger, log: TransparencyLogService? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: HallmarkRequestContext.self)
@@ -39,6 +39,7 @@ public enum HTTPSServer {
         }
         try ESTRoutes(enrollment: enrollment).register(on: router)
         AdminRoutes(registry: registry, clock: { Date() }).register(on: router)
+        if let log { LogRoutes(log: log).register(on: router) }
 
         return Application(
             router: router,

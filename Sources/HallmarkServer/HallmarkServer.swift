@@ -69,10 +69,13 @@ public struct HallmarkServer: Sendable {
         let identity = try files.serverIdentity(
             authority: authority, hostNames: configuration.serverCertificateNames, passphrase: passphrase, now: Date())
         let enrollment = EnrollmentService(registry: registry, authorities: authorities)
+        let log = try TransparencyLogService(
+            store: registry, signer: try files.logSigner(name: configuration.logOrigin, passphrase: passphrase), logger: logger)
+        try await log.catchUp(force: true)
         let https = try HTTPSServer.makeApplication(
             configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort),
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
-            logger: logger, onRunning: { port in await bound.https(port) })
+            logger: logger, log: log, onRunning: { port in await bound.https(port) })
         let broker = try BrokerService(
             configuration: configuration.broker,
             registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
@@ -82,7 +85,8 @@ public struct HallmarkServer: Sendable {
                 // Shut down in reverse order: HTTPS, then the broker, then its background writers.
                 services: broker.backgroundServices.map { .init(service: $0) }
                     + [
-                        .init(service: CertificateLifecycle(store: registry, logger: logger)), .init(service: revocation),
+                        .init(service: log), .init(service: CertificateLifecycle(store: registry, logger: logger)),
+                        .init(service: revocation),
                         .init(service: revocationListener), .init(service: broker), .init(service: https),
                     ],
                 gracefulShutdownSignals: signals,

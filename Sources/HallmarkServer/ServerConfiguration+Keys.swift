@@ -72,6 +72,13 @@ extension ServerConfiguration {
             guard ["delegated", "ca"].contains($1) else { throw invalid("ocspSigner", $1, "is neither delegated nor ca", "Use delegated or ca.") }
             $0.revocation.delegatedResponder = $1 == "delegated"
         },
+        ConfigurationKey("logOrigin", "The transparency log's origin: the first line of its checkpoints and its key's name (set it to the server's own name).",
+                         default: "hallmark.local/log") {
+            guard !$1.isEmpty, $1.count <= 200, !$1.contains(where: { $0.isWhitespace || $0 == "+" }) else {
+                throw invalid("logOrigin", $1, "is not a name without spaces or '+'", "Use a name such as pki.example.com/log.")
+            }
+            $0.logOrigin = $1
+        },
         ConfigurationKey("mqttTelemetry", "Whether things' messages are kept as telemetry: true or false.", default: "true") {
             guard let value = Bool($1) else { throw invalid("mqttTelemetry", $1, "is not true or false", "Use true or false.") }
             $0.broker.recordTelemetry = value

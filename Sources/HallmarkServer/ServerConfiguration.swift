@@ -27,6 +27,8 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var revocationURL: String?
     /// CRLs, OCSP answers and who signs them.
     public var revocation: RevocationService.Settings
+    /// The transparency log's origin: the first line of its checkpoints, and its key's name.
+    public var logOrigin: String
 
     public init(
         dataDirectory: String = "./hallmark-data", httpsHost: String = "0.0.0.0", httpsPort: Int = 8443,
@@ -37,6 +39,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         self.revocationPort = revocationPort
         self.revocationURL = nil
         self.revocation = RevocationService.Settings()
+        self.logOrigin = "hallmark.local/log"
         self.broker = BrokerConfiguration(host: mqttHost, port: mqttPort, plainPort: mqttPlainPort)
         self.dataDirectory = dataDirectory
         self.httpsHost = httpsHost

@@ -285,6 +285,32 @@ enum RegistrySchema {
                     CREATE INDEX certificates_active_by_expiry ON certificates(not_after) WHERE status = 'active';
                     """)
         }
+        migrator.registerMigration("v9-transparency-log") { db in
+            // The event log as an RFC 9162 Merkle tree: each event's leaf hash, in order, and the
+            // checkpoints signed over it. Both are append-only, like the events.
+            try db.execute(
+                sql: """
+                    CREATE TABLE log_leaves (
+                        idx INTEGER PRIMARY KEY,
+                        event_id INTEGER NOT NULL UNIQUE,
+                        hash BLOB NOT NULL
+                    );
+                    CREATE TABLE log_checkpoints (
+                        size INTEGER PRIMARY KEY,
+                        root BLOB NOT NULL,
+                        signed_at REAL NOT NULL,
+                        note TEXT NOT NULL
+                    );
+                    CREATE TRIGGER log_leaves_are_append_only_update BEFORE UPDATE ON log_leaves
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    CREATE TRIGGER log_leaves_are_append_only_delete BEFORE DELETE ON log_leaves
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    CREATE TRIGGER log_checkpoints_are_append_only_update BEFORE UPDATE ON log_checkpoints
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    CREATE TRIGGER log_checkpoints_are_append_only_delete BEFORE DELETE ON log_checkpoints
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    """)
+        }
         return migrator
     }
 }
