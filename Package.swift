@@ -152,6 +152,7 @@ let package = Package(
             name: "hallmark",
             dependencies: [
                 "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkServer", "HallmarkDevice", "Revocation", "TransparencyLog",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

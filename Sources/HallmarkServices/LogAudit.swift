@@ -56,4 +56,14 @@ public struct LogAudit: Sendable {
         }
         return audit
     }
+
+    /// Audits a registry's log as it is on disk.
+    public static func audit(registry: Registry, verifier: Checkpoint.Verifier) throws -> LogAudit {
+        let size = try registry.logLeafHashes().count
+        let entries = try registry.logEntries(start: 0, end: size)
+        let last = entries.last?.eventID ?? 0
+        let logged = Set(entries.map(\.eventID))
+        let unlogged = try registry.eventIDs(after: 0, limit: Int.max).filter { $0 <= last && !logged.contains($0) }
+        return audit(entries: entries, notes: try registry.checkpoints().map(\.note), verifier: verifier, unlogged: unlogged)
+    }
 }

@@ -34,13 +34,7 @@ struct LogCommand: AsyncParsableCommand {
                 if let server {
                     audit = try await Self.audit(server: server, verifier: verifier, cacert: cacert ?? files.rootFile.path, credential: credential)
                 } else {
-                    let registry = try data.openRegistry()
-                    let size = try registry.logLeafHashes().count
-                    let entries = try registry.logEntries(start: 0, end: size)
-                    let last = entries.last?.eventID ?? 0
-                    let logged = Set(entries.map(\.eventID))
-                    let unlogged = try registry.eventIDs(after: 0, limit: Int.max).filter { $0 <= last && !logged.contains($0) }
-                    audit = LogAudit.audit(entries: entries, notes: try registry.checkpoints().map(\.note), verifier: verifier, unlogged: unlogged)
+                    audit = try LogAudit.audit(registry: try data.openRegistry(), verifier: verifier)
                 }
                 for finding in audit.findings { print("TAMPERED: \(finding)") }
                 guard audit.ok else {

@@ -71,7 +71,10 @@ struct DemoStory {
             try await revocationScenes(
                 genuine, endpoint: endpoint, mqttPort: ports.mqtt, revocationPort: ports.revocation, registry: registry,
                 issuer: authority.certificate, root: authority.root)
+            // The log signs the latest events a second after them.
+            try await Task.sleep(for: .milliseconds(1500))
         }
+        try logScene(dataDirectory: dataDirectory)
     }
 
     private func enrolFleet(_ devices: [DeviceState], endpoint: DeviceAgent.Server, registry: Registry) async throws {
