@@ -175,7 +175,7 @@ let package = Package(
         .executableTarget(
             name: "hallmark-bench",
             dependencies: [
-                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkHTTP", "HallmarkDevice", "HallmarkLoad", "Revocation",
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkHTTP", "HallmarkDevice", "HallmarkLoad", "Revocation", "TransparencyLog",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOCore", package: "swift-nio"),

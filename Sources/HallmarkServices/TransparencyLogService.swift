@@ -20,6 +20,8 @@ public final class TransparencyLogService: Service, Sendable {
 
     struct State: Sendable {
         var leaves: [MerkleTree.Hash]
+        /// The same leaves as perfect subtrees: the head in O(log n), for a checkpoint every second.
+        var range: MerkleTree.CompactRange
         var note: String?
         var signedSize = -1
         var signedAt = Date.distantPast
@@ -35,7 +37,7 @@ public final class TransparencyLogService: Service, Sendable {
         self.logger = logger
         let leaves = try store.logLeafHashes()
         let last = try store.checkpoints().last
-        state = Mutex(State(leaves: leaves, note: last?.note, signedSize: last?.size ?? -1))
+        state = Mutex(State(leaves: leaves, range: MerkleTree.CompactRange(leaves), note: last?.note, signedSize: last?.size ?? -1))
     }
 
     public var verifier: Checkpoint.Verifier { signer.verifier }
@@ -44,16 +46,21 @@ public final class TransparencyLogService: Service, Sendable {
     public func catchUp(now: Date = Date(), force: Bool = false) async throws {
         while true {
             let added = try await store.appendLogLeaves(limit: 10_000)
-            if !added.isEmpty { state.withLock { $0.leaves += added } }
+            if !added.isEmpty {
+                state.withLock { state in
+                    state.leaves += added
+                    for leaf in added { state.range.append(leaf) }
+                }
+            }
             if added.count < 10_000 { break }
         }
-        let (size, due) = state.withLock { state in
-            (state.leaves.count, force || now.timeIntervalSince(state.signedAt) >= 60
+        let (range, due) = state.withLock { state in
+            (state.range, force || now.timeIntervalSince(state.signedAt) >= 60
                 || (state.leaves.count != state.signedSize && now.timeIntervalSince(state.signedAt) >= 1))
         }
         guard due else { return }
-        let leaves = state.withLock { Array($0.leaves.prefix(size)) }
-        let checkpoint = Checkpoint(origin: origin, size: size, root: MerkleTree.root(leaves))
+        let size = range.size
+        let checkpoint = Checkpoint(origin: origin, size: size, root: range.root)
         let note = try checkpoint.signed(by: signer)
         try await store.saveCheckpoint(checkpoint, note: note, now: now)
         state.withLock { state in

@@ -127,3 +127,40 @@ public enum MerkleTree {
         case sizesOutOfRange(first: Int, second: Int)
     }
 }
+
+extension MerkleTree {
+    /// The roots of the perfect subtrees a tree of any size splits into, largest first (a
+    /// "compact range" from 0): appending a leaf and taking the tree head are O(log n), so a log
+    /// that signs its head every second does not rehash its whole history each time.
+    public struct CompactRange: Sendable, Hashable {
+        /// The perfect subtrees' roots, left to right; their sizes are the set bits of `size`.
+        public private(set) var roots: [Hash] = []
+        public private(set) var size = 0
+
+        public init() {}
+
+        public init(_ leaves: some Sequence<Hash>) {
+            for leaf in leaves { append(leaf) }
+        }
+
+        /// Appends a leaf hash.
+        public mutating func append(_ leaf: Hash) {
+            var node = leaf
+            var merged = size
+            // Each trailing set bit of the old size is a subtree of the same height to merge with.
+            while merged & 1 == 1 {
+                node = MerkleTree.nodeHash(roots.removeLast(), node)
+                merged >>= 1
+            }
+            roots.append(node)
+            size += 1
+        }
+
+        /// The tree head: the subtrees folded from the right (RFC 9162's split at the largest power of two).
+        public var root: Hash {
+            guard var node = roots.last else { return MerkleTree.root([Hash]()) }
+            for left in roots.dropLast().reversed() { node = MerkleTree.nodeHash(left, node) }
+            return node
+        }
+    }
+}

@@ -138,3 +138,16 @@ import Testing
         for tree in [edited, reordered, deleted] { #expect(MerkleTree.root(tree) != before) }
     }
 }
+
+@Suite struct CompactRangeTests {
+    @Test func theCompactRootIsTheTreeHeadAtEverySize() {
+        let leaves = (0..<70).map { MerkleTree.leafHash([UInt8($0)]) }
+        var range = MerkleTree.CompactRange()
+        #expect(range.root == MerkleTree.root([MerkleTree.Hash]()))
+        for size in 1...leaves.count {
+            range.append(leaves[size - 1])
+            #expect(range.root == MerkleTree.root(Array(leaves.prefix(size))), "size \(size)")
+            #expect(range.roots.count == size.nonzeroBitCount)
+        }
+    }
+}
