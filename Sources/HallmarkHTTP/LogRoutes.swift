@@ -45,15 +45,16 @@ struct LogRoutes: Sendable {
                     ConsistencyView(first: first, second: second, consistency: proof.map { Data($0).base64EncodedString() }), status: .ok)
             }
         }
-        group.get("entries") { request, _ in
-            Self.respond {
-                guard let secret = request.headers[.authorization].flatMap({ $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }),
-                    let tenant = try log.tenant(forCredential: secret)
-                else {
-                    throw HallmarkError(
-                        .credentialInvalid, "Log entries are read with a tenant administrator's credential.",
-                        remedy: "Send 'Authorization: Bearer <credential>'; the checkpoint and proofs need none.")
-                }
+        group.get("entries") { request, context in
+            let secret = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+            guard let secret, let tenant = try log.tenant(forCredential: secret) else {
+                let refusal = HallmarkError(
+                    .credentialInvalid, "Log entries are read with a tenant administrator's credential.",
+                    remedy: "Send 'Authorization: Bearer <credential>'; the checkpoint and proofs need none.")
+                await log.logRefusal(refusal, source: context.remoteAddress, detail: "GET /log/v1/entries")
+                return ErrorResponse.make(refusal)
+            }
+            return Self.respond {
                 let start = try Self.number(request, "start")
                 let end = try Self.number(request, "end")
                 let entries = try log.entries(start: start, end: end, tenant: tenant == Registry.defaultTenant ? nil : tenant)

@@ -115,6 +115,14 @@ public final class TransparencyLogService: Service, Sendable {
         return try store.logEntries(start: start, end: min(end, start + Self.maximumEntries), tenant: tenant)
     }
 
+    /// Logs a refused read of the log (an event like every refusal).
+    public func logRefusal(_ error: HallmarkError, source: String?, detail: String) async {
+        try? await store.append(
+            AuditEvent(
+                at: Date(), tenant: Registry.defaultTenant, action: .apiAuth, decision: .refuse, code: error.code.rawValue,
+                source: source, detail: detail))
+    }
+
     /// The tenant a bearer credential names, if any.
     public func tenant(forCredential secret: String) throws -> String? { try store.tenant(forCredential: secret) }
 }

@@ -1,3 +1,4 @@
+import HallmarkCore
 import TransparencyLog
 
 import Foundation
@@ -11,6 +12,7 @@ public protocol LogStore: Sendable {
     func saveCheckpoint(_ checkpoint: Checkpoint, note: String, now: Date) async throws
     func checkpoints() throws -> [Registry.StoredCheckpoint]
     func tenant(forCredential secret: String) throws -> String?
+    func append(_ event: AuditEvent) async throws
 }
 
 extension Registry: LogStore {}

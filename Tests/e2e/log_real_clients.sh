@@ -38,8 +38,8 @@ curl -sf --cacert "$ROOT" "$B/log/v1/key" > log.pub
 check "GET /log/v1/key is the key kept beside the CA" cmp -s log.pub "$DATA/ca/log.pub"
 check "the signature, pymerkle's root and RFC 9162 proofs (Python, written from the RFC)" \
   python3 "$HERE/log_check.py" server "$B" "$ROOT" "$OPERATOR" log.pub
-check "entries need a credential (credential_invalid)" in_shell \
-  "curl -s --cacert '$ROOT' '$B/log/v1/entries?start=0&end=2' | grep -q credential_invalid"
+check "entries need a credential (credential_invalid, logged as an event)" in_shell \
+  "curl -s --cacert '$ROOT' '$B/log/v1/entries?start=0&end=2' | grep -q credential_invalid && sleep 0.5 && '$HALLMARK' registry events --data-dir '$DATA' --limit 5 | grep -q 'api.auth.*credential_invalid.*log/v1/entries'"
 check "a tenant's credential reads its own entries only" in_shell \
   "curl -sf --cacert '$ROOT' -H 'Authorization: Bearer $ACME' \"$B/log/v1/entries?start=0&end=\$(size)\" | python3 -c 'import json,sys; e=json.load(sys.stdin)[\"entries\"]; t={x[\"event\"][\"tenant\"] for x in e}; print(len(e), t); sys.exit(0 if e and t == {\"acme\"} else 1)'"
 check "a proof outside the signed tree is refused (400), not a 500" in_shell \
