@@ -71,8 +71,14 @@ public final class TransparencyLogService: Service, Sendable {
     }
 
     public func run() async throws {
+        var lastFlush = Date()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
+                // A flood's count becomes an event (and so a leaf) once its minute is over.
+                if Date().timeIntervalSince(lastFlush) >= 5 {
+                    lastFlush = Date()
+                    try await store.flushCountedRefusals(now: lastFlush)
+                }
                 try await catchUp()
             } catch {
                 logger.error("transparency log not brought up to date: \(error)")

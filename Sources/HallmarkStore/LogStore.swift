@@ -13,6 +13,8 @@ public protocol LogStore: Sendable {
     func checkpoints() throws -> [Registry.StoredCheckpoint]
     func tenant(forCredential secret: String) throws -> String?
     func append(_ event: AuditEvent) async throws
+    /// Writes the counts of refusal floods whose minute is over.
+    func flushCountedRefusals(now: Date) async throws
 }
 
 extension Registry: LogStore {}

@@ -91,7 +91,7 @@ extension Registry {
                 event.decision = .refuse
                 event.code = error.code.rawValue
                 event.detail = error.reason
-                try Self.insert(event, db)
+                for admitted in self.refusals.admit([event]) { try Self.insert(admitted, db) }
                 if let device = view.device {
                     try Self.followUp(error, device: device, event: event, db)
                 }

@@ -14,6 +14,8 @@ public final class Registry: Sendable {
     let pool: DatabasePool
     let committer: GroupCommitter
     let checkpointer: Checkpointer
+    /// Holds back floods of refusals (``RefusalLimiter``).
+    let refusals = RefusalLimiter()
 
     /// Opens (creating if needed) the registry at a path and brings its schema up to date.
     public init(path: String, now: Date = Date()) throws {
@@ -295,10 +297,23 @@ public final class Registry: Sendable {
 
     // MARK: Events
 
-    /// Appends events to the log, in one batched transaction with other writers.
+    /// Appends events to the log, in one batched transaction with other writers. Refusals pass
+    /// through the flood limit (``RefusalLimiter``): beyond 60 of a kind from one host in a
+    /// minute, they are counted into one event.
     public func append(_ events: [AuditEvent]) async throws {
+        let admitted = refusals.admit(events)
+        guard !admitted.isEmpty else { return }
         try await committer.perform { db in
-            for event in events { try Self.insert(event, db) }
+            for event in admitted { try Self.insert(event, db) }
+        }
+    }
+
+    /// Writes the counts of floods whose minute is over (called now and then by a background service).
+    public func flushCountedRefusals(now: Date = Date()) async throws {
+        let counts = refusals.flush(now: now)
+        guard !counts.isEmpty else { return }
+        try await committer.perform { db in
+            for event in counts { try Self.insert(event, db) }
         }
     }
 

@@ -91,7 +91,7 @@ def verify_consistency(first, second, first_root, second_root, proof):
 
 def open_checkpoint(note, key_text):
     """C2SP signed-note: the body, then a blank line and `— name base64(keyid || sig)` lines."""
-    name, key_hash, key_b64 = key_text.strip().split("+")
+    name, key_hash, key_b64 = key_text.strip().split("+", 2)
     raw = base64.b64decode(key_b64)
     assert raw[0] == 1, "not an Ed25519 note key"
     key_id = sha256(name.encode() + b"\n" + raw)[:4]

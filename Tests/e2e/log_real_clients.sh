@@ -47,6 +47,12 @@ check "a proof outside the signed tree is refused (400), not a 500" in_shell \
 check "hallmark log verify --server checks the served log" "$HALLMARK" log verify --data-dir "$DATA" --server "$B" --credential "$OPERATOR"
 check "hallmark log proof DEV-1 prints a proof an auditor checks alone" in_shell \
   "'$HALLMARK' log proof --data-dir '$DATA' DEV-1 > proof.json && python3 '$HERE/log_check.py' proof proof.json"
+head -c 300 /dev/urandom | base64 > garbage.csr
+for i in $(seq 1 80); do
+  curl -s -o /dev/null --cacert "$ROOT" -H 'Content-Type: application/pkcs10' --data-binary @garbage.csr "$B/.well-known/est/simpleenroll"
+done
+check "a flood of 80 malformed CSRs from one host writes 60 events; the rest are counted" in_shell \
+  "sleep 0.5; n=\$('$HALLMARK' registry events --data-dir '$DATA' --limit 1000 | grep -c csr_malformed); echo \"\$n events\"; [ \"\$n\" -eq 60 ]"
 FIRST=$(size)
 stop_server
 
@@ -86,4 +92,4 @@ check "an edit with its leaf hash rewritten too is caught by the signed root" ca
 tamper inserted "INSERT INTO events (id, at, tenant_id, action, decision, code, detail) VALUES (2, 0, 'default', 'enroll', 'allow', 'issued', 'backdated') ON CONFLICT DO NOTHING;
   DELETE FROM events WHERE id = 2; INSERT INTO events (id, at, tenant_id, action, decision, code, detail) VALUES (2, 0, 'default', 'enroll', 'allow', 'issued', 'backdated')"
 check "an event replaced by a backdated one is caught" caught inserted "event 2 was edited"
-finish log 18
+finish log 19
