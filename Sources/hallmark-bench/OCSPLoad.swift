@@ -125,28 +125,10 @@ enum OCSPLoad {
 
     /// One request on a new connection; true for `HTTP/1.x 200` with a successful OCSPResponse.
     static func exchange(port: Int, body: [UInt8]) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard let fd = open(port: port) else { return false }
         defer { close(fd) }
-        // A responder that never answers costs a failed request, not the whole load.
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return false }
         let head = "POST /ocsp HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/ocsp-request\r\nContent-Length: \(body.count)\r\n\r\n"
-        let message = Array(head.utf8) + body
-        var sent = 0
-        while sent < message.count {
-            let n = message[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { return false }
-            sent += n
-        }
+        guard write(fd, Array(head.utf8) + body) else { return false }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
