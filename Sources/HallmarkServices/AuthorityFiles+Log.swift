@@ -13,19 +13,13 @@ extension AuthorityFiles {
 
     /// The transparency log's Ed25519 signer: made (and its verifier key written) the first time.
     public func logSigner(name: String, passphrase: Passphrase) throws -> Checkpoint.Signer {
+        let key: Curve25519.Signing.PrivateKey
         if FileManager.default.fileExists(atPath: logKey.path) {
-            let sealed = try JSONDecoder().decode(SealedPrivateKey.self, from: Data(contentsOf: logKey))
-            let key = try Self.ed25519(try sealed.open(passphrase: passphrase))
-            let signer = Checkpoint.Signer(name: name, key: key)
-            try Data((signer.verifier.text + "\n").utf8).write(to: logVerifierFile)
-            return signer
+            key = try Self.ed25519(try readSealed(logKey).open(passphrase: passphrase))
+        } else {
+            key = Curve25519.Signing.PrivateKey()
+            try write(SealedPrivateKey.seal(Certificate.PrivateKey(key), purpose: "transparency-log", passphrase: passphrase), to: logKey)
         }
-        let key = Curve25519.Signing.PrivateKey()
-        let sealed = try SealedPrivateKey.seal(Certificate.PrivateKey(key), purpose: "transparency-log", passphrase: passphrase)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(sealed).write(to: logKey, options: .withoutOverwriting)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: logKey.path)
         let signer = Checkpoint.Signer(name: name, key: key)
         try Data((signer.verifier.text + "\n").utf8).write(to: logVerifierFile)
         return signer

@@ -190,7 +190,7 @@ public struct AuthorityFiles: Sendable {
         }
     }
 
-    private func write(_ sealed: SealedPrivateKey, to url: URL) throws {
+    func write(_ sealed: SealedPrivateKey, to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(sealed)
@@ -204,7 +204,7 @@ public struct AuthorityFiles: Sendable {
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
     }
 
-    private func readSealed(_ url: URL) throws -> SealedPrivateKey {
+    func readSealed(_ url: URL) throws -> SealedPrivateKey {
         do {
             return try JSONDecoder().decode(SealedPrivateKey.self, from: Data(contentsOf: url))
         } catch {
