@@ -45,11 +45,11 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .unsupportedMediaType
             case .bodyTooLarge:
                 .tooLarge
-            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid:
+            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid, .firmwareImageInvalid:
                 .invalid
-            case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded:
+            case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded, .firmwareSignatureInvalid, .firmwareSignerUnknown, .firmwareNotForDevice, .firmwareRollback, .firmwareDowngrade, .firmwareWrongProduct:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareReleaseExists:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -115,6 +115,15 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case productExists = "product_exists"
         case notFound = "not_found"
         case logInconsistent = "log_inconsistent"
+        case firmwareImageInvalid = "firmware_image_invalid"
+        case firmwareSignatureInvalid = "firmware_signature_invalid"
+        case firmwareSignerUnknown = "firmware_signer_unknown"
+        case firmwareNotForDevice = "firmware_not_for_device"
+        case firmwareRollback = "firmware_rollback"
+        case firmwareDowngrade = "firmware_downgrade"
+        case firmwareWrongProduct = "firmware_wrong_product"
+        case firmwareKeyMissing = "firmware_key_missing"
+        case firmwareReleaseExists = "firmware_release_exists"
         case internalError = "internal_error"
         }
     }
@@ -225,6 +234,16 @@ extension HallmarkError.Code {
     public static let batchInvalid = Self(.batchInvalid)
     public static let productInvalid = Self(.productInvalid)
     public static let productExists = Self(.productExists)
+    // Firmware
+    public static let firmwareImageInvalid = Self(.firmwareImageInvalid)
+    public static let firmwareSignatureInvalid = Self(.firmwareSignatureInvalid)
+    public static let firmwareSignerUnknown = Self(.firmwareSignerUnknown)
+    public static let firmwareNotForDevice = Self(.firmwareNotForDevice)
+    public static let firmwareRollback = Self(.firmwareRollback)
+    public static let firmwareDowngrade = Self(.firmwareDowngrade)
+    public static let firmwareWrongProduct = Self(.firmwareWrongProduct)
+    public static let firmwareKeyMissing = Self(.firmwareKeyMissing)
+    public static let firmwareReleaseExists = Self(.firmwareReleaseExists)
     // Generic
     public static let notFound = Self(.notFound)
     public static let internalError = Self(.internalError)
