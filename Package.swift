@@ -99,6 +99,7 @@ let package = Package(
             name: "HallmarkServices",
             dependencies: [
                 "HallmarkCore",
+                "Firmware",
                 "Revocation",
                 "TransparencyLog",
                 .product(name: "Logging", package: "swift-log"),
@@ -131,7 +132,7 @@ let package = Package(
         .target(
             name: "HallmarkDevice",
             dependencies: [
-                "HallmarkCore", "MQTTCore",
+                "HallmarkCore", "MQTTCore", "Firmware",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -160,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "hallmark",
             dependencies: [
-                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkServer", "HallmarkDevice", "Revocation", "TransparencyLog",
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkServer", "HallmarkDevice", "Revocation", "TransparencyLog", "Firmware",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

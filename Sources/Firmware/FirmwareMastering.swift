@@ -86,6 +86,12 @@ public struct DeviceCopier: Sendable {
         self.keyRange = tlv.offset..<tlv.offset + tlv.value.count
     }
 
+    /// A one-way fingerprint of the content key (SHA-256 under a label), so releases can be
+    /// checked never to share one.
+    public var contentKeyFingerprint: String {
+        Array(SHA256.hash(data: Array("hallmark-firmware-content-key".utf8) + contentKey)).hexString
+    }
+
     /// A device's ENC_EC256 value: the content key wrapped for its firmware key.
     public func wrappedKey(for device: P256.KeyAgreement.PublicKey) throws -> [UInt8] {
         try EC256KeyWrap.wrap(contentKey, for: device)

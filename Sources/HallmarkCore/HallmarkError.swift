@@ -49,7 +49,7 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .invalid
             case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded, .firmwareSignatureInvalid, .firmwareSignerUnknown, .firmwareNotForDevice, .firmwareRollback, .firmwareDowngrade, .firmwareWrongProduct:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareReleaseExists:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareKeyExists, .firmwareReleaseExists:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -123,6 +123,7 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case firmwareDowngrade = "firmware_downgrade"
         case firmwareWrongProduct = "firmware_wrong_product"
         case firmwareKeyMissing = "firmware_key_missing"
+        case firmwareKeyExists = "firmware_key_exists"
         case firmwareReleaseExists = "firmware_release_exists"
         case internalError = "internal_error"
         }
@@ -243,6 +244,7 @@ extension HallmarkError.Code {
     public static let firmwareDowngrade = Self(.firmwareDowngrade)
     public static let firmwareWrongProduct = Self(.firmwareWrongProduct)
     public static let firmwareKeyMissing = Self(.firmwareKeyMissing)
+    public static let firmwareKeyExists = Self(.firmwareKeyExists)
     public static let firmwareReleaseExists = Self(.firmwareReleaseExists)
     // Generic
     public static let notFound = Self(.notFound)

@@ -80,9 +80,12 @@ extension Registry {
                 let byKey = try db.cachedStatement(sql: "SELECT udid FROM devices WHERE key_fingerprint = ?")
                 let insert = try db.cachedStatement(
                     sql: """
-                        INSERT INTO devices (udid, tenant_id, product_id, public_key, key_fingerprint, source, status, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?)
+                        INSERT INTO devices (udid, tenant_id, product_id, public_key, key_fingerprint, source, status, created_at, updated_at, firmware_key)
+                        VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?, ?)
                         """)
+                // A device listed again with its firmware key gains it, if it had none.
+                let addFirmwareKey = try db.cachedStatement(
+                    sql: "UPDATE devices SET firmware_key = ?, updated_at = ? WHERE udid = ? AND firmware_key IS NULL")
                 let at = now.timeIntervalSince1970
                 while let row = try nextRow() {
                     report.rowsRead += 1
@@ -99,6 +102,9 @@ extension Registry {
                     if let existing = try String.fetchOne(byUDID, arguments: [entry.udid.rawValue]) {
                         if existing == fingerprint {
                             report.alreadyPresent += 1
+                            if let firmwareKey = entry.firmwareKey {
+                                try addFirmwareKey.execute(arguments: [Data(firmwareKey.spkiDER), at, entry.udid.rawValue])
+                            }
                         } else {
                             report.record(
                                 AllowlistProblem(
@@ -120,6 +126,7 @@ extension Registry {
                     }
                     try insert.execute(arguments: [
                         entry.udid.rawValue, tenant, product, Data(entry.key.spkiDER), fingerprint, source, at, at,
+                        entry.firmwareKey.map { Data($0.spkiDER) },
                     ])
                     report.imported += 1
                 }

@@ -311,6 +311,48 @@ enum RegistrySchema {
                         BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
                     """)
         }
+        migrator.registerMigration("v10-firmware") { db in
+            // Firmware: each device's firmware decryption key (from a trusted channel), each
+            // product's signing and mastering keys (sealed under the passphrase, like the CA's),
+            // the signers whose images it imports, and its releases. A release's image is stored
+            // as mastered, encrypted for the mastering key: the plain image never is.
+            try db.execute(
+                sql: """
+                    ALTER TABLE devices ADD COLUMN firmware_key BLOB;
+                    CREATE TABLE firmware_keys (
+                        tenant_id TEXT NOT NULL,
+                        product_id TEXT NOT NULL,
+                        signing_key_sealed TEXT NOT NULL,
+                        mastering_key_sealed TEXT NOT NULL,
+                        signing_public_key BLOB NOT NULL,
+                        mastering_public_key BLOB NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, product_id)
+                    );
+                    CREATE TABLE firmware_signers (
+                        tenant_id TEXT NOT NULL,
+                        product_id TEXT NOT NULL,
+                        key_hash TEXT NOT NULL,
+                        public_key BLOB NOT NULL,
+                        added_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, product_id, key_hash)
+                    );
+                    CREATE TABLE firmware_releases (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        product_id TEXT NOT NULL,
+                        version TEXT NOT NULL,
+                        security_counter INTEGER NOT NULL,
+                        size INTEGER NOT NULL,
+                        signer_key_hash TEXT NOT NULL,
+                        origin TEXT NOT NULL,
+                        content_key_hash TEXT NOT NULL UNIQUE,
+                        created_at REAL NOT NULL,
+                        image BLOB NOT NULL,
+                        UNIQUE (tenant_id, product_id, version)
+                    );
+                    """)
+        }
         return migrator
     }
 }

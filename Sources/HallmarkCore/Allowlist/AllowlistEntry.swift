@@ -6,11 +6,15 @@ public struct AllowlistEntry: Hashable, Sendable {
     public var key: DeviceKey
     /// Where the entry was read (file line or JSON index), for reports.
     public var line: Int
+    /// The device's firmware decryption key (P-256, separate from the root of trust), when the
+    /// file lists one (the optional `firmware_key` column).
+    public var firmwareKey: DeviceKey?
 
-    public init(udid: UDID, key: DeviceKey, line: Int) {
+    public init(udid: UDID, key: DeviceKey, line: Int, firmwareKey: DeviceKey? = nil) {
         self.udid = udid
         self.key = key
         self.line = line
+        self.firmwareKey = firmwareKey
     }
 }
 

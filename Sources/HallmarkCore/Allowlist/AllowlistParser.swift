@@ -1,6 +1,6 @@
 import Foundation
 
-/// Reads allowlists from CSV (`udid,public_key`) or JSON, reporting each bad row by line.
+/// Reads allowlists from CSV (`udid,public_key[,firmware_key]`) or JSON, reporting each bad row by line.
 ///
 /// Within one file, a row identical to an earlier one is a `duplicate`; the same UDID with
 /// another key, or the same key under another UDID, is `invalid` (`allowlist_conflict`).
@@ -82,11 +82,14 @@ public struct AllowlistParser: Sendable {
     private struct JSONEntry: Decodable {
         var udid: String?
         var publicKey: String?
+        var firmwareKey: String?
 
         enum CodingKeys: String, CodingKey {
             case udid
             case publicKey = "public_key"
             case publicKeyCamel = "publicKey"
+            case firmwareKey = "firmware_key"
+            case firmwareKeyCamel = "firmwareKey"
         }
 
         init(from decoder: any Decoder) throws {
@@ -95,6 +98,9 @@ public struct AllowlistParser: Sendable {
             self.publicKey =
                 try container.decodeIfPresent(String.self, forKey: .publicKey)
                 ?? container.decodeIfPresent(String.self, forKey: .publicKeyCamel)
+            self.firmwareKey =
+                try container.decodeIfPresent(String.self, forKey: .firmwareKey)
+                ?? container.decodeIfPresent(String.self, forKey: .firmwareKeyCamel)
         }
     }
 
@@ -126,7 +132,7 @@ public struct AllowlistParser: Sendable {
                         .allowlistInvalid, "Entry \(index + 1) lacks \"udid\" or \"public_key\".",
                         remedy: "Give every entry both fields."))
             }
-            return .init(line: index + 1, udid: entry.udid, key: entry.publicKey, problem: nil)
+            return .init(line: index + 1, udid: entry.udid, key: entry.publicKey, problem: nil, firmwareKey: entry.firmwareKey)
         }
     }
 }

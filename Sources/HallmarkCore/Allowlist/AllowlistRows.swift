@@ -19,6 +19,7 @@ public struct AllowlistRows {
         var udid: String?
         var key: String?
         var problem: HallmarkError?
+        var firmwareKey: String? = nil
     }
 
     enum Source {
@@ -30,6 +31,8 @@ public struct AllowlistRows {
     public private(set) var rowsRead = 0
     private var source: Source
     private var headerChecked = false
+    /// The column of `firmware_key`: the header's, or the third when there is no header.
+    private var firmwareKeyColumn = 2
     private var udids: [Digest: (line: Int32, key: Digest)] = [:]
     private var keys: [Digest: Int32] = [:]
 
@@ -72,9 +75,24 @@ public struct AllowlistRows {
                 "Key already listed on line \(line) for another device; two devices cannot share a root-of-trust key.",
                 remedy: "Check the export: a shared key means cloned or corrupt records.")
         }
+        var firmwareKey: DeviceKey?
+        if let text = raw.firmwareKey.map(ASCII.trimmingSpaces), !text.isEmpty {
+            let parsed = try DeviceKey(text: text)
+            guard parsed.algorithm == .p256 else {
+                throw HallmarkError(
+                    .keyAlgorithmNotAllowed, "The firmware key must be a P-256 key (MCUboot's ENC_EC256).",
+                    remedy: "Make the device's firmware key with `openssl ecparam -name prime256v1` or `imgtool keygen -t ecdsa-p256`.")
+            }
+            guard parsed != key else {
+                throw HallmarkError(
+                    .allowlistInvalid, "The firmware key is the root-of-trust key; they must be separate keys.",
+                    remedy: "Give the device a firmware decryption key of its own.")
+            }
+            firmwareKey = parsed
+        }
         udids[udidDigest] = (Int32(clamping: raw.line), keyDigest)
         keys[keyDigest] = Int32(clamping: raw.line)
-        return .entry(AllowlistEntry(udid: udid, key: key, line: raw.line))
+        return .entry(AllowlistEntry(udid: udid, key: key, line: raw.line, firmwareKey: firmwareKey))
     }
 
     /// The next row with content: blank lines, `#` comments and a leading `udid,...` header are
@@ -92,7 +110,11 @@ public struct AllowlistRows {
                 if record.fields.first?.hasPrefix("#") == true { continue }
                 if !headerChecked {
                     headerChecked = true
-                    if ASCII.trimmingSpaces(record.fields[0]).lowercased() == "udid" { continue }
+                    let names = record.fields.map { ASCII.trimmingSpaces($0).lowercased() }
+                    if names[0] == "udid" {
+                        firmwareKeyColumn = names.firstIndex(of: "firmware_key") ?? Int.max
+                        continue
+                    }
                 }
                 guard record.fields.count >= 2 else {
                     return RawRow(
@@ -101,7 +123,9 @@ public struct AllowlistRows {
                             .allowlistInvalid, "Expected 2 columns (udid,public_key), found \(record.fields.count).",
                             remedy: "Write each row as udid,public_key; quote PEM keys that span lines."))
                 }
-                return RawRow(line: record.line, udid: record.fields[0], key: record.fields[1], problem: record.error)
+                return RawRow(
+                    line: record.line, udid: record.fields[0], key: record.fields[1], problem: record.error,
+                    firmwareKey: firmwareKeyColumn < record.fields.count ? record.fields[firmwareKeyColumn] : nil)
             }
             return nil
         }

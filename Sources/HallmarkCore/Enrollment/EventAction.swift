@@ -56,7 +56,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case .caStatus: LiveEffect(sessions: .tenantsRegisteredCAs, reloadsTrust: true)
         case .tenantCreate, .tenantCA: .trust
         case .alarm, .allowlistImport, .apiAuth, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
-            .certificateExpiry, .enroll, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
+            .certificateExpiry, .enroll, .firmwareImage, .firmwareKey, .firmwareRelease, .firmwareSigner, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
             .mqttTLS, .productUpdate, .reenroll, .revocation, .tenantCredential, .vendorRegister:
             .none
         }
@@ -89,6 +89,10 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case deviceStatus = "device.status"
         case deviceTransfer = "device.transfer"
         case enroll
+        case firmwareImage = "firmware.image"
+        case firmwareKey = "firmware.key"
+        case firmwareRelease = "firmware.release"
+        case firmwareSigner = "firmware.signer"
         case manifestClaim = "manifest.claim"
         case manifestImport = "manifest.import"
         case mqttConnect = "mqtt.connect"
@@ -124,6 +128,10 @@ extension EventAction {
     public static let deviceStatus = Self(.deviceStatus)
     public static let deviceTransfer = Self(.deviceTransfer)
     public static let enroll = Self(.enroll)
+    public static let firmwareImage = Self(.firmwareImage)
+    public static let firmwareKey = Self(.firmwareKey)
+    public static let firmwareRelease = Self(.firmwareRelease)
+    public static let firmwareSigner = Self(.firmwareSigner)
     public static let manifestClaim = Self(.manifestClaim)
     public static let manifestImport = Self(.manifestImport)
     public static let mqttConnect = Self(.mqttConnect)
