@@ -36,6 +36,7 @@ public struct DeviceState: Sendable {
         let state = DeviceState(directory: directory, udid: udid, rootOfTrust: key)
         try writeSecret(try key.serializeAsPEM().pemString, to: state.keyFile)
         try Data((udid.rawValue + "\n").utf8).write(to: state.udidFile)
+        try DeviceFirmware(state: state).makeFirmwareKey()
         return state
     }
 

@@ -8,7 +8,7 @@ import X509
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "The device agent: play a device that enrols over EST and sends telemetry over MQTT.",
-        subcommands: [Factory.self, Boot.self, Run.self, Telemetry.self, Show.self])
+        subcommands: [Factory.self, Boot.self, Run.self, Telemetry.self, Show.self, Install.self, Reboot.self, Slots.self, Tamper.self, Restore.self])
 
     struct Factory: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -34,19 +34,27 @@ struct DeviceCommand: AsyncParsableCommand {
         var station: String?
         @Option(help: "The station credential from `hallmark batch create` (default: $HALLMARK_STATION_CREDENTIAL).")
         var stationCredential: String?
+        @Option(help: "A firmware signing key the bootloader trusts (DIR/signing.pub.pem from `hallmark firmware key create`); repeatable.")
+        var bootKey: [String] = []
+        @Option(help: "The product the devices are (with --tenant, default 'default'): images naming another product's class id are refused.")
+        var product: String?
+        @Option(help: "The tenant of --product.") var tenant: String?
 
         func run() async throws {
             try await reporting {
                 let base = URL(fileURLWithPath: out, isDirectory: true)
                 let trustPEM = try trust.map { try String(contentsOfFile: $0, encoding: .utf8) }
                 let chipVendor = try vendor.map { try SimulatedVendor.load(from: URL(fileURLWithPath: $0, isDirectory: true)) }
-                var csv = "udid,public_key\n"
+                let bootKeys = try bootKey.map { String(decoding: try readFile($0), as: UTF8.self) }.joined(separator: "\n")
+                var csv = "udid,public_key,firmware_key\n"
                 var devices: [DeviceState] = []
                 var chips: [(udid: UDID, key: DeviceKey, attestation: Certificate?)] = []
                 for index in 1...max(count, 1) {
                     let state = try DeviceState.manufacture(at: base.appendingPathComponent(String(format: "device-%05d", index)))
                     if let trustPEM { try state.install(trustRoots: trustPEM) }
-                    csv += "\(state.udid),\(Data(state.publicKey.spkiDER).base64EncodedString())\n"
+                    let firmware = DeviceFirmware(state: state)
+                    if !bootKeys.isEmpty || product != nil { try firmware.provision(bootKeysPEM: bootKeys, tenant: tenant, product: product) }
+                    csv += "\(state.udid),\(Data(state.publicKey.spkiDER).base64EncodedString()),\(Data(try firmware.firmwareKeySPKI()).base64EncodedString())\n"
                     let attestation = try chipVendor?.attestationCertificate(udid: state.udid, key: state.publicKey)
                     if let attestation { try state.install(attestation: attestation) }
                     chips.append((state.udid, state.publicKey, attestation))
