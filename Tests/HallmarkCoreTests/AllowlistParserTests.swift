@@ -23,6 +23,52 @@ import X509
         #expect(result.entries[1].line > 2)  // the PEM row spans several lines
     }
 
+    @Test func anOptionalFirmwareKeyColumn() throws {
+        let (rot, firmware, other) = (try key(), try key(), try key())
+        let b64 = { (k: DeviceKey) in Data(k.spkiDER).base64EncodedString() }
+        let csv = """
+            udid,firmware_key,public_key
+            DEV-A,\(b64(firmware)),\(b64(rot))
+            DEV-B,,\(b64(other))
+            DEV-C,\(b64(rot)),\(b64(rot))
+
+            """
+        let result = AllowlistParser().parse(Array(csv.utf8), format: .csv)
+        // The header names the columns; DEV-C's firmware key is its root of trust, which is refused.
+        #expect(result.entries.map(\.udid.rawValue) == ["DEV-A", "DEV-B"])
+        #expect(result.entries[0].key == rot && result.entries[0].firmwareKey == firmware)
+        #expect(result.entries[1].key == other && result.entries[1].firmwareKey == nil)
+        #expect(result.problems.map(\.udid) == ["DEV-C"])
+        let json = """
+            [{"udid": "DEV-A", "public_key": "\(b64(rot))", "firmware_key": "\(b64(firmware))"},
+             {"udid": "DEV-B", "public_key": "\(b64(other))"},
+             {"udid": "DEV-C", "public_key": "\(b64(firmware))", "firmware_key": "\(b64(firmware))"}]
+            """
+        let fromJSON = AllowlistParser().parse(Array(json.utf8), format: .json)
+        #expect(fromJSON.entries.map(\.udid.rawValue) == ["DEV-A", "DEV-B"])
+        #expect(fromJSON.entries[0].firmwareKey == firmware)
+        #expect(fromJSON.entries[1].firmwareKey == nil)
+        let plain = """
+            udid,public_key,firmware_key
+            DEV-A,\(b64(rot)),\(b64(firmware))
+            DEV-B,\(b64(other))
+            DEV-D,\(b64(try key())),\(b64(other))
+            DEV-E,\(b64(try key())),not-a-key
+            """
+        let rows = AllowlistParser().parse(Array(plain.utf8), format: .csv)
+        #expect(rows.entries.map(\.udid.rawValue) == ["DEV-A", "DEV-B", "DEV-D"])
+        #expect(rows.entries[0].firmwareKey == firmware && rows.entries[1].firmwareKey == nil)
+        #expect(rows.problems.map(\.udid) == ["DEV-E"])
+    }
+
+    @Test func aFirmwareKeyMustBeItsOwnKey() throws {
+        let rot = try key()
+        let csv = "udid,public_key,firmware_key\nDEV-A,\(Data(rot.spkiDER).base64EncodedString()),\(Data(rot.spkiDER).base64EncodedString())\n"
+        let result = AllowlistParser().parse(Array(csv.utf8), format: .csv)
+        #expect(result.entries.isEmpty)
+        #expect(result.problems.first?.error.code == .allowlistInvalid)
+    }
+
     @Test func badRowsAreReportedByLine() throws {
         let good = try key()
         let csv = """

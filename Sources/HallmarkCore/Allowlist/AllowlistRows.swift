@@ -33,6 +33,8 @@ public struct AllowlistRows {
     private var headerChecked = false
     /// The column of `firmware_key`: the header's, or the third when there is no header.
     private var firmwareKeyColumn = 2
+    /// The column of `public_key`: the header's, or the second.
+    private var publicKeyColumn = 1
     private var udids: [Digest: (line: Int32, key: Digest)] = [:]
     private var keys: [Digest: Int32] = [:]
 
@@ -113,10 +115,11 @@ public struct AllowlistRows {
                     let names = record.fields.map { ASCII.trimmingSpaces($0).lowercased() }
                     if names[0] == "udid" {
                         firmwareKeyColumn = names.firstIndex(of: "firmware_key") ?? Int.max
+                        publicKeyColumn = names.firstIndex(of: "public_key") ?? 1
                         continue
                     }
                 }
-                guard record.fields.count >= 2 else {
+                guard record.fields.count >= 2, publicKeyColumn < record.fields.count else {
                     return RawRow(
                         line: record.line, udid: record.fields.first, key: nil,
                         problem: HallmarkError(
@@ -124,7 +127,7 @@ public struct AllowlistRows {
                             remedy: "Write each row as udid,public_key; quote PEM keys that span lines."))
                 }
                 return RawRow(
-                    line: record.line, udid: record.fields[0], key: record.fields[1], problem: record.error,
+                    line: record.line, udid: record.fields[0], key: record.fields[publicKeyColumn], problem: record.error,
                     firmwareKey: firmwareKeyColumn < record.fields.count ? record.fields[firmwareKeyColumn] : nil)
             }
             return nil
