@@ -37,6 +37,8 @@ final class Broker: Sendable {
     let clones = CloneWatch()
     let events: EventWriter
     let logger: Logger
+    /// The AWS IoT Jobs device API.
+    let jobs: JobsResponder
     private let state = Mutex(State())
     private let identities = Mutex<[String: ConnectionIdentity]>([:])
     private let generation = Atomic<UInt64>(0)
@@ -50,6 +52,7 @@ final class Broker: Sendable {
         self.telemetry = telemetry
         self.logger = logger
         self.events = EventWriter(registry: registry, logger: logger)
+        self.jobs = JobsResponder(registry: registry, logger: logger)
     }
 
     static func sessionKey(tenant: String, clientID: String) -> String { tenant + "\u{0}" + clientID }

@@ -49,7 +49,7 @@ public final class BrokerService: Service, Sendable {
     /// list them before the broker, so that they shut down after it (the group shuts down in
     /// reverse order) and write what its last connections recorded. The event writer comes first.
     public var backgroundServices: [any Service] {
-        [broker.events, RegistryWatcher(broker: broker, hallmarkCA: hallmarkCA)] + (broker.telemetry.map { [$0] } ?? [])
+        [broker.events, RegistryWatcher(broker: broker, hallmarkCA: hallmarkCA), JobsNotifier(broker: broker)] + (broker.telemetry.map { [$0] } ?? [])
     }
 
     /// Hallmark's shared issuing CA, each tenant's own, and the active registered OEM CAs.

@@ -1,3 +1,5 @@
+import HallmarkCore
+
 /// Topics no client publishes to, whatever its policy says: the broker's and Hallmark's own
 /// announcements, and the shared-subscription prefix, which names no topic.
 enum ReservedTopics {
@@ -5,6 +7,10 @@ enum ReservedTopics {
 
     /// Whether a PUBLISH to `topic` is refused before any policy is asked.
     static func refusesPublish(_ topic: String) -> Bool {
-        topic.utf8.first == UInt8(ascii: "$") && publishPrefixes.contains { topic.hasPrefix($0) }
+        guard topic.utf8.first == UInt8(ascii: "$") else { return false }
+        if publishPrefixes.contains(where: { topic.hasPrefix($0) }) { return true }
+        // In the jobs API's space only requests are published by clients: its replies and
+        // notifications are Hallmark's.
+        return JobsTopic.isJobsTopic(topic) && (try? JobsTopic(parsing: topic)) == nil
     }
 }

@@ -45,11 +45,11 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .unsupportedMediaType
             case .bodyTooLarge:
                 .tooLarge
-            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid, .firmwareImageInvalid:
+            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid, .firmwareImageInvalid, .jobInvalid:
                 .invalid
             case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded, .firmwareSignatureInvalid, .firmwareSignerUnknown, .firmwareNotForDevice, .firmwareRollback, .firmwareDowngrade, .firmwareWrongProduct:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareKeyExists, .firmwareReleaseExists:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareKeyExists, .firmwareReleaseExists, .jobExists, .jobStateInvalid:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -125,6 +125,9 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case firmwareKeyMissing = "firmware_key_missing"
         case firmwareKeyExists = "firmware_key_exists"
         case firmwareReleaseExists = "firmware_release_exists"
+        case jobInvalid = "job_invalid"
+        case jobExists = "job_exists"
+        case jobStateInvalid = "job_state_invalid"
         case internalError = "internal_error"
         }
     }
@@ -246,6 +249,10 @@ extension HallmarkError.Code {
     public static let firmwareKeyMissing = Self(.firmwareKeyMissing)
     public static let firmwareKeyExists = Self(.firmwareKeyExists)
     public static let firmwareReleaseExists = Self(.firmwareReleaseExists)
+    // Jobs
+    public static let jobInvalid = Self(.jobInvalid)
+    public static let jobExists = Self(.jobExists)
+    public static let jobStateInvalid = Self(.jobStateInvalid)
     // Generic
     public static let notFound = Self(.notFound)
     public static let internalError = Self(.internalError)

@@ -29,6 +29,7 @@ public enum HTTPSServer {
     public static func makeApplication(
         configuration: Configuration, enrollment: EnrollmentService, registry: any FleetStore & ManifestStore,
         serverChain: [Certificate], serverKey: Certificate.PrivateKey, logger: Logger, log: TransparencyLogService? = nil,
+        firmware: (delivery: FirmwareDelivery, registry: Registry)? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: HallmarkRequestContext.self)
@@ -40,6 +41,7 @@ public enum HTTPSServer {
         try ESTRoutes(enrollment: enrollment).register(on: router)
         AdminRoutes(registry: registry, clock: { Date() }).register(on: router)
         if let log { LogRoutes(log: log).register(on: router) }
+        if let firmware { FirmwareRoutes(delivery: firmware.delivery, registry: firmware.registry).register(on: router) }
 
         return Application(
             router: router,

@@ -75,7 +75,8 @@ public struct HallmarkServer: Sendable {
         let https = try HTTPSServer.makeApplication(
             configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort),
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
-            logger: logger, log: log, onRunning: { port in await bound.https(port) })
+            logger: logger, log: log, firmware: (FirmwareDelivery(registry: registry, passphrase: passphrase), registry),
+            onRunning: { port in await bound.https(port) })
         let broker = try BrokerService(
             configuration: configuration.broker,
             registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
@@ -86,6 +87,7 @@ public struct HallmarkServer: Sendable {
                 services: broker.backgroundServices.map { .init(service: $0) }
                     + [
                         .init(service: log), .init(service: CertificateLifecycle(store: registry, logger: logger)),
+                        .init(service: RolloutService(registry: registry, logger: logger)),
                         .init(service: revocation),
                         .init(service: revocationListener), .init(service: broker), .init(service: https),
                     ],

@@ -25,6 +25,16 @@ public protocol BrokerStore: Sendable {
     func append(_ events: [AuditEvent]) async throws
     /// Appends telemetry samples.
     func appendTelemetry(_ samples: [TelemetrySample]) async throws
+    /// Answers a device's AWS IoT Jobs request (one transaction).
+    func answerJobsRequest(tenant: String, thing: String, topic: JobsTopic, payload: [UInt8], source: String?, now: Date) throws -> Registry.JobsAnswer
+    /// The things whose pending executions changed after `seq`.
+    func jobChanges(after seq: Int64, limit: Int) throws -> (last: Int64, things: [(tenant: String, thing: String)])
+    /// The newest job change's number.
+    func latestJobChange() throws -> Int64
+    /// A thing's released executions, any status.
+    func visibleExecutions(tenant: String, thing: String) throws -> [JobExecution]
+    /// A job's document, as JSON text.
+    func jobDocument(tenant: String, id: String) throws -> String?
 }
 
 extension Registry: BrokerStore {}

@@ -1,5 +1,5 @@
 /// The policy every product starts with, in AWS IoT policy syntax: a thing may connect only with
-/// its own name as client id and use only its own topic subtree.
+/// its own name as client id and use only its own topic subtree and its own AWS IoT Jobs topics.
 public enum DefaultPolicy {
     /// The policy's name.
     public static let name = "default-thing-policy"
@@ -12,9 +12,11 @@ public enum DefaultPolicy {
             {"Effect": "Allow", "Action": "iot:Connect",
              "Resource": "arn:hallmark:iot:::client/${iot:Connection.Thing.ThingName}"},
             {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
-             "Resource": "arn:hallmark:iot:::topic/things/${iot:Connection.Thing.ThingName}/*"},
+             "Resource": ["arn:hallmark:iot:::topic/things/${iot:Connection.Thing.ThingName}/*",
+                          "arn:hallmark:iot:::topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"]},
             {"Effect": "Allow", "Action": "iot:Subscribe",
-             "Resource": "arn:hallmark:iot:::topicfilter/things/${iot:Connection.Thing.ThingName}/*"}
+             "Resource": ["arn:hallmark:iot:::topicfilter/things/${iot:Connection.Thing.ThingName}/*",
+                          "arn:hallmark:iot:::topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"]}
           ]
         }
         """

@@ -353,6 +353,70 @@ enum RegistrySchema {
                     );
                     """)
         }
+        migrator.registerMigration("v11-jobs") { db in
+            // AWS IoT Jobs: a job (its document, its rollout and abort configuration) and one
+            // execution per target thing. An execution is invisible to its device until the
+            // rollout releases it. job_changes lists, in order, the things whose pending
+            // executions changed, for the broker's notify and notify-next.
+            try db.execute(
+                sql: """
+                    CREATE TABLE jobs (
+                        tenant_id TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        document TEXT NOT NULL,
+                        release_id TEXT,
+                        status TEXT NOT NULL,
+                        paused INTEGER NOT NULL DEFAULT 0,
+                        config TEXT NOT NULL,
+                        in_progress_timeout_seconds REAL,
+                        reason TEXT,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        completed_at REAL,
+                        PRIMARY KEY (tenant_id, id)
+                    );
+                    CREATE TABLE job_executions (
+                        tenant_id TEXT NOT NULL,
+                        job_id TEXT NOT NULL,
+                        thing TEXT NOT NULL,
+                        wave INTEGER NOT NULL DEFAULT 0,
+                        status TEXT NOT NULL,
+                        status_details TEXT NOT NULL DEFAULT '{}',
+                        queued_at REAL NOT NULL,
+                        released_at REAL,
+                        started_at REAL,
+                        last_updated_at REAL NOT NULL,
+                        version INTEGER NOT NULL DEFAULT 1,
+                        execution_number INTEGER NOT NULL DEFAULT 1,
+                        timeout_at REAL,
+                        PRIMARY KEY (tenant_id, job_id, thing)
+                    );
+                    CREATE INDEX job_executions_by_thing ON job_executions (tenant_id, thing, released_at);
+                    CREATE INDEX job_executions_unreleased ON job_executions (tenant_id, job_id, wave, thing) WHERE released_at IS NULL;
+                    CREATE INDEX job_executions_timing_out ON job_executions (timeout_at) WHERE timeout_at IS NOT NULL;
+                    CREATE TABLE job_changes (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        tenant_id TEXT NOT NULL,
+                        thing TEXT NOT NULL
+                    );
+                    CREATE TABLE thing_firmware (
+                        tenant_id TEXT NOT NULL,
+                        thing TEXT NOT NULL,
+                        version TEXT,
+                        security_counter INTEGER,
+                        reported_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, thing)
+                    );
+                    CREATE TABLE firmware_wraps (
+                        release_id TEXT NOT NULL,
+                        udid TEXT NOT NULL,
+                        wrapped_key BLOB NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (release_id, udid)
+                    );
+                    ALTER TABLE products ADD COLUMN production_release TEXT;
+                    """)
+        }
         return migrator
     }
 }

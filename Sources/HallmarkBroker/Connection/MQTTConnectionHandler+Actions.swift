@@ -30,6 +30,9 @@ extension MQTTConnectionHandler {
             openSession(request)
         case .route(let message, let ack, let telemetry):
             route(message, ack: ack, telemetry: telemetry)
+        case .jobs(let call, let ack):
+            if let ack { send(ack) }
+            if let session = machine.session { broker.jobs.handle(call, session: session, broker: broker) }
         case .refusePublish(let ack, let event):
             if let event { broker.record(event) }
             if let ack { send(ack) }

@@ -22,6 +22,8 @@ extension MQTTConnectionStateMachine {
         case openSession(SessionRequest)
         /// Routes a message through the broker, then ``routed(_:ack:)``.
         case route(BrokerMessage, RouteAck, telemetry: (tenant: String, thing: String)?)
+        /// A request to the AWS IoT Jobs API: acknowledged now, answered by the jobs service.
+        case jobs(JobsCall, ack: Packet?)
         /// A publish the policy refuses (MQTT 5): its acknowledgement, and an event unless rate-limited.
         case refusePublish(ack: Packet?, event: AuditEvent?)
         /// Answers SUBACK and adds the accepted subscriptions (their retained messages follow).
@@ -67,6 +69,17 @@ extension MQTTConnectionStateMachine {
         /// How many QoS 1 and 2 messages may be in flight toward the client.
         var window: Int
         var identity: ConnectionIdentity?
+    }
+
+    /// A jobs API request and who made it.
+    struct JobsCall: Sendable {
+        var topic: JobsTopic
+        var payload: [UInt8]
+        var tenant: String
+        /// The connection's own thing: a request about another thing's executions is refused.
+        var thing: String
+        var qos: QoS
+        var source: String?
     }
 
     /// The acknowledgement a routed PUBLISH gets, once it is known whether anyone subscribed.

@@ -103,6 +103,19 @@ extension MQTTConnectionStateMachine {
             }
             return .refusePublish(ack: ack, event: event)
         }
+        if let identity = connected.identity, let jobs = try? JobsTopic(parsing: topic) {
+            let ack: Packet? = switch (publish.qos, publish.packetID) {
+            case (.atLeastOnce, let id?): .puback(AckPacket(packetID: id))
+            case (.exactlyOnce, let id?): .pubrec(AckPacket(packetID: id))
+            default: nil
+            }
+            if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
+            return .jobs(
+                JobsCall(
+                    topic: jobs, payload: Array(buffer: publish.payload), tenant: identity.tenant, thing: identity.thingName, qos: publish.qos,
+                    source: remoteAddress),
+                ack: ack)
+        }
         if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
         let message = BrokerMessage(publish: publish, topic: topic, publisher: connected.session.key, now: now)
         return .route(

@@ -56,7 +56,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case .caStatus: LiveEffect(sessions: .tenantsRegisteredCAs, reloadsTrust: true)
         case .tenantCreate, .tenantCA: .trust
         case .alarm, .allowlistImport, .apiAuth, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
-            .certificateExpiry, .enroll, .firmwareImage, .firmwareKey, .firmwareRelease, .firmwareSigner, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
+            .certificateExpiry, .enroll, .jobCreate, .jobExecution, .jobStatus, .jobsRequest, .firmwareImage, .firmwareKey, .firmwareRelease, .firmwareSigner, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
             .mqttTLS, .productUpdate, .reenroll, .revocation, .tenantCredential, .vendorRegister:
             .none
         }
@@ -89,6 +89,10 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case deviceStatus = "device.status"
         case deviceTransfer = "device.transfer"
         case enroll
+        case jobCreate = "job.create"
+        case jobExecution = "job.execution"
+        case jobStatus = "job.status"
+        case jobsRequest = "jobs.request"
         case firmwareImage = "firmware.image"
         case firmwareKey = "firmware.key"
         case firmwareRelease = "firmware.release"
@@ -128,6 +132,10 @@ extension EventAction {
     public static let deviceStatus = Self(.deviceStatus)
     public static let deviceTransfer = Self(.deviceTransfer)
     public static let enroll = Self(.enroll)
+    public static let jobCreate = Self(.jobCreate)
+    public static let jobExecution = Self(.jobExecution)
+    public static let jobStatus = Self(.jobStatus)
+    public static let jobsRequest = Self(.jobsRequest)
     public static let firmwareImage = Self(.firmwareImage)
     public static let firmwareKey = Self(.firmwareKey)
     public static let firmwareRelease = Self(.firmwareRelease)
