@@ -74,4 +74,8 @@ public struct JobsRejection: Error, Sendable, Hashable {
         self.message = message
         self.executionState = executionState
     }
+
+    /// Rejections are equal when their codes are (as ``HallmarkError``s are).
+    public static func == (lhs: JobsRejection, rhs: JobsRejection) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }
