@@ -152,6 +152,15 @@ public struct DeviceFirmware: Sendable {
         return (next, events)
     }
 
+    /// The running image's decrypted payload (what it runs), for its self-test.
+    public func runningPayload() throws -> [UInt8] {
+        let boot = try bootState()
+        guard let running = boot.running, let bytes = FileManager.default.contents(atPath: slotFile(running).path) else { return [] }
+        let image = try MCUbootImage([UInt8](bytes))
+        let (_, plain) = try image.decrypt(with: try firmwareKey(), signers: try bootKeys())
+        return Array(plain[image.payloadRange])
+    }
+
     /// Simulates an attack on the flash: one byte of the running image's payload flipped.
     public func tamper() throws -> Int {
         let boot = try bootState()

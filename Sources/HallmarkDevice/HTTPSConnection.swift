@@ -78,6 +78,27 @@ public final class HTTPSConnection {
         }
     }
 
+    /// Sends a GET and hands the body to `onBody` as it arrives (a download written to disk as
+    /// it comes, so a cut connection keeps what it had).
+    /// - Returns: the status and headers.
+    public func stream(
+        _ path: String, headers extra: [(String, String)] = [], onBody: (ByteBuffer) throws -> Void
+    ) async throws -> (status: Int, headers: HTTPHeaders) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: host)
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        try await outbound.write(contentsOf: [.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)), .end(nil)])
+        var head: (Int, HTTPHeaders) = (0, [:])
+        while let part = try await inbound.next() {
+            switch part {
+            case .head(let response): head = (Int(response.status.code), response.headers)
+            case .body(let buffer): if (200..<300).contains(head.0) { try onBody(buffer) }
+            case .end: return head
+            }
+        }
+        throw HallmarkError(.internalError, "The server closed the connection before the download ended.", remedy: "Retry: the download resumes.")
+    }
+
     /// Sends one request and reads the whole response.
     public func request(
         _ method: HTTPMethod, _ path: String, headers extra: [(String, String)] = [], body: [UInt8] = []

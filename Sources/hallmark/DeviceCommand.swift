@@ -8,7 +8,7 @@ import X509
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "The device agent: play a device that enrols over EST and sends telemetry over MQTT.",
-        subcommands: [Factory.self, Boot.self, Run.self, Telemetry.self, Show.self, Install.self, Reboot.self, Slots.self, Tamper.self, Restore.self])
+        subcommands: [Factory.self, Boot.self, Run.self, Telemetry.self, Show.self, Install.self, Reboot.self, Slots.self, Tamper.self, Restore.self, Jobs.self])
 
     struct Factory: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -123,6 +123,7 @@ struct DeviceCommand: AsyncParsableCommand {
         @Option var renewAt = 2.0 / 3.0
         @Option(help: "The MQTT broker as HOST:PORT; readings go to things/<thing>/temperature.") var mqtt: String?
         @Option(help: "Seconds between readings.") var interval = 5.0
+        @Option(help: "Seconds between looks for jobs (with --mqtt).") var jobsInterval = 30.0
 
         func run() async throws {
             try await reporting {
@@ -133,6 +134,14 @@ struct DeviceCommand: AsyncParsableCommand {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await agent.run() }
                     if let broker {
+                        tasks.addTask {
+                            // Jobs are taken on start and then every --jobs-interval seconds (notify is a hint; start-next decides).
+                            let runner = FirmwareJobRunner(state: device, server: try .init(url: server), broker: broker)
+                            while true {
+                                if try device.certificate() != nil { _ = try? await runner.runOnce() }
+                                try await Task.sleep(for: .seconds(jobsInterval))
+                            }
+                        }
                         tasks.addTask {
                             // Telemetry starts once the device holds a certificate.
                             while try device.certificate() == nil { try await Task.sleep(for: .seconds(1)) }

@@ -113,6 +113,30 @@ extension DeviceCommand {
     }
 }
 
+extension DeviceCommand {
+    struct Jobs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take the device's jobs once, as the agent does on every connection: start-next until none is left, each firmware job downloaded, installed, rebooted into, self-tested and reported.")
+        @Option var state: String
+        @Option(help: "The server, https://HOST:PORT (firmware downloads).") var server: String
+        @Option(help: "The broker, HOST:PORT.") var mqtt: String
+        @Option(help: "Cut the first download after this many bytes, as a power loss would; the next run resumes it.")
+        var stopDownloadAfter: Int?
+
+        func run() async throws {
+            try await reporting {
+                let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
+                let runner = FirmwareJobRunner(state: device, server: try .init(url: server), broker: try DeviceCommand.hostAndPort(mqtt))
+                let report = try await runner.runOnce(stopDownloadAfter: stopDownloadAfter)
+                for (job, status, details) in report.handled {
+                    print("\(job): \(status) \(details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+                }
+                print("jobs: \(report.handled.count) handled")
+            }
+        }
+    }
+}
+
 /// `hallmark device slots`' JSON.
 struct SlotsView: Encodable {
     struct Slot: Encodable {
