@@ -38,6 +38,10 @@ if ! python3 -c 'import imgtool, sys; sys.exit(imgtool.imgtool_version != "2.5.0
   echo "installing: imgtool"  # MCUboot's own image tool, for the firmware suite
   python3 -m pip install -q "imgtool==2.5.0" || python3 -m pip install -q --break-system-packages "imgtool==2.5.0"
 fi
+if ! python3 -c 'import awsiot, awscrt, sys; sys.exit(awscrt.__version__ != "0.36.1")' 2>/dev/null; then
+  echo "installing: awsiotsdk"  # the AWS IoT Device SDK for Python, for the jobs suite
+  python3 -m pip install -q "awsiotsdk==1.31.0" "awscrt==0.36.1" || python3 -m pip install -q --break-system-packages "awsiotsdk==1.31.0" "awscrt==0.36.1"
+fi
 
 swift build --build-tests
 swift test --skip-build
@@ -50,6 +54,7 @@ HALLMARK="$HALLMARK" bash Tests/e2e/tenancy_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/revocation_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/log_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/firmware_real_clients.sh
+HALLMARK="$HALLMARK" bash Tests/e2e/jobs_real_clients.sh
 "$HALLMARK" demo --devices 20
 # The benchmark, small: it and its registry-free reference run, and every enrollment succeeds.
 "$(dirname "$HALLMARK")/hallmark-bench" enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4
