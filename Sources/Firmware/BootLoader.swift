@@ -58,6 +58,7 @@ public enum BootLoader {
             }
             if slot.state == .pendingPermanent {
                 state.slots[index].state = .confirmed
+                state.lastGood = image
                 raise(&state, to: image.securityCounter, &events)
             } else {
                 state.slots[index].state = .trial
@@ -97,6 +98,7 @@ public enum BootLoader {
         }
         var events: [Event] = []
         state.slots[running].state = .confirmed
+        state.lastGood = image
         state.bootCount = 0
         events.append(.confirmed(slot: running, image))
         raise(&state, to: image.securityCounter, &events)

@@ -15,6 +15,9 @@ public struct BootState: Sendable, Hashable, Codable {
     public var bootCount: Int
     /// Failed boots after which the device fails over to the other slot.
     public var bootLimit: Int
+    /// The last image confirmed (or installed permanent): what a device without a bootable slot
+    /// restores.
+    public var lastGood: SlotImage?
 
     public init(bootLimit: Int = 3) {
         slots = [Slot(), Slot()]

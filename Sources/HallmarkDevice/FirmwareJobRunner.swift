@@ -75,6 +75,40 @@ public struct FirmwareJobRunner: Sendable {
         return report
     }
 
+    /// With no bootable slot, fetches the last good image from Hallmark (its slot records the
+    /// release id: the image's digest), writes it and boots it: the seed's restore from an
+    /// off-board location.
+    /// - Returns: the restored image, or nil when a slot can still boot.
+    public func recover() async throws -> SlotImage? {
+        let boot = try firmware.bootState()
+        guard boot.running == nil else { return nil }
+        guard let last = boot.lastGood, last.securityCounter >= boot.securityCounter else {
+            throw HallmarkError(.notFound, "The device knows no good release to restore.", remedy: "Install an image with `hallmark device install`.")
+        }
+        let download = FirmwareDownload(state: state, server: server)
+        let path = "/firmware/v1/releases/\(last.digest)/image"
+        // The size is the server's: ask for it with a one-byte range first.
+        let size = try await Self.size(of: path, state: state, server: server)
+        guard let bytes = try await download.fetch(release: last.digest, path: path, size: size) else { return nil }
+        download.discard()
+        _ = try firmware.restore(bytes)
+        _ = try firmware.reboot()
+        return last
+    }
+
+    static func size(of path: String, state: DeviceState, server: DeviceAgent.Server) async throws -> Int {
+        let tls = try HTTPSConnection.ClientTLS(
+            trustRoots: state.trustRoots(),
+            identity: ([try state.certificate().orThrow(HallmarkError(.clientCertificateRequired, "The device is not enrolled.", remedy: "Boot it first."))], state.privateKey))
+        let (status, headers) = try await HTTPSConnection.with(host: server.host, port: server.port, tls: tls) { connection in
+            try await connection.stream(path, headers: [("Range", "bytes=0-0")]) { _ in }
+        }
+        guard status == 206, let total = headers["Content-Range"].first?.split(separator: "/").last.flatMap({ Int($0) }) else {
+            throw HallmarkError(.notAuthorized, "Hallmark refused the restore download (HTTP \(status)).", remedy: "See the server's event log.")
+        }
+        return total
+    }
+
     private func send(_ outcome: Outcome, on session: inout Connection) async throws {
         let reply = try await session.request("\(outcome.jobID)/update", ["status": outcome.status, "statusDetails": outcome.details])
         // Accepted, or refused because it was already recorded (a repeat after a lost reply).

@@ -137,6 +137,24 @@ extension DeviceCommand {
     }
 }
 
+extension DeviceCommand {
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "With no bootable slot, fetch the last good release from Hallmark (over mutual TLS), write it and boot it.")
+        @Option var state: String
+        @Option(help: "The server, https://HOST:PORT.") var server: String
+
+        func run() async throws {
+            try await reporting {
+                let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
+                let runner = FirmwareJobRunner(state: device, server: try .init(url: server), broker: ("localhost", 0))
+                guard let restored = try await runner.recover() else { return print("a slot can boot: nothing to recover") }
+                print("restored \(restored.version) (\(restored.digest.prefix(16))…) from Hallmark and booted it")
+            }
+        }
+    }
+}
+
 /// `hallmark device slots`' JSON.
 struct SlotsView: Encodable {
     struct Slot: Encodable {

@@ -23,6 +23,7 @@ import Testing
         #expect(events == [.booted(slot: 1, image("1.1.0", counter: 2), trial: true)])
         (state, events) = BootLoader.confirm(state)
         #expect(events == [.confirmed(slot: 1, image("1.1.0", counter: 2)), .counterRaised(2)])
+        #expect(state.lastGood == image("1.1.0", counter: 2))
         (state, _) = BootLoader.boot(state, intact: [true, true])
         #expect(state.running == 1 && state.slots[0].state == .confirmed)  // the old image stays as the fallback
     }
@@ -34,6 +35,7 @@ import Testing
         (state, events) = BootLoader.boot(state, intact: [true, true])
         #expect(events == [.reverted(slot: 1, image("1.1.0", counter: 2)), .booted(slot: 0, image("1.0.0", counter: 1), trial: false)])
         #expect(state.slots[1].state == .rejected && state.securityCounter == 1)
+        #expect(state.lastGood == image("1.0.0", counter: 1))  // a reverted trial is never the last good image
         // The reverted image is never booted again.
         (state, events) = BootLoader.boot(state, intact: [true, true])
         #expect(state.running == 0 && events == [.booted(slot: 0, image("1.0.0", counter: 1), trial: false)])

@@ -126,5 +126,13 @@ check "maximumPerMinute 2 releases 2 of 4 in the first minute" in_shell \
 check "pause and resume are recorded" in_shell "H job pause slow && H job resume slow && event 'job.status.*resumed'"
 check "cancel cancels the queued executions" in_shell "H job cancel slow && H job describe slow | grep -q 'CANCELED' && ! H job describe slow | grep -q QUEUED"
 check "a canceled job cannot be paused (job_state_invalid)" in_shell "! H job pause slow 2>err.txt && grep -q job_state_invalid err.txt"
+
+echo "# restored from Hallmark"
+check "S3's running image tampered with, its other slot rejected: the next boot needs recovery" in_shell \
+  "'$HALLMARK' device tamper --state $(D 3) >/dev/null && '$HALLMARK' device reboot --state $(D 3) | grep -q recovery_needed"
+check "device recover fetches the release S3 last reported running from Hallmark, and boots it" in_shell \
+  "'$HALLMARK' device recover --state $(D 3) --server $B | grep -q 'restored 1.0.0' && '$HALLMARK' device slots --state $(D 3) | grep -q '\"running\" : \"A\"' && event 'firmware.image.*allow.*$(U 3)'"
+check "a device cannot fetch a release it never ran as a restore (S6 and 1.1.0: not_authorized)" in_shell \
+  "[ \"\$(dl $(D 6) -o /dev/null -w '%{http_code}' $B/firmware/v1/releases/$R2/image)\" = 403 ]"
 stop_server
-finish jobs 41
+finish jobs 44
