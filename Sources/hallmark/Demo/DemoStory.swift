@@ -31,12 +31,12 @@ struct DemoStory {
         report.scene("2. A low-cost factory makes \(deviceCount) devices; the chip vendor lists UDID + root-of-trust key")
         let trustPEM = try String(contentsOf: files.rootFile, encoding: .utf8)
         var fleet: [DeviceState] = []
-        var csv = "udid,public_key\n"
+        var csv = "udid,public_key,firmware_key\n"
         for index in 0...deviceCount {  // one extra device is kept back for the tampered-CSR scene
             let state = try DeviceState.manufacture(at: directory.appendingPathComponent("devices/\(index)"))
             try state.install(trustRoots: trustPEM)
             fleet.append(state)
-            csv += "\(state.udid),\(Data(state.publicKey.spkiDER).base64EncodedString())\n"
+            csv += "\(state.udid),\(Data(state.publicKey.spkiDER).base64EncodedString()),\(Data(try DeviceFirmware(state: state).firmwareKeySPKI()).base64EncodedString())\n"
         }
         let allowlistFile = directory.appendingPathComponent("allowlist.csv")
         try Data(csv.utf8).write(to: allowlistFile)
@@ -71,6 +71,7 @@ struct DemoStory {
             try await revocationScenes(
                 genuine, endpoint: endpoint, mqttPort: ports.mqtt, revocationPort: ports.revocation, registry: registry,
                 issuer: authority.certificate, root: authority.root)
+            try await firmwareScenes(genuine, httpsPort: port, mqttPort: ports.mqtt, registry: registry, passphrase: passphrase)
             // The log signs the latest events a second after them.
             try await Task.sleep(for: .milliseconds(1500))
         }
