@@ -186,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "hallmark-bench",
             dependencies: [
-                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkHTTP", "HallmarkDevice", "HallmarkLoad", "Revocation", "TransparencyLog",
+                "HallmarkCore", "MQTTCore", "HallmarkStore", "HallmarkServices", "HallmarkHTTP", "HallmarkDevice", "HallmarkLoad", "Revocation", "TransparencyLog", "Firmware",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOCore", package: "swift-nio"),
