@@ -23,7 +23,7 @@ struct FirmwareRoutes: Sendable {
         let id = context.parameters.get("release") ?? ""
         let now = Date()
         do {
-            let (copy, identity) = try delivery.copy(release: id, clientCertificate: try? context.clientCertificate(), now: now)
+            let (copy, identity) = try await delivery.copy(release: id, clientCertificate: try? context.clientCertificate(), now: now)
             var headers = HTTPFields()
             headers[.contentType] = "application/octet-stream"
             headers[.acceptRanges] = "bytes"

@@ -60,7 +60,7 @@ public final class FirmwareDelivery: Sendable {
     ///   `thing_inactive` (not a device in good standing), `not_found` (no such release in the
     ///   device's tenant), `firmware_wrong_product`, `not_authorized` (no job targets the device
     ///   with this release), `firmware_key_missing`.
-    public func copy(release id: String, clientCertificate: Certificate?, now: Date = Date()) throws -> (Copy, ConnectionIdentity) {
+    public func copy(release id: String, clientCertificate: Certificate?, now: Date = Date()) async throws -> (Copy, ConnectionIdentity) {
         guard let clientCertificate else {
             throw HallmarkError(
                 .clientCertificateRequired, "Firmware is delivered over mutual TLS only.",
@@ -97,7 +97,7 @@ public final class FirmwareDelivery: Sendable {
                 remedy: "List its key in the allowlist's firmware_key column and import it again.")
         }
         let ready = try prepare(release)
-        let key = try registry.wrappedKey(release: release.id, udid: udid, make: { try ready.copier.wrappedKey(for: recipient) }, now: now)
+        let key = try await registry.wrappedKey(release: release.id, udid: udid, make: { try ready.copier.wrappedKey(for: recipient) }, now: now)
         return (Copy(release: release, size: ready.image.readableBytes, image: ready.image, keyRange: ready.copier.keyRange, key: key), identity)
     }
 

@@ -32,16 +32,24 @@ extension Registry {
         }
     }
 
+    private func readWrappedKey(release: String, udid: String) throws -> Data? {
+        try pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT wrapped_key FROM firmware_wraps WHERE release_id = ? AND udid = ?", arguments: [release, udid])
+        }
+    }
+
     /// The content key wrapped for a device, made once per release and device and kept, so a
     /// download resumed with a range request gets the same bytes it started with.
-    public func wrappedKey(release: String, udid: String, make: () throws -> [UInt8], now: Date) throws -> [UInt8] {
-        if let known = try pool.read({ db in
-            try Data.fetchOne(db, sql: "SELECT wrapped_key FROM firmware_wraps WHERE release_id = ? AND udid = ?", arguments: [release, udid])
-        }) {
+    /// The insert is group-committed with the other writes of the moment: a thousand devices
+    /// starting their downloads at once cost a few commits, not a thousand.
+    public func wrappedKey(release: String, udid: String, make: () throws -> [UInt8], now: Date) async throws -> [UInt8] {
+        // A synchronous read, as every read of a request here is: an async read waiting for a reader
+        // while synchronous ones hold the cooperative threads could wait for ever.
+        if let known = try readWrappedKey(release: release, udid: udid) {
             return [UInt8](known)
         }
         let made = try make()
-        return try pool.write { db in
+        return try await committer.perform { db in
             try db.execute(
                 sql: "INSERT INTO firmware_wraps (release_id, udid, wrapped_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [release, udid, Data(made), now.timeIntervalSince1970])

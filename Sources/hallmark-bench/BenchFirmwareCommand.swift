@@ -142,10 +142,18 @@ struct BenchFirmwareCommand: AsyncParsableCommand {
         defer { server.stop() }
         // The rollout releases the executions within its first second.
         while try registry.job(tenant: Registry.defaultTenant, id: "bench").counts["SCHEDULED"] != nil { try await Task.sleep(for: .milliseconds(200)) }
-        let nginx = try NginxServer.start(directory: directory.appendingPathComponent("nginx"), file: copy)
-        defer { nginx.stop() }
+        // Beside the data directory, not in it: nginx's workers (nobody) cannot enter a 0700 directory.
+        let nginxDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-bench-nginx-\(UUID().uuidString.prefix(8))")
+        let nginx = try NginxServer.start(directory: nginxDirectory, file: copy)
+        defer {
+            nginx.stop()
+            try? FileManager.default.removeItem(at: nginxDirectory)
+        }
         let root = try files.loadRoot()
         let path = JobCatalog.downloadPath(release: release.id)
+        // A warm-up for both: Hallmark opens the release's content key on its first download.
+        _ = try await downloadAll(Array(fleet.prefix(10)), port: server.port, path: path, trust: [root], expect: copy.count)
+        _ = try await downloadAll(Array(fleet.prefix(10)), port: nginx.port, path: "/image", trust: [nginx.certificate], expect: copy.count)
         var hallmarkRates: [Double] = [], nginxRates: [Double] = []
         for _ in 0..<rounds {
             let cpu = server.cpuSeconds()
