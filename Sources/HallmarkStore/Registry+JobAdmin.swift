@@ -159,6 +159,14 @@ extension Registry {
         }
     }
 
+    /// A job's rollout configuration (without counting its executions).
+    public func jobConfiguration(tenant: String, id: String) throws -> JobConfiguration? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT config FROM jobs WHERE tenant_id = ? AND id = ?", arguments: [tenant, id])
+                .flatMap { try? JSONDecoder().decode(JobConfiguration.self, from: Data($0.utf8)) }
+        }
+    }
+
     /// The jobs whose rollout may release executions: in progress, not paused, with some left.
     public func rollingJobs() throws -> [(tenant: String, id: String)] {
         try pool.read { db in
@@ -293,6 +301,72 @@ extension Registry {
     public func thingNames(tenant: String, product: String) throws -> [String] {
         try pool.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM things WHERE tenant_id = ? AND product_id = ? ORDER BY name", arguments: [tenant, product])
+        }
+    }
+}
+
+extension Registry {
+    /// Names the release a product's newly enrolled devices get on their first connection (seed
+    /// 001's two-stage deployment: a generic manufacturing image, then the customer's firmware);
+    /// nil clears it.
+    /// - Throws: `not_found` (no such product, or a release of another product).
+    public func setProductionRelease(tenant: String, product: String, release: String?, now: Date) throws {
+        try recordingRefusal(tenant: tenant, action: .productUpdate, now: now, what: "production release of \(product.prefix(64))") {
+            let found = try release.map { try firmwareRelease(tenant: tenant, id: $0) }
+            if let found, found.product != product {
+                throw HallmarkError(.firmwareWrongProduct, "Release \(found.id.prefix(16)) is for product \(found.product).", remedy: "Name a release of \(product).")
+            }
+            try pool.write { db in
+                guard try Self.product(db, tenant: tenant, id: product) != nil else {
+                    throw HallmarkError(.notFound, "Product \(product) does not exist.", remedy: "Create it with `hallmark product create`.")
+                }
+                try db.execute(
+                    sql: "UPDATE products SET production_release = ? WHERE tenant_id = ? AND id = ?", arguments: [found?.id, tenant, product])
+                try Self.insert(
+                    AuditEvent(
+                        at: now, tenant: tenant, action: .productUpdate, decision: .allow, code: "production_release",
+                        detail: "product \(product): production release \(found.map { "\($0.version) (\($0.id.prefix(16)))" } ?? "none")"),
+                    db)
+            }
+        }
+    }
+
+    /// The production release a thing's product names, unless the thing already runs it or has
+    /// had an execution of it.
+    public func pendingProductionRelease(tenant: String, thing: String) throws -> FirmwareRelease? {
+        let found = try pool.read { db -> (String, String)? in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT p.id AS product, p.production_release AS release FROM things t
+                    JOIN products p ON p.tenant_id = t.tenant_id AND p.id = t.product_id
+                    WHERE t.tenant_id = ? AND t.name = ? AND p.production_release IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM job_executions e JOIN jobs j ON j.tenant_id = e.tenant_id AND j.id = e.job_id
+                                      WHERE e.tenant_id = t.tenant_id AND e.thing = t.name AND j.release_id = p.production_release)
+                      AND NOT EXISTS (SELECT 1 FROM thing_firmware f JOIN firmware_releases r ON r.id = p.production_release
+                                      WHERE f.tenant_id = t.tenant_id AND f.thing = t.name AND f.version = r.version)
+                    """,
+                arguments: [tenant, thing]
+            ).map { ($0["product"], $0["release"]) }
+        }
+        guard let (_, release) = found else { return nil }
+        return try firmwareRelease(tenant: tenant, id: release)
+    }
+
+    /// Adds a thing to a job (its execution released by the rollout like the others); a job that
+    /// had completed is in progress again.
+    public func addJobExecution(tenant: String, job id: String, thing: String, now: Date) throws {
+        try pool.write { db in
+            let at = now.timeIntervalSince1970
+            try db.execute(
+                sql: """
+                    INSERT INTO job_executions (tenant_id, job_id, thing, wave, status, queued_at, last_updated_at)
+                    VALUES (?, ?, ?, 0, 'QUEUED', ?, ?) ON CONFLICT DO NOTHING
+                    """,
+                arguments: [tenant, id, thing, at, at])
+            try db.execute(
+                sql: "UPDATE jobs SET status = 'IN_PROGRESS', completed_at = NULL, updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'COMPLETED'",
+                arguments: [at, tenant, id])
         }
     }
 }

@@ -393,6 +393,7 @@ enum RegistrySchema {
                     );
                     CREATE INDEX job_executions_by_thing ON job_executions (tenant_id, thing, released_at);
                     CREATE INDEX job_executions_unreleased ON job_executions (tenant_id, job_id, wave, thing) WHERE released_at IS NULL;
+                    CREATE INDEX job_executions_released ON job_executions (tenant_id, job_id, released_at) WHERE released_at IS NOT NULL;
                     CREATE INDEX job_executions_timing_out ON job_executions (timeout_at) WHERE timeout_at IS NOT NULL;
                     CREATE TABLE job_changes (
                         seq INTEGER PRIMARY KEY AUTOINCREMENT,

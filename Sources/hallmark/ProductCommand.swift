@@ -6,7 +6,7 @@ import HallmarkStore
 struct ProductCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "product", abstract: "A tenant's products: their devices' certificate validity, default policy and clone response.",
-        subcommands: [Create.self, List.self, Show.self, CloneResponse.self])
+        subcommands: [Create.self, List.self, Show.self, CloneResponse.self, ProductionRelease.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a product.")
@@ -86,6 +86,25 @@ struct ProductCommand: AsyncParsableCommand {
                 let registry = try data.openRegistry()
                 try registry.setCloneResponse(choice, tenant: try tenant.resolve(in: registry), product: product, now: Date())
                 print("product \(product): suspected clones are met with \(choice.rawValue)")
+            }
+        }
+    }
+
+    struct ProductionRelease: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "production-release",
+            abstract: "The release a product's newly enrolled devices get on their first connection (a job of their own), or 'none'.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument var product: String
+        @Argument(help: "A release id (8 or more of its first hex digits), or none.") var release: String
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                try registry.setProductionRelease(
+                    tenant: try tenant.resolve(in: registry), product: product, release: release == "none" ? nil : release, now: Date())
+                print("\(product): production release \(release)")
             }
         }
     }

@@ -127,6 +127,18 @@ check "pause and resume are recorded" in_shell "H job pause slow && H job resume
 check "cancel cancels the queued executions" in_shell "H job cancel slow && H job describe slow | grep -q 'CANCELED' && ! H job describe slow | grep -q QUEUED"
 check "a canceled job cannot be paused (job_state_invalid)" in_shell "! H job pause slow 2>err.txt && grep -q job_state_invalid err.txt"
 
+echo "# two-stage deployment: the production release on first connection"
+must "a seventh sensor, made later" in_shell "'$HALLMARK' device factory --out late --count 1 --trust '$ROOT' --boot-key keys/signing.pub.pem --product sensor --allowlist late.csv && H allowlist import --product sensor late.csv && '$HALLMARK' device boot --state late/device-00001 --server $B"
+check "a release of another product cannot be a product's production release" in_shell \
+  "! H product production-release default $R2 2>err.txt && grep -q firmware_wrong_product err.txt"
+must "1.1.0 is product sensor's production release" H product production-release sensor "$R2"
+check "its first connection gets it a production job, released within two seconds" in_shell \
+  "'$HALLMARK' device jobs --state late/device-00001 --server $B --mqtt localhost:$MQTT >/dev/null && eventually 3 in_shell \"H job list | grep -q 'production-sensor-.*QUEUED 1'\""
+check "the device takes it on its next connection: 1.1.0 SUCCEEDED" in_shell \
+  "'$HALLMARK' device jobs --state late/device-00001 --server $B --mqtt localhost:$MQTT | grep -q 'production-sensor-.*SUCCEEDED.*version=1.1.0'"
+check "connecting again queues nothing more (it runs the production release)" in_shell \
+  "'$HALLMARK' device jobs --state late/device-00001 --server $B --mqtt localhost:$MQTT | grep -q 'jobs: 0 handled' && sleep 1.5 && H job list | grep 'production-sensor-' | grep -q 'COMPLETED.*SUCCEEDED 1'"
+
 echo "# restored from Hallmark"
 check "S3's running image tampered with, its other slot rejected: the next boot needs recovery" in_shell \
   "'$HALLMARK' device tamper --state $(D 3) >/dev/null && '$HALLMARK' device reboot --state $(D 3) | grep -q recovery_needed"
@@ -135,4 +147,4 @@ check "device recover fetches the release S3 last reported running from Hallmark
 check "a device cannot fetch a release it never ran as a restore (S6 and 1.1.0: not_authorized)" in_shell \
   "[ \"\$(dl $(D 6) -o /dev/null -w '%{http_code}' $B/firmware/v1/releases/$R2/image)\" = 403 ]"
 stop_server
-finish jobs 44
+finish jobs 48
