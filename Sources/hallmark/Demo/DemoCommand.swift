@@ -11,7 +11,7 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Tell the whole story in a temporary directory: CA, factory, allowlist, zero-touch enrollment, attacks refused, MQTT telemetry, policy, live revocation, an OEM's own CA.")
 
-    @Option(help: "How many genuine devices the factory makes (at least 8).")
+    @Option(help: "How many genuine devices the factory makes (at least 16: the later scenes use their own).")
     var devices = 20
 
     @Flag(help: "Keep the temporary directory for inspection.")
@@ -23,7 +23,7 @@ struct DemoCommand: AsyncParsableCommand {
         defer { if !keep { try? FileManager.default.removeItem(at: directory) } }
         let report = DemoReport()
         do {
-            try await DemoStory(directory: directory, deviceCount: max(devices, 8), report: report).tell()
+            try await DemoStory(directory: directory, deviceCount: max(devices, 16), report: report).tell()
         } catch {
             report.fail("the demo stopped: \(error)")
         }

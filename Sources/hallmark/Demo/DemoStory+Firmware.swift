@@ -10,7 +10,7 @@ import HallmarkStore
 /// tampered image and a tampered flash, each refused or survived; a device restored from Hallmark.
 extension DemoStory {
     func firmwareScenes(_ devices: [DeviceState], httpsPort: Int, mqttPort: Int, registry: Registry, passphrase: Passphrase) async throws {
-        guard devices.count >= 17 else { return report.fail("the firmware scenes need at least 17 devices (--devices 17)") }
+        guard devices.count >= 16 else { return report.fail("the firmware scenes need at least 16 devices (--devices 16)") }
         let fleet = Array(devices[10..<16])
         let server = DeviceAgent.Server(host: "localhost", port: httpsPort)
         let work = directory.appendingPathComponent("firmware", isDirectory: true)
