@@ -207,6 +207,11 @@ extension Registry {
     /// A release of the tenant's, by its id or a unique prefix of at least 8 hex digits.
     /// - Throws: `not_found` when there is none (or the prefix is ambiguous).
     public func firmwareRelease(tenant: String, id: String) throws -> FirmwareRelease {
+        guard (8...64).contains(id.count), id.allSatisfy(\.isHexDigit) else {
+            throw HallmarkError(
+                .notFound, "'\(id.prefix(64))' is not a release id (8 to 64 hex digits).",
+                remedy: "List releases with `hallmark firmware list` and give the id (or 8 or more of its first digits).")
+        }
         let rows = try pool.read { db in
             try Row.fetchAll(
                 db,
@@ -214,9 +219,9 @@ extension Registry {
                     SELECT id, tenant_id, product_id, version, security_counter, size, signer_key_hash, origin, created_at
                     FROM firmware_releases WHERE tenant_id = ? AND id LIKE ? LIMIT 2
                     """,
-                arguments: [tenant, id.lowercased().filter(\.isHexDigit) + "%"])
+                arguments: [tenant, id.lowercased() + "%"])
         }
-        guard id.count >= 8, rows.count == 1 else {
+        guard rows.count == 1 else {
             throw HallmarkError(
                 .notFound, "No single release of this tenant has the id \(id.prefix(64)).",
                 remedy: "List releases with `hallmark firmware list` and give the id (or 8 or more of its first digits).")
