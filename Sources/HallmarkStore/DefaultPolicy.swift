@@ -20,4 +20,20 @@ public enum DefaultPolicy {
           ]
         }
         """
+
+    /// The document before it named the jobs topics: a registry whose default policy is still
+    /// exactly this gets the new one as its next version (migration v12).
+    static let documentBeforeJobs = """
+        {
+          "Version": "2012-10-17",
+          "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect",
+             "Resource": "arn:hallmark:iot:::client/${iot:Connection.Thing.ThingName}"},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+             "Resource": "arn:hallmark:iot:::topic/things/${iot:Connection.Thing.ThingName}/*"},
+            {"Effect": "Allow", "Action": "iot:Subscribe",
+             "Resource": "arn:hallmark:iot:::topicfilter/things/${iot:Connection.Thing.ThingName}/*"}
+          ]
+        }
+        """
 }

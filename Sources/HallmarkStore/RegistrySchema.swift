@@ -418,6 +418,22 @@ enum RegistrySchema {
                     ALTER TABLE products ADD COLUMN production_release TEXT;
                     """)
         }
+        migrator.registerMigration("v12-default-policy-jobs") { db in
+            // A default policy nobody changed gets its next version, which adds the thing's own
+            // AWS IoT Jobs topics; one an operator edited is left as it is.
+            let latest = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.tenant_id, p.version, p.document FROM policies p
+                    WHERE p.name = ? AND p.version = (SELECT MAX(version) FROM policies q WHERE q.tenant_id = p.tenant_id AND q.name = p.name)
+                    """,
+                arguments: [DefaultPolicy.name])
+            for row in latest where (row["document"] as String) == DefaultPolicy.documentBeforeJobs {
+                try db.execute(
+                    sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [row["tenant_id"] as String, DefaultPolicy.name, (row["version"] as Int) + 1, DefaultPolicy.document, Date().timeIntervalSince1970])
+            }
+        }
         return migrator
     }
 }

@@ -5,6 +5,31 @@ import Testing
 
 /// A registry made by an earlier version opens with its data intact under the newest schema.
 @Suite struct MigrationTests {
+    @Test func anUnchangedDefaultPolicyGainsTheJobsTopicsAnEditedOneDoesNot() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("registry.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RegistrySchema.migrator.migrate(queue, upTo: "v11-jobs")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO tenants (id, name, created_at) VALUES ('default', 'Default tenant', 0), ('acme', 'Acme', 0)")
+                try db.execute(
+                    sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES ('default', ?, 1, ?, 0), ('acme', ?, 1, ?, 0)",
+                    arguments: [DefaultPolicy.name, DefaultPolicy.documentBeforeJobs, DefaultPolicy.name, #"{"Version":"2012-10-17","Statement":[]}"#])
+            }
+        }
+        let registry = try Registry(path: path)
+        let versions = try registry.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT tenant_id, MAX(version) AS v, document FROM policies GROUP BY tenant_id ORDER BY tenant_id")
+        }
+        #expect(versions.map { $0["v"] as Int } == [1, 2])
+        #expect((versions[1]["document"] as String) == DefaultPolicy.document)
+        #expect((versions[0]["document"] as String).contains("Statement\":[]"))
+    }
+
+
     @Test func certificatesKeepTheirDevicesAndTheOneActiveRuleAcrossV6() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-migration-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
