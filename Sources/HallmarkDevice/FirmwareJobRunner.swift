@@ -176,6 +176,8 @@ public struct FirmwareJobRunner: Sendable {
         let client: MQTTClient
         let thing: String
         let replies: AsyncStream<PublishPacket>
+        /// Feeds `replies`; a request's timer yields a marker into it when the reply is overdue.
+        let continuation: AsyncStream<PublishPacket>.Continuation
         var iterator: AsyncStream<PublishPacket>.AsyncIterator
 
         static func open(state: DeviceState, broker: (host: String, port: Int)) async throws -> Connection {
@@ -186,7 +188,8 @@ public struct FirmwareJobRunner: Sendable {
             _ = try await client.subscribe([
                 Subscription(filter: prefix + "start-next/+", qos: .atLeastOnce), Subscription(filter: prefix + "+/update/+", qos: .atLeastOnce),
             ])
-            return Connection(client: client, thing: thing, replies: stream, iterator: stream.makeAsyncIterator())
+            client.closed.whenComplete { _ in continuation.finish() }
+            return Connection(client: client, thing: thing, replies: stream, continuation: continuation, iterator: stream.makeAsyncIterator())
         }
 
         /// Publishes a request and waits (up to 10 s) for its reply.
@@ -197,15 +200,22 @@ public struct FirmwareJobRunner: Sendable {
             let topic = "$aws/things/\(thing)/jobs/\(operation)"
             try await client.publish(
                 topic: topic, payload: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: payload)), qos: .atLeastOnce)
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline, let message = await iterator.next() {
+            // The wait ends at the reply, at the timer's marker, or when the connection closes.
+            let marker = "$timeout/" + token
+            let continuation = self.continuation
+            let timer = Task {
+                try await Task.sleep(for: .seconds(10))
+                continuation.yield(PublishPacket(topic: marker, payload: ByteBuffer(), qos: .atMostOnce))
+            }
+            defer { timer.cancel() }
+            while let message = await iterator.next(), message.topic != marker {
                 guard message.topic.hasPrefix(topic + "/"),
                     let reply = (try? JSONSerialization.jsonObject(with: Data(message.payload.readableBytesView))) as? [String: Any],
                     reply["clientToken"] as? String == token
                 else { continue }
                 return reply
             }
-            throw HallmarkError(.protocolViolation, "No reply to \(operation) within 10 seconds.", remedy: "Check the broker and the thing's policy.")
+            throw HallmarkError(.protocolViolation, "No reply to \(operation) within 10 seconds (or the connection closed).", remedy: "Check the broker and the thing's policy.")
         }
     }
 }
