@@ -7,6 +7,8 @@ import HallmarkDevice
 import HallmarkServices
 import HallmarkStore
 import Logging
+import MQTTCore
+import NIOCore
 import SwiftASN1
 import X509
 
@@ -25,11 +27,98 @@ struct BenchFirmwareCommand: AsyncParsableCommand {
     @Option(help: "Devices downloading at once (0 skips the download benchmark).") var devices = 1000
     @Option(help: "The release's size in bytes.") var size = 1 << 20
     @Option(help: "Rounds of each download load (interleaved).") var rounds = 2
+    @Option(help: "Devices sending job execution updates, one in flight each (0 skips the benchmark).") var updateDevices = 8
+    @Option(help: "Seconds of each update load.") var updateSeconds = 5
 
     func run() async throws {
         try wrapBenchmark()
         if things > 0 { try await rolloutBenchmark() }
         if devices > 0 { try await downloadBenchmark() }
+        if updateDevices > 0 { try await updatesBenchmark() }
+    }
+
+    // MARK: Job updates through the broker
+
+    /// Each device sends UpdateJobExecution (IN_PROGRESS with statusDetails) and waits for its
+    /// reply, again and again; beside it, in the same run, the same devices each publish a QoS 1
+    /// message to their own topic and wait for it to come back: the broker's round trip without
+    /// the registry's transaction.
+    func updatesBenchmark() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-bench-jobs-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let passphraseText = "bench-\(UUID().uuidString)"
+        let passphrase = try Passphrase(passphraseText)
+        let files = AuthorityFiles(dataDirectory: directory)
+        let authority = try files.initialise(organization: "Bench", passphrase: passphrase, now: Date())
+        let registry = try Registry(path: directory.appendingPathComponent("registry.sqlite").path)
+        let made = try await BenchFleet.parallel(count: updateDevices) { index -> (AllowlistEntry, Certificate.PrivateKey, [UInt8]) in
+            let key = Certificate.PrivateKey(P256Key.make())
+            let udid = try UDID(validating: "JOB-\(index)")
+            return (AllowlistEntry(udid: udid, key: try DeviceKey(key.publicKey), line: index), key, try DeviceCSR.make(commonName: udid.rawValue, key: key).derBytes())
+        }
+        _ = try registry.importAllowlist(.init(entries: made.map(\.0)), source: "bench", skipInvalid: false, now: Date())
+        let service = EnrollmentService(registry: registry, authority: authority)
+        var fleet: [Device] = []
+        for (entry, key, csr) in made {
+            fleet.append(Device(udid: entry.udid.rawValue, key: key, certificate: try await service.enroll(csrDER: csr, source: nil).certificate))
+        }
+        try registry.createJob(
+            tenant: Registry.defaultTenant, id: "updates", document: Array(#"{"operation":"bench"}"#.utf8), releaseID: nil,
+            targets: fleet.map(\.udid), configuration: JobConfiguration(), now: Date())
+        let server = try BenchServer.start(hallmark: try hallmark.executable(), dataDirectory: directory, passphrase: passphraseText)
+        defer { server.stop() }
+        while try registry.job(tenant: Registry.defaultTenant, id: "updates").counts["SCHEDULED"] != nil { try await Task.sleep(for: .milliseconds(200)) }
+        let root = try files.loadRoot()
+        print("hallmark-bench firmware: \(updateDevices) devices, one request in flight each, \(updateSeconds) s per load")
+        let cpuBefore = server.cpuSeconds()
+        let updates = try await roundTrips(fleet, port: server.mqttPort, root: root) { thing, token in
+            ("$aws/things/\(thing)/jobs/updates/update",
+             #"{"status":"IN_PROGRESS","statusDetails":{"receive":"\#(token.prefix(8))"},"clientToken":"\#(token)"}"#,
+             "$aws/things/\(thing)/jobs/updates/update/accepted")
+        }
+        let updateCPU = server.cpuSeconds() - cpuBefore
+        let cpuEcho = server.cpuSeconds()
+        let echoes = try await roundTrips(fleet, port: server.mqttPort, root: root) { thing, token in
+            ("things/\(thing)/echo", #"{"clientToken":"\#(token)"}"#, "things/\(thing)/echo")
+        }
+        let echoCPU = server.cpuSeconds() - cpuEcho
+        print("  job execution updates/s: \(Int(updates)) (server CPU \(String(format: "%.0f", updateCPU / (updates * Double(updateSeconds)) * 1e6)) µs each)")
+        print("  QoS 1 echo round trips/s, same devices: \(Int(echoes)) (server CPU \(String(format: "%.0f", echoCPU / (echoes * Double(updateSeconds)) * 1e6)) µs each); ratio \(String(format: "%.2f", updates / echoes))")
+    }
+
+    /// Round trips per second: each device publishes (QoS 1) and waits for the message `request`
+    /// names to come back, for `updateSeconds`.
+    func roundTrips(
+        _ fleet: [Device], port: Int, root: Certificate, request: @escaping @Sendable (String, String) -> (String, String, String)
+    ) async throws -> Double {
+        let deadline = ContinuousClock.now + .seconds(updateSeconds)
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for device in fleet {
+                group.addTask {
+                    let (stream, continuation) = AsyncStream<PublishPacket>.makeStream()
+                    let tls = try HTTPSConnection.ClientTLS(trustRoots: [root], identity: ([device.certificate], device.key))
+                    let client = try await MQTTClient.connect(
+                        host: "localhost", port: port, tls: tls.context, serverHostname: "localhost", clientID: device.udid, onMessage: { continuation.yield($0) })
+                    defer { client.close() }
+                    let (_, _, replyTopic) = request(device.udid, "x")
+                    _ = try await client.subscribe([Subscription(filter: replyTopic, qos: .atLeastOnce)])
+                    var iterator = stream.makeAsyncIterator()
+                    var count = 0
+                    while ContinuousClock.now < deadline {
+                        let token = UUID().uuidString
+                        let (topic, body, _) = request(device.udid, token)
+                        try await client.publish(topic: topic, payload: ByteBuffer(string: body), qos: .atLeastOnce)
+                        while let message = await iterator.next() {
+                            if String(buffer: message.payload).contains(token) { break }
+                        }
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        return Double(total) / Double(updateSeconds)
     }
 
     // MARK: Key wraps
