@@ -133,11 +133,7 @@ public struct FirmwareCatalog: Sendable {
                     .firmwareWrongProduct, "Release \(release.id.prefix(16)) is for product \(release.product); device \(udid) is a \(device.product).",
                     remedy: "Give the device a release of its own product.")
             }
-            guard let key = device.key, let recipient = try? P256.KeyAgreement.PublicKey(derRepresentation: key) else {
-                throw HallmarkError(
-                    .firmwareKeyMissing, "Device \(udid) has no firmware decryption key on record.",
-                    remedy: "List its key in the allowlist's firmware_key column and import it again.")
-            }
+            let recipient = try Self.firmwareKey(device.key, udid: udid)
             let keys = try registry.firmwareKeys(tenant: tenant, product: release.product)
             let copier = try DeviceCopier(
                 image: try MCUbootImage(try registry.firmwareImage(release: release.id)),
@@ -157,6 +153,17 @@ public struct FirmwareCatalog: Sendable {
             ])
             throw refusal
         }
+    }
+
+    /// A device's firmware decryption key from its registry record.
+    /// - Throws: `firmware_key_missing` when the record has none (or not a P-256 key).
+    static func firmwareKey(_ der: [UInt8]?, udid: String) throws -> P256.KeyAgreement.PublicKey {
+        guard let der, let key = try? P256.KeyAgreement.PublicKey(derRepresentation: der) else {
+            throw HallmarkError(
+                .firmwareKeyMissing, "Device \(udid) has no firmware decryption key on record.",
+                remedy: "List its key in the allowlist's firmware_key column and import it again.")
+        }
+        return key
     }
 
     static func seal(_ key: P256.Signing.PrivateKey, purpose: String, passphrase: Passphrase) throws -> String {

@@ -91,11 +91,7 @@ public final class FirmwareDelivery: Sendable {
                 .notAuthorized, "No job targets thing \(identity.thingName) with release \(release.id.prefix(16)).",
                 remedy: "Download a release while a job for it targets the device (or the release it last reported running, to restore it).")
         }
-        guard let keyDER = device.key, let recipient = try? P256.KeyAgreement.PublicKey(derRepresentation: keyDER) else {
-            throw HallmarkError(
-                .firmwareKeyMissing, "Device \(udid) has no firmware decryption key on record.",
-                remedy: "List its key in the allowlist's firmware_key column and import it again.")
-        }
+        let recipient = try FirmwareCatalog.firmwareKey(device.key, udid: udid)
         let ready = try prepare(release)
         let key = try await registry.wrappedKey(release: release.id, udid: udid, make: { try ready.copier.wrappedKey(for: recipient) }, now: now)
         return (Copy(release: release, size: ready.image.readableBytes, image: ready.image, keyRange: ready.copier.keyRange, key: key), identity)
