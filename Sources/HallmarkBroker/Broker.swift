@@ -39,13 +39,18 @@ final class Broker: Sendable {
     let logger: Logger
     /// The AWS IoT Jobs device API.
     let jobs: JobsResponder
+    /// AWS IoT's fleet provisioning API, for claims' connections.
+    let provisioning: ProvisioningResponder
     private let state = Mutex(State())
     private let identities = Mutex<[String: ConnectionIdentity]>([:])
     private let generation = Atomic<UInt64>(0)
     /// Counts messages routed to shared subscriptions, to take each group's members in turn.
     private let shareTurn = Mutex<UInt64>(0)
 
-    init(configuration: BrokerConfiguration, registry: any BrokerStore, trust: TrustStore, telemetry: TelemetryRecorder?, logger: Logger) {
+    init(
+        configuration: BrokerConfiguration, registry: any BrokerStore, trust: TrustStore, telemetry: TelemetryRecorder?,
+        provisioner: (any FleetProvisioner)? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.registry = registry
         self.trust = trust
@@ -53,6 +58,7 @@ final class Broker: Sendable {
         self.logger = logger
         self.events = EventWriter(registry: registry, logger: logger)
         self.jobs = JobsResponder(registry: registry, logger: logger)
+        self.provisioning = ProvisioningResponder(provisioner: provisioner)
     }
 
     static func sessionKey(tenant: String, clientID: String) -> String { tenant + "\u{0}" + clientID }

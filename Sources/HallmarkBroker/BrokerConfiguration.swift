@@ -6,6 +6,9 @@ public struct BrokerConfiguration: Sendable, Hashable, Codable {
     /// An optional plain-TCP listener for local development and conformance suites. It binds to
     /// 127.0.0.1 only; clients on it have no certificate and are authorised by ``plainPolicy``.
     public var plainPort: Int?
+    /// A second mutual-TLS listener, as AWS IoT's port 443, where the AWS IoT Device SDKs connect
+    /// by default with ALPN `x-amzn-mqtt-ca` (both listeners accept that ALPN, and `mqtt`).
+    public var alpnPort: Int? = nil
     /// The policy document plain-TCP clients get (default: ``openPolicy``, everything but reserved topics).
     public var plainPolicy: String
     /// The largest packet accepted, announced to MQTT 5 clients.

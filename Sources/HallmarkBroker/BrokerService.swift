@@ -25,20 +25,23 @@ public final class BrokerService: Service, Sendable {
     ///   - hallmarkCA: Hallmark's issuing CA certificate.
     public init(
         configuration: BrokerConfiguration, registry: any BrokerStore, serverChain: [Certificate], serverKey: Certificate.PrivateKey,
-        hallmarkCA: Certificate, logger: Logger,
+        hallmarkCA: Certificate, provisioner: (any FleetProvisioner)? = nil, logger: Logger,
         onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
     ) throws {
         let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)) {
             try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)
         }
         let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry, logger: logger) : nil
-        self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, logger: logger)
+        self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, provisioner: provisioner, logger: logger)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serverKey.serializeAsPEM().pemString.utf8), format: .pem)))
         tls.minimumTLSVersion = .tlsv12
         // A client certificate is required; the check itself is Hallmark's (TrustStore).
         tls.certificateVerification = .noHostnameVerification
+        // AWS IoT's ALPN for MQTT over mutual TLS on 443, and the IANA one; a client offering
+        // neither (or none) is served all the same.
+        tls.applicationProtocols = ["x-amzn-mqtt-ca", "mqtt"]
         self.serverContext = try NIOSSLContext(configuration: tls)
         self.plainPolicies = [try Policy(document: configuration.plainPolicy)]
         self.hallmarkCA = hallmarkCA
@@ -66,17 +69,12 @@ public final class BrokerService: Service, Sendable {
     public func run() async throws {
         let configuration = broker.configuration
         let group = MultiThreadedEventLoopGroup.singleton
-        let tlsChannel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // One read per connection per turn of the event loop: a flooding publisher cannot
-            // starve the connections its messages go out on.
-            .childChannelOption(.maxMessagesPerRead, value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.initialise(channel, listener: .tls) }
-            }
-            .bind(host: configuration.host, port: configuration.port).get()
+        let tlsChannel = try await bindTLS(host: configuration.host, port: configuration.port, group: group)
+        let alpnChannel: (any Channel)? = if let alpnPort = configuration.alpnPort {
+            try await bindTLS(host: configuration.host, port: alpnPort, group: group)
+        } else {
+            nil
+        }
         let plainChannel: (any Channel)?
         if let plainPort = configuration.plainPort {
             // One event loop for every plain connection: the local development and conformance
@@ -95,6 +93,7 @@ public final class BrokerService: Service, Sendable {
         broker.logger.info("MQTT broker listening", metadata: [
             "tls": "\(tlsChannel.localAddress?.description ?? "?")",
             "plain": "\(plainChannel?.localAddress?.description ?? "off")",
+            "alpn": "\(alpnChannel?.localAddress?.description ?? "off")",
         ])
         await onRunning(tlsChannel.localAddress?.port ?? configuration.port, plainChannel?.localAddress?.port)
 
@@ -102,11 +101,26 @@ public final class BrokerService: Service, Sendable {
             try await tlsChannel.closeFuture.get()
         } onGracefulShutdown: {
             tlsChannel.close(promise: nil)
+            alpnChannel?.close(promise: nil)
             plainChannel?.close(promise: nil)
             for session in self.broker.connectedSessions() {
                 session.liveConnection?.close(reason: .serverShuttingDown, message: "Hallmark is shutting down")
             }
         }
+    }
+
+    private func bindTLS(host: String, port: Int, group: MultiThreadedEventLoopGroup) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // One read per connection per turn of the event loop: a flooding publisher cannot
+            // starve the connections its messages go out on.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.initialise(channel, listener: .tls) }
+            }
+            .bind(host: host, port: port).get()
     }
 
     private func initialise(_ channel: any Channel, listener: MQTTConnectionStateMachine.Listener) throws {

@@ -1,13 +1,15 @@
 import HallmarkCore
 import HallmarkStore
 
+import Foundation
+
 /// Decides whether a verified certificate may open an MQTT session with a client id, from the
 /// registry's view of the certificate, its thing and its device.
 enum ConnectDecision {
     /// - Parameter peer: The verified client certificate; one signed by a tenant's own issuing CA
     ///   must belong to that tenant.
     static func decide(
-        identity: ConnectionIdentity, clientID: String, peer: TrustStore.VerifiedPeer
+        identity: ConnectionIdentity, clientID: String, peer: TrustStore.VerifiedPeer, now: Date = Date()
     ) -> Result<Authorizer, HallmarkError> {
         let serial = identity.serial
         let commonName = peer.commonName
@@ -27,6 +29,20 @@ enum ConnectDecision {
         case .inactive, .superseded:
             return .failure(HallmarkError(.certificateNotActive, "Certificate \(serial) is \(identity.certificateStatus.rawValue).",
                                           remedy: "Connect with the device's current certificate, or ask an operator to activate this one."))
+        }
+        if let claim = identity.claim {
+            // A claim is no device: it gets only its provisioning topics, while it is in force.
+            if let refusal = claim.refusal(now: now), refusal.code != .claimExhausted {
+                return .failure(refusal)
+            }
+            let policy: Policy
+            do {
+                policy = try Policy(document: ClaimPolicy.document(template: claim.template))
+            } catch {
+                return .failure(error)
+            }
+            return .success(Authorizer(
+                policies: [policy], context: Policy.Context(thingName: claim.id, clientID: clientID, certificateCommonName: commonName)))
         }
         switch identity.deviceStatus {
         case .quarantined?:

@@ -11,6 +11,8 @@ enum ReservedTopics {
         if publishPrefixes.contains(where: { topic.hasPrefix($0) }) { return true }
         // In the jobs API's space only requests are published by clients: its replies and
         // notifications are Hallmark's.
-        return JobsTopic.isJobsTopic(topic) && (try? JobsTopic(parsing: topic)) == nil
+        if JobsTopic.isJobsTopic(topic) { return (try? JobsTopic(parsing: topic)) == nil }
+        // The same for fleet provisioning: its answers are Hallmark's.
+        return ProvisioningTopic.isProvisioningTopic(topic) && ProvisioningTopic(parsing: topic) == nil
     }
 }

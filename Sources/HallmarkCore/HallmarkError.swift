@@ -45,11 +45,11 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .unsupportedMediaType
             case .bodyTooLarge:
                 .tooLarge
-            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid, .firmwareImageInvalid, .jobInvalid:
+            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid, .firmwareImageInvalid, .jobInvalid, .claimInvalid, .provisioningRequestInvalid:
                 .invalid
-            case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded, .firmwareSignatureInvalid, .firmwareSignerUnknown, .firmwareNotForDevice, .firmwareRollback, .firmwareDowngrade, .firmwareWrongProduct:
+            case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded, .firmwareSignatureInvalid, .firmwareSignerUnknown, .firmwareNotForDevice, .firmwareRollback, .firmwareDowngrade, .firmwareWrongProduct, .claimExpired, .claimExhausted, .ownershipTokenInvalid, .provisioningDenied, .serverKeysNotAllowed:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareKeyExists, .firmwareReleaseExists, .jobExists, .jobStateInvalid:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareKeyExists, .firmwareReleaseExists, .jobExists, .jobStateInvalid, .deviceAlreadyEnrolled, .provisioningTemplateExists:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -128,6 +128,15 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case jobInvalid = "job_invalid"
         case jobExists = "job_exists"
         case jobStateInvalid = "job_state_invalid"
+        case claimInvalid = "claim_invalid"
+        case claimExpired = "claim_expired"
+        case claimExhausted = "claim_exhausted"
+        case ownershipTokenInvalid = "ownership_token_invalid"
+        case deviceAlreadyEnrolled = "device_already_enrolled"
+        case provisioningDenied = "provisioning_denied"
+        case provisioningRequestInvalid = "provisioning_request_invalid"
+        case provisioningTemplateExists = "provisioning_template_exists"
+        case serverKeysNotAllowed = "server_keys_not_allowed"
         case internalError = "internal_error"
         }
     }
@@ -253,6 +262,15 @@ extension HallmarkError.Code {
     public static let jobInvalid = Self(.jobInvalid)
     public static let jobExists = Self(.jobExists)
     public static let jobStateInvalid = Self(.jobStateInvalid)
+    public static let claimInvalid = Self(.claimInvalid)
+    public static let claimExpired = Self(.claimExpired)
+    public static let claimExhausted = Self(.claimExhausted)
+    public static let ownershipTokenInvalid = Self(.ownershipTokenInvalid)
+    public static let deviceAlreadyEnrolled = Self(.deviceAlreadyEnrolled)
+    public static let provisioningDenied = Self(.provisioningDenied)
+    public static let provisioningRequestInvalid = Self(.provisioningRequestInvalid)
+    public static let provisioningTemplateExists = Self(.provisioningTemplateExists)
+    public static let serverKeysNotAllowed = Self(.serverKeysNotAllowed)
     // Generic
     public static let notFound = Self(.notFound)
     public static let internalError = Self(.internalError)

@@ -24,11 +24,13 @@ public final class HTTPSConnection {
         /// - Parameters:
         ///   - trustRoots: The CA certificates the server must chain to.
         ///   - identity: A client certificate chain and key, for mutual TLS.
-        public init(trustRoots: [Certificate], identity: (chain: [Certificate], key: Certificate.PrivateKey)? = nil) throws {
+        ///   Nil trusts the system's roots.
+        public init(trustRoots: [Certificate]?, identity: (chain: [Certificate], key: Certificate.PrivateKey)? = nil) throws {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.minimumTLSVersion = .tlsv12
-            configuration.trustRoots = .certificates(
-                try trustRoots.map { try NIOSSLCertificate(bytes: $0.derBytes(), format: .der) })
+            if let trustRoots {
+                configuration.trustRoots = .certificates(try trustRoots.map { try NIOSSLCertificate(bytes: $0.derBytes(), format: .der) })
+            }
             configuration.certificateVerification = .fullVerification
             if let identity {
                 configuration.certificateChain = try identity.chain.map {

@@ -80,6 +80,8 @@ public struct HallmarkServer: Sendable {
         let broker = try BrokerService(
             configuration: configuration.broker,
             registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
+            provisioner: FleetProvisioningService(
+                registry: registry, authorities: authorities, hook: PreProvisioningHook(trustRoots: try configuration.provisioningHookRoots()), logger: logger),
             logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
         return ServiceGroup(
             configuration: .init(

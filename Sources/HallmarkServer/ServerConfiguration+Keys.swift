@@ -1,5 +1,7 @@
 import HallmarkBroker
 import HallmarkCore
+import SwiftASN1
+import X509
 
 import Foundation
 
@@ -25,6 +27,17 @@ extension ServerConfiguration {
         ConfigurationKey("mqttHost", "Address of the MQTT (mutual TLS) listener.", default: "0.0.0.0") { $0.broker.host = $1 },
         ConfigurationKey("mqttPort", "Port of the MQTT (mutual TLS) listener (0 picks a free port).", default: "8883") {
             $0.broker.port = try port($1, "mqttPort")
+        },
+        ConfigurationKey("mqttAlpnPort", "A second mutual-TLS MQTT listener on the same address, as AWS IoT's 443 (the AWS IoT Device SDKs' default, ALPN x-amzn-mqtt-ca).",
+                         default: "off") { $0.broker.alpnPort = try port($1, "mqttAlpnPort") },
+        ConfigurationKey("provisioningHookCA", "A PEM file of the CAs fleet provisioning's pre-provisioning hooks (HTTPS) must chain to.",
+                         default: "the system's roots") {
+            guard let text = try? String(contentsOfFile: $1, encoding: .utf8),
+                let roots = try? PEMDocument.parseMultiple(pemString: text).map({ try Certificate(pemDocument: $0) }), !roots.isEmpty
+            else {
+                throw invalid("provisioningHookCA", $1, "is not a readable PEM file of certificates", "Give the hook server's CA certificate as PEM.")
+            }
+            $0.provisioningHookCA = text
         },
         ConfigurationKey("mqttPlainPort", "Port of a plain-TCP MQTT listener on 127.0.0.1, for local tools and conformance suites.",
                          default: "off") { $0.broker.plainPort = try port($1, "mqttPlainPort") },

@@ -1,5 +1,7 @@
 import HallmarkBroker
 import HallmarkServices
+import SwiftASN1
+import X509
 
 import Foundation
 
@@ -29,6 +31,9 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var revocation: RevocationService.Settings
     /// The transparency log's origin: the first line of its checkpoints, and its key's name.
     public var logOrigin: String
+    /// The CA certificates (PEM) fleet provisioning's pre-provisioning hooks must chain to; nil
+    /// for the system's roots.
+    public var provisioningHookCA: String?
 
     public init(
         dataDirectory: String = "./hallmark-data", httpsHost: String = "0.0.0.0", httpsPort: Int = 8443,
@@ -53,6 +58,11 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         if let revocationURL { return revocationURL.hasSuffix("/") ? String(revocationURL.dropLast()) : revocationURL }
         let host = ["0.0.0.0", "::", ""].contains(revocationHost) ? "127.0.0.1" : revocationHost
         return "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"
+    }
+
+    /// The roots pre-provisioning hooks are checked against (nil: the system's).
+    public func provisioningHookRoots() throws -> [Certificate]? {
+        try provisioningHookCA.map { try PEMDocument.parseMultiple(pemString: $0).map { try Certificate(pemDocument: $0) } }
     }
 
     /// The SAN list of the server certificate: the configured names plus localhost and 127.0.0.1.

@@ -8,7 +8,8 @@ import Foundation
 /// Retires old certificates: it follows successful MQTT connections in the event log, and the
 /// first connection on a renewal's new certificate revokes (superseded) the one it replaced.
 /// Once a minute it retires what its product's grace has let run out, and announces the
-/// certificates close to expiry (`certificate_expiring`).
+/// certificates close to expiry (`certificate_expiring`), and revokes the certificates fleet
+/// provisioning gave out that nobody registered within the hour.
 public struct CertificateLifecycle: Service, Sendable {
     let store: any RevocationStore
     let logger: Logger
@@ -36,8 +37,9 @@ public struct CertificateLifecycle: Service, Sendable {
                     lastScan = now
                     let expired = try await store.retireSupersededPastGrace(now: now)
                     let warned = try await store.warnExpiring(now: now)
-                    if expired + warned > 0 {
-                        logger.info("certificate lifecycle", metadata: ["retired": "\(expired)", "expiring": "\(warned)"])
+                    let unclaimed = try await store.sweepProvisioningTokens(now: now)
+                    if expired + warned + unclaimed > 0 {
+                        logger.info("certificate lifecycle", metadata: ["retired": "\(expired)", "expiring": "\(warned)", "unregistered": "\(unclaimed)"])
                     }
                 }
             } catch {

@@ -19,6 +19,8 @@ public struct ConnectionIdentity: Sendable, Hashable {
     public var deviceStatus: DeviceStatus?
     /// The documents of the latest version of each policy attached to the thing.
     public var policyDocuments: [String]
+    /// For a fleet provisioning claim's certificate: the claim (it has no thing).
+    public var claim: Registry.ProvisioningClaim? = nil
 }
 
 extension Registry {
@@ -33,8 +35,9 @@ extension Registry {
                 db.cachedStatement(
                     sql: """
                         SELECT c.tenant_id, c.thing_name, c.udid, c.serial, c.fingerprint, c.ca_id, c.status,
-                               t.status AS thing_status, d.status AS device_status
+                               t.status AS thing_status, d.status AS device_status, cl.id AS claim_id
                         FROM certificates c
+                        LEFT JOIN claims cl ON cl.fingerprint = c.fingerprint
                         LEFT JOIN things t ON t.tenant_id = c.tenant_id AND t.name = c.thing_name
                         LEFT JOIN devices d ON d.udid = c.udid
                         WHERE c.fingerprint = ?
@@ -42,7 +45,8 @@ extension Registry {
         else { return nil }
         let tenant: String = row["tenant_id"]
         let thing: String = row["thing_name"]
-        let documents = try String.fetchAll(
+        let claim = try (row["claim_id"] as String?).flatMap { try Self.claim(db, id: $0) }
+        let documents = claim != nil ? [] : try String.fetchAll(
             db.cachedStatement(
                 sql: """
                     SELECT p.document FROM thing_policies tp
@@ -55,7 +59,7 @@ extension Registry {
             tenant: tenant, thingName: thing, udid: row["udid"], serial: row["serial"], fingerprint: row["fingerprint"],
             caID: row["ca_id"], certificateStatus: CertificateStatus(rawValue: row["status"]) ?? .revoked,
             thingStatus: (row["thing_status"] as String?).map { ThingStatus(rawValue: $0) ?? .inactive }, deviceStatus: (row["device_status"] as String?).flatMap(DeviceStatus.init(rawValue:)),
-            policyDocuments: documents)
+            policyDocuments: documents, claim: claim)
     }
 
     // MARK: Certificate and thing status
@@ -113,6 +117,11 @@ extension Registry {
             }
             let tenant: String = row["tenant_id"]
             let thing: String = row["thing_name"]
+            if status == .active && current == .pendingActivation && (row["ca_id"] as String) == "hallmark" {
+                throw HallmarkError(
+                    .certificatePendingActivation, "Certificate \(serial) was given to a device by fleet provisioning and waits for its RegisterThing.",
+                    remedy: "The device activates it by registering with its ownership token; an unclaimed one is revoked after the hour.")
+            }
             if status == .active && current == .pendingActivation {
                 try Self.createThingIfMissing(db, tenant: tenant, name: thing, udid: nil, product: Self.defaultProduct, now: now)
             }

@@ -14,11 +14,15 @@ extension Registry {
         public var defaultPolicy: String
         /// What a suspected clone of one of its devices sets off.
         public var cloneResponse: CloneResponse
+        /// Whether fleet provisioning may give its devices keys Hallmark made
+        /// (CreateKeysAndCertificate): weaker than a device's own key, so off unless asked for.
+        public var serverKeys: Bool = false
 
         public init(
             tenant: String, id: String, name: String, profile: DeviceCertificateProfile = DeviceCertificateProfile(),
-            defaultPolicy: String = DefaultPolicy.name, cloneResponse: CloneResponse = .quarantine
+            defaultPolicy: String = DefaultPolicy.name, cloneResponse: CloneResponse = .quarantine, serverKeys: Bool = false
         ) {
+            self.serverKeys = serverKeys
             self.tenant = tenant
             self.id = id
             self.name = name
@@ -54,7 +58,8 @@ extension Registry {
             profile: DeviceCertificateProfile(
                 validity: row["certificate_validity_seconds"], supersededGrace: row["superseded_grace_seconds"],
                 expiredRenewalWindow: row["expired_renewal_seconds"], expiryWarning: row["expiry_warning_seconds"]),
-            defaultPolicy: row["default_policy"], cloneResponse: CloneResponse(rawValue: row["clone_response"]) ?? .quarantine)
+            defaultPolicy: row["default_policy"], cloneResponse: CloneResponse(rawValue: row["clone_response"]) ?? .quarantine,
+            serverKeys: row["server_keys"])
     }
 
     /// Creates a product, with an event.
@@ -106,19 +111,38 @@ extension Registry {
             try db.execute(
                 sql: """
                     INSERT INTO products (tenant_id, id, name, certificate_validity_seconds, default_policy, clone_response, created_at,
-                        superseded_grace_seconds, expired_renewal_seconds, expiry_warning_seconds)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        superseded_grace_seconds, expired_renewal_seconds, expiry_warning_seconds, server_keys)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     product.tenant, product.id, product.name, product.profile.validity, product.defaultPolicy,
                     product.cloneResponse.rawValue, now.timeIntervalSince1970, product.profile.supersededGrace,
-                    product.profile.expiredRenewalWindow, product.profile.expiryWarning,
+                    product.profile.expiredRenewalWindow, product.profile.expiryWarning, product.serverKeys,
                 ])
             try Self.insert(
                 AuditEvent(
                     at: now, tenant: product.tenant, action: .productUpdate, decision: .allow, code: "product_created",
                     detail: "product \(product.id): certificates for \(Int(product.profile.validity / 86_400)) days, policy \(product.defaultPolicy), clones met with \(product.cloneResponse.rawValue)"),
                 db)
+        }
+    }
+}
+
+extension Registry {
+    /// Lets fleet provisioning give a product's devices keys Hallmark made, or stops it.
+    public func setServerKeys(tenant: String, product: String, allowed: Bool, now: Date) throws {
+        try recordingRefusal(tenant: tenant, action: .productUpdate, now: now, what: "server keys of \(product.prefix(64))") {
+            try pool.write { db in
+                guard try Self.product(db, tenant: tenant, id: product) != nil else {
+                    throw HallmarkError(.notFound, "Product \(product) does not exist.", remedy: "List products with `hallmark product list`.")
+                }
+                try db.execute(sql: "UPDATE products SET server_keys = ? WHERE tenant_id = ? AND id = ?", arguments: [allowed, tenant, product])
+                try Self.insert(
+                    AuditEvent(
+                        at: now, tenant: tenant, action: .productUpdate, decision: .allow, code: allowed ? "server_keys_allowed" : "server_keys_refused",
+                        detail: "product \(product): fleet provisioning " + (allowed ? "may make device keys (CreateKeysAndCertificate)" : "takes devices' own keys only")),
+                    db)
+            }
         }
     }
 }

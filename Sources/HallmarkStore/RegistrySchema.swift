@@ -434,6 +434,55 @@ enum RegistrySchema {
                     arguments: [row["tenant_id"] as String, DefaultPolicy.name, (row["version"] as Int) + 1, DefaultPolicy.document, Date().timeIntervalSince1970])
             }
         }
+        migrator.registerMigration("v13-fleet-provisioning") { db in
+            // AWS IoT fleet provisioning: templates (the AWS document, the parameter carrying the
+            // device's UDID, an optional pre-provisioning hook), claims (a shared certificate that
+            // may only ask for a device's own certificate, limited in count and time), and the
+            // one-hour ownership tokens that bind a certificate given out to its RegisterThing.
+            // Things keep the attributes a template gave them; a product may let Hallmark make
+            // device keys (off by default).
+            try db.execute(
+                sql: """
+                    CREATE TABLE provisioning_templates (
+                        tenant_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        product_id TEXT,
+                        document TEXT NOT NULL,
+                        udid_parameter TEXT NOT NULL,
+                        hook_url TEXT,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, name)
+                    );
+                    CREATE TABLE claims (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        product_id TEXT NOT NULL,
+                        template_name TEXT NOT NULL,
+                        fingerprint TEXT NOT NULL UNIQUE,
+                        serial TEXT NOT NULL,
+                        max_uses INTEGER,
+                        used INTEGER NOT NULL DEFAULT 0,
+                        expires_at REAL,
+                        status TEXT NOT NULL DEFAULT 'active',
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE provisioning_tokens (
+                        token_hash TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        claim_id TEXT NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        udid TEXT,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        used_at REAL,
+                        answer TEXT
+                    );
+                    CREATE INDEX provisioning_tokens_open ON provisioning_tokens (expires_at) WHERE used_at IS NULL;
+                    CREATE INDEX provisioning_tokens_by_certificate ON provisioning_tokens (fingerprint);
+                    ALTER TABLE things ADD COLUMN attributes TEXT;
+                    ALTER TABLE products ADD COLUMN server_keys INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 }

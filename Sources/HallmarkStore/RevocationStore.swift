@@ -22,6 +22,8 @@ public protocol RevocationStore: Sendable {
     func retireSupersededPastGrace(now: Date) async throws -> Int
     /// Raises `certificate_expiring` for certificates within their product's warning of expiry.
     func warnExpiring(now: Date) async throws -> Int
+    /// Revokes fleet provisioning certificates nobody registered within their token's hour.
+    func sweepProvisioningTokens(now: Date) async throws -> Int
 }
 
 extension Registry: RevocationStore {

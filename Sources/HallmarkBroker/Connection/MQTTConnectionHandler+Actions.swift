@@ -33,6 +33,9 @@ extension MQTTConnectionHandler {
         case .jobs(let call, let ack):
             if let ack { send(ack) }
             if let session = machine.session { broker.jobs.handle(call, session: session, broker: broker) }
+        case .provisioning(let request, let qos, let ack):
+            if let ack { send(ack) }
+            if let session = machine.session { broker.provisioning.handle(request, qos: qos, session: session) }
         case .refusePublish(let ack, let event):
             if let event { broker.record(event) }
             if let ack { send(ack) }
@@ -143,7 +146,8 @@ extension MQTTConnectionHandler {
             tenant: request.tenant, clientID: request.clientID, cleanStart: request.cleanStart, handle: connection,
             authorizer: request.authorizer, window: request.window)
         // Recorded before the old connection is closed, so the identity is never seen as gone between the two.
-        if let identity = request.identity,
+        // A claim is shared by design: many devices connect with it at once.
+        if let identity = request.identity, identity.claim == nil,
             let suspicion = broker.clones.connected(
                 fingerprint: identity.fingerprint, connection: ObjectIdentifier(self), clientID: request.clientID,
                 source: machine.remoteAddress, tookOver: previous != nil)

@@ -24,6 +24,8 @@ extension MQTTConnectionStateMachine {
         case route(BrokerMessage, RouteAck, telemetry: (tenant: String, thing: String)?)
         /// A request to the AWS IoT Jobs API: acknowledged now, answered by the jobs service.
         case jobs(JobsCall, ack: Packet?)
+        /// A request to the fleet provisioning API: acknowledged now, answered by the provisioner.
+        case provisioning(FleetProvisioningRequest, qos: QoS, ack: Packet?)
         /// A publish the policy refuses (MQTT 5): its acknowledgement, and an event unless rate-limited.
         case refusePublish(ack: Packet?, event: AuditEvent?)
         /// Answers SUBACK and adds the accepted subscriptions (their retained messages follow).

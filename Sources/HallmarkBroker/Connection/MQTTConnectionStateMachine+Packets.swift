@@ -104,23 +104,34 @@ extension MQTTConnectionStateMachine {
             return .refusePublish(ack: ack, event: event)
         }
         if let identity = connected.identity, let jobs = try? JobsTopic(parsing: topic) {
-            let ack: Packet? = switch (publish.qos, publish.packetID) {
-            case (.atLeastOnce, let id?): .puback(AckPacket(packetID: id))
-            case (.exactlyOnce, let id?): .pubrec(AckPacket(packetID: id))
-            default: nil
-            }
-            if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
             return .jobs(
                 JobsCall(
                     topic: jobs, payload: Array(buffer: publish.payload), tenant: identity.tenant, thing: identity.thingName, qos: publish.qos,
                     source: remoteAddress),
-                ack: ack)
+                ack: Self.serviceAck(publish, connected))
+        }
+        if let identity = connected.identity, let request = ProvisioningTopic(parsing: topic) {
+            return .provisioning(
+                FleetProvisioningRequest(
+                    topic: request, payload: Array(buffer: publish.payload), tenant: identity.tenant, claimID: identity.claim?.id,
+                    clientID: connected.clientID, source: remoteAddress),
+                qos: publish.qos, ack: Self.serviceAck(publish, connected))
         }
         if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
         let message = BrokerMessage(publish: publish, topic: topic, publisher: connected.session.key, now: now)
         return .route(
             message, RouteAck(qos: publish.qos, packetID: publish.packetID),
             telemetry: configuration.recordTelemetry ? connected.identity.map { ($0.tenant, $0.thingName) } : nil)
+    }
+
+    /// The acknowledgement of a request a Hallmark service answers (it is not routed).
+    private static func serviceAck(_ publish: PublishPacket, _ connected: Connected) -> Packet? {
+        if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
+        return switch (publish.qos, publish.packetID) {
+        case (.atLeastOnce, let id?): .puback(AckPacket(packetID: id))
+        case (.exactlyOnce, let id?): .pubrec(AckPacket(packetID: id))
+        default: nil
+        }
     }
 
     /// A routed PUBLISH is acknowledged (MQTT 5 says whether anyone subscribed); a publisher whose

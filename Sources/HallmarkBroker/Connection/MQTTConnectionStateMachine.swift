@@ -96,6 +96,8 @@ struct MQTTConnectionStateMachine {
 
     /// The session and topic space of clients on the plain listener.
     static let plainListenerSpace = "\u{0}plain-listener"
+    /// The prefix of the session space of a tenant's fleet provisioning claims.
+    static let claimSpace = "\u{0}claim:"
     /// The most packets a client may send before its CONNACK.
     static let maximumHeldPackets = 1000
 
@@ -238,7 +240,9 @@ struct MQTTConnectionStateMachine {
         pending.stage = .openingSession(authorizer)
         state = .authenticating(pending)
         // Plain-listener clients get a topic space of their own: they never see devices' traffic.
-        let tenant = pending.identity?.tenant ?? (listener == .plain ? Self.plainListenerSpace : Registry.defaultTenant)
+        // Claims' connections get one too: a claim cannot take over a device's client id.
+        let tenant = pending.identity.map { $0.claim == nil ? $0.tenant : Self.claimSpace + $0.tenant }
+            ?? (listener == .plain ? Self.plainListenerSpace : Registry.defaultTenant)
         let window = connect.version == .v5 ? Int(connect.properties.receiveMaximum ?? 65535) : configuration.maximumInflight311
         return .openSession(SessionRequest(
             tenant: tenant, clientID: pending.clientID, cleanStart: connect.cleanStart, authorizer: authorizer, window: window,

@@ -20,6 +20,16 @@ public struct EnrollmentRequest: Sendable {
     /// - Throws: `csr_malformed`, `csr_signature_invalid`, `udid_missing`, `udid_invalid`, or
     ///   `key_algorithm_not_allowed`.
     public init(der: [UInt8]) throws(HallmarkError) {
+        try self.init(der: der, udid: nil)
+    }
+
+    /// Inspects a DER CSR made for a device found otherwise (fleet provisioning finds it by its
+    /// root-of-trust key): the subject need not name it.
+    public init(der: [UInt8], device udid: UDID) throws(HallmarkError) {
+        try self.init(der: der, udid: udid)
+    }
+
+    private init(der: [UInt8], udid: UDID?) throws(HallmarkError) {
         let csr: CertificateSigningRequest
         do {
             csr = try CertificateSigningRequest(derEncoded: der)
@@ -36,8 +46,27 @@ public struct EnrollmentRequest: Sendable {
         }
         self.csr = csr
         self.key = key
-        self.udid = try Self.udid(in: csr.subject)
+        if let udid {
+            self.udid = udid
+        } else {
+            self.udid = try Self.udid(in: csr.subject)
+        }
         self.fingerprint = SHA256.hash(data: der).hexString
+    }
+
+    /// The key of a CSR whose self-signature verifies (proof of possession), for finding the
+    /// device it belongs to before the rest is inspected.
+    public static func key(ofCSR der: [UInt8]) throws(HallmarkError) -> DeviceKey {
+        guard let csr = try? CertificateSigningRequest(derEncoded: der) else {
+            throw HallmarkError(.csrMalformed, "The body decodes but is not a PKCS#10 certificate signing request.",
+                                remedy: "Send a CSR made with the device's root-of-trust key.")
+        }
+        let key = try DeviceKey(csr.publicKey)
+        guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
+            throw HallmarkError(.csrSignatureInvalid, "The CSR's signature does not verify with the key it carries.",
+                                remedy: "Sign the CSR with the device's root-of-trust private key.")
+        }
+        return key
     }
 
     /// Finds the UDID in a subject: the CN, else the serialNumber attribute.

@@ -136,7 +136,7 @@ public enum EnrollmentRules {
     /// The thing name for a device: its UDID.
     public static func thingName(for device: DeviceRecord) -> String { device.udid.rawValue }
 
-    static func refusal(for status: DeviceStatus, udid: UDID) -> HallmarkError? {
+    public static func refusal(for status: DeviceStatus, udid: UDID) -> HallmarkError? {
         switch status {
         case .decommissioned:
             return HallmarkError(

@@ -57,7 +57,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case .tenantCreate, .tenantCA: .trust
         case .alarm, .allowlistImport, .apiAuth, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
             .certificateExpiry, .enroll, .jobCreate, .jobExecution, .jobStatus, .jobsRequest, .firmwareImage, .firmwareKey, .firmwareRelease, .firmwareSigner, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
-            .mqttTLS, .productUpdate, .reenroll, .revocation, .tenantCredential, .vendorRegister:
+            .mqttTLS, .productUpdate, .claimCreate, .provisioningTemplate, .provisioningCertificate, .provisioningRegister, .reenroll, .revocation, .tenantCredential, .vendorRegister:
             .none
         }
     }
@@ -86,6 +86,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case certificateRegister = "certificate.register"
         case certificateExpiry = "certificate.expiry"
         case certificateStatus = "certificate.status"
+        case claimCreate = "claim.create"
         case deviceStatus = "device.status"
         case deviceTransfer = "device.transfer"
         case enroll
@@ -108,6 +109,9 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case policyAttachment = "policy.attachment"
         case policyPut = "policy.put"
         case productUpdate = "product.update"
+        case provisioningCertificate = "provisioning.certificate"
+        case provisioningRegister = "provisioning.register"
+        case provisioningTemplate = "provisioning.template"
         case reenroll
         case revocation
         case tenantCA = "tenant.ca"
@@ -129,6 +133,7 @@ extension EventAction {
     public static let certificateRegister = Self(.certificateRegister)
     public static let certificateExpiry = Self(.certificateExpiry)
     public static let certificateStatus = Self(.certificateStatus)
+    public static let claimCreate = Self(.claimCreate)
     public static let deviceStatus = Self(.deviceStatus)
     public static let deviceTransfer = Self(.deviceTransfer)
     public static let enroll = Self(.enroll)
@@ -151,6 +156,9 @@ extension EventAction {
     public static let policyAttachment = Self(.policyAttachment)
     public static let policyPut = Self(.policyPut)
     public static let productUpdate = Self(.productUpdate)
+    public static let provisioningCertificate = Self(.provisioningCertificate)
+    public static let provisioningRegister = Self(.provisioningRegister)
+    public static let provisioningTemplate = Self(.provisioningTemplate)
     public static let reenroll = Self(.reenroll)
     public static let revocation = Self(.revocation)
     public static let tenantCA = Self(.tenantCA)

@@ -100,7 +100,7 @@ public struct JobsRequest: Sendable, Hashable {
     }
 
     /// JSON's true and false come back as NSNumbers of type `c` (char); numbers never do.
-    static func isBoolean(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
+    public static func isBoolean(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
 
     static func boolean(_ value: Any) -> Bool? {
         guard let number = value as? NSNumber, isBoolean(number) else { return nil }

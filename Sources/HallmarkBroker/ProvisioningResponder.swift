@@ -1,0 +1,27 @@
+import HallmarkCore
+import MQTTCore
+import NIOCore
+
+/// AWS IoT's fleet provisioning MQTT API on the broker: a request is answered off the event
+/// loops by the ``FleetProvisioner`` and the reply queued to the requesting session (on
+/// `…/accepted` or `…/rejected`, as AWS does, when its policy lets it receive it).
+final class ProvisioningResponder: Sendable {
+    let provisioner: (any FleetProvisioner)?
+
+    init(provisioner: (any FleetProvisioner)?) {
+        self.provisioner = provisioner
+    }
+
+    func handle(_ request: FleetProvisioningRequest, qos: QoS, session: Session) {
+        let provisioner = self.provisioner
+        Task {
+            let answer = await provisioner?.answer(request)
+                ?? FleetProvisioningAnswer(accepted: false, payload: ProvisioningReply.rejection(
+                    HallmarkError(.internalError, "Fleet provisioning is not served here.", remedy: "Enrol over EST."), format: request.topic.format))
+            let topic = request.topic.reply(accepted: answer.accepted)
+            guard session.authorizer?.decide(.receive, topic).isAllowed ?? false else { return }
+            let message = BrokerMessage(topic: topic, payload: ByteBuffer(bytes: answer.payload), qos: min(qos, .atLeastOnce))
+            session.enqueue(message, qos: message.qos, retain: false, subscriptionIDs: [])
+        }
+    }
+}
