@@ -55,6 +55,7 @@ HALLMARK="$HALLMARK" bash Tests/e2e/revocation_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/log_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/firmware_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/jobs_real_clients.sh
+HALLMARK="$HALLMARK" bash Tests/e2e/provisioning_real_clients.sh
 "$HALLMARK" demo --devices 20
 # The benchmark, small: it and its registry-free reference run, and every enrollment succeeds.
 "$(dirname "$HALLMARK")/hallmark-bench" enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4

@@ -31,7 +31,7 @@ extension ServerConfiguration {
         ConfigurationKey("mqttAlpnPort", "A second mutual-TLS MQTT listener on the same address, as AWS IoT's 443 (the AWS IoT Device SDKs' default, ALPN x-amzn-mqtt-ca).",
                          default: "off") { $0.broker.alpnPort = try port($1, "mqttAlpnPort") },
         ConfigurationKey("provisioningHookCA", "A PEM file of the CAs fleet provisioning's pre-provisioning hooks (HTTPS) must chain to.",
-                         default: "the system's roots") {
+                         default: "the system's roots", environment: "HALLMARK_PROVISIONING_HOOK_CA", flag: "provisioning-hook-ca") {
             guard let text = try? String(contentsOfFile: $1, encoding: .utf8),
                 let roots = try? PEMDocument.parseMultiple(pemString: text).map({ try Certificate(pemDocument: $0) }), !roots.isEmpty
             else {

@@ -271,6 +271,8 @@ public final class Registry: Sendable {
         public var status: ThingStatus
         public var createdAt: Date
         public var policies: [String]
+        /// What a provisioning template's `AttributePayload` gave it.
+        public var attributes: [String: String] = [:]
     }
 
     /// Finds a thing by name.
@@ -286,7 +288,8 @@ public final class Registry: Sendable {
             return Thing(
                 tenant: row["tenant_id"], name: row["name"], udid: row["udid"], product: row["product_id"],
                 status: ThingStatus(rawValue: row["status"]) ?? .inactive,
-                createdAt: Date(timeIntervalSince1970: row["created_at"]), policies: policies)
+                createdAt: Date(timeIntervalSince1970: row["created_at"]), policies: policies,
+                attributes: (row["attributes"] as String?).flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:])
         }
     }
 

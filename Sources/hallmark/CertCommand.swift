@@ -65,7 +65,26 @@ struct CertCommand: AsyncParsableCommand {
 struct ThingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thing", abstract: "Activate or deactivate a thing. A deactivated thing's MQTT sessions end within a second.",
-        subcommands: [Activate.self, Deactivate.self])
+        subcommands: [Show.self, Activate.self, Deactivate.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a thing: its device, product, status, policies and attributes.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument(help: "The thing's name.") var thing: String
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                guard let found = try registry.thing(named: thing, tenant: try tenant.resolve(in: registry)) else {
+                    throw HallmarkError(.notFound, "There is no thing \(thing.prefix(128)).", remedy: "Check the name with `hallmark registry devices`.")
+                }
+                print("\(found.name)\tdevice \(found.udid ?? "none")\tproduct \(found.product)\t\(found.status.rawValue)")
+                print("policies: \(found.policies.joined(separator: ", "))")
+                for (key, value) in found.attributes.sorted(by: { $0.key < $1.key }) { print("attribute \(key) = \(value)") }
+            }
+        }
+    }
 
     struct Target: ParsableArguments {
         @OptionGroup var data: DataOptions

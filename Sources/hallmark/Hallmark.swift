@@ -7,7 +7,7 @@ struct Hallmark: AsyncParsableCommand {
         commandName: "hallmark",
         abstract: "A self-hosted trust service for IoT fleets: CA, device registry, zero-touch EST enrollment.",
         subcommands: [
-            ServeCommand.self, CACommand.self, TenantCommand.self, VendorCommand.self, ManifestCommand.self, BatchCommand.self, ProductCommand.self,
+            ServeCommand.self, CACommand.self, TenantCommand.self, VendorCommand.self, ManifestCommand.self, BatchCommand.self, ProductCommand.self, ProvisioningTemplateCommand.self, ClaimCommand.self,
             AllowlistCommand.self, RegistryCommand.self, DeviceCommand.self,
             CertCommand.self, ThingCommand.self, FirmwareCommand.self, JobCommand.self, PolicyCommand.self, TelemetryCommand.self, LogCommand.self, DemoCommand.self,
         ])

@@ -6,7 +6,7 @@ import HallmarkStore
 struct ProductCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "product", abstract: "A tenant's products: their devices' certificate validity, default policy and clone response.",
-        subcommands: [Create.self, List.self, Show.self, CloneResponse.self, ProductionRelease.self])
+        subcommands: [Create.self, List.self, Show.self, CloneResponse.self, ProductionRelease.self, ServerKeys.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a product.")
@@ -105,6 +105,27 @@ struct ProductCommand: AsyncParsableCommand {
                 try registry.setProductionRelease(
                     tenant: try tenant.resolve(in: registry), product: product, release: release == "none" ? nil : release, now: Date())
                 print("\(product): production release \(release)")
+            }
+        }
+    }
+
+    struct ServerKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "server-keys",
+            abstract: "Whether fleet provisioning may give this product's devices keys Hallmark makes (CreateKeysAndCertificate): off by default.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument var product: String
+        @Argument(help: "on or off") var setting: String
+
+        func run() async throws {
+            try await reporting {
+                guard ["on", "off"].contains(setting) else {
+                    throw HallmarkError(.productInvalid, "'\(setting.prefix(20))' is neither on nor off.", remedy: "Use on or off.")
+                }
+                let registry = try data.openRegistry()
+                try registry.setServerKeys(tenant: try tenant.resolve(in: registry), product: product, allowed: setting == "on", now: Date())
+                print("\(product): server-made device keys \(setting)")
             }
         }
     }
