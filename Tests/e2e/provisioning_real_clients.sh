@@ -123,8 +123,10 @@ check "a device registers with the token it was given over port 443" in_shell \
   "P 5 boot-3b register thermo-fleet \$(field c3b.json \"['token']\") '{\"SerialNumber\": \"$(U 3)\"}' > g3.json && [ \"\$(field g3.json \"['thing_name']\")\" = thermo_$(U 3) ]"
 check "the same RegisterThing again gets the same answer (nothing done twice)" in_shell \
   "P 5 boot-3c register thermo-fleet \$(field c3b.json \"['token']\") '{\"SerialNumber\": \"$(U 3)\"}' > g3b.json && [ \"\$(field g3b.json \"['thing_name']\")\" = thermo_$(U 3) ] && [ \"\$(H registry events --limit 1000 | grep -c 'provisioning.register.*registered.*$(U 3)')\" = 1 ]"
-check "the claim used its three: a fourth device is refused (claim_exhausted)" in_shell \
-  "P 5 r10 csr d4.csr > r10.json && [ \"\$(field r10.json \"['create_error']\")\" = claim_exhausted ]"
+check "CBOR (paho-mqtt and cbor2): create-from-csr/cbor and provision/cbor answer in CBOR, a forged token rejected" in_shell \
+  "H claim create --product thermo --template thermo-fleet --out claim4 >/dev/null && python3 $HERE/provisioning_cbor.py localhost $MQTT $ROOT claim4/claim.pem claim4/claim.key thermo-fleet d4.csr SerialNumber $(U 4) > cb.json && [ \"\$(field cb.json \"['register']\")\" = accepted ] && [ \"\$(field cb.json \"['thing_name']\")\" = thermo_$(U 4) ] && [ \"\$(field cb.json \"['forged']\")\" = InvalidCertificateOwnershipToken ]"
+check "the claim used its three: a fifth device is refused (claim_exhausted)" in_shell \
+  "P 5 r10 csr d5.csr > r10.json && [ \"\$(field r10.json \"['create_error']\")\" = claim_exhausted ]"
 check "a token older than an hour is refused (the server's clock moved on)" in_shell \
   "H claim create --product thermo --template thermo-fleet --out claim2 > claim2.txt && CLAIM_CERT=claim2/claim.pem CLAIM_KEY=claim2/claim.key P 5 old csr d5.csr > c5.json && age_tokens && CLAIM_CERT=claim2/claim.pem CLAIM_KEY=claim2/claim.key P 5 old register thermo-fleet \$(field c5.json \"['token']\") '{\"SerialNumber\": \"$(U 5)\"}' > r11.json && [ \"\$(field r11.json \"['register_error']\")\" = InvalidCertificateOwnershipToken ]"
 check "the unregistered certificate is revoked within seconds" eventually 5 in_shell \
@@ -176,4 +178,4 @@ check "a hook that takes longer than 5 s: AccessDenied" in_shell \
 kill $HOOK_PID 2>/dev/null
 check "the server never answered a client's mistake with an internal error" in_shell "! H registry events --limit 1000 | grep -q internal_error"
 stop_server
-finish provisioning 44
+finish provisioning 45
