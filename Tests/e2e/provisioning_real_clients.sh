@@ -71,7 +71,7 @@ check "the claim is listed with its limit" in_shell "H claim list | grep -q \"$C
 check "a claim for a template of another product is refused (claim_invalid)" in_shell \
   "! H claim create --product default --template thermo-fleet --out c2 2>err.txt && grep -q claim_invalid err.txt"
 start_server --mqtt-alpn-port 443
-P() { python3 "$HERE/provisioning_client.py" "$1" localhost "${PORT:-$MQTT}" "$ROOT" "${CLAIM_CERT:-claim/claim.pem}" "${CLAIM_KEY:-claim/claim.key}" "${@:2}"; }
+P() { python3 "$HERE/provisioning_client.py" "$1" "${ENDPOINT:-localhost}" "${PORT:-$MQTT}" "$ROOT" "${CLAIM_CERT:-claim/claim.pem}" "${CLAIM_KEY:-claim/claim.key}" "${@:2}"; }
 # Moves the open ownership tokens two hours into the past, as if the device had waited that long.
 age_tokens() { python3 -c "import sqlite3; c = sqlite3.connect('$DATA/registry.sqlite'); c.execute('UPDATE provisioning_tokens SET expires_at = expires_at - 7200 WHERE used_at IS NULL'); c.commit()"; }
 field() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + sys.argv[1]))" "$2"; }
@@ -92,6 +92,8 @@ check "MQTT 3.1.1 (mqtt_connection_builder): the same flow" in_shell \
 check "the registration is an event, with the claim's count" event "provisioning.register.*registered.*$(U 2).*2 of 3"
 check "port 443 with the SDK's ALPN x-amzn-mqtt-ca serves the same API" in_shell \
   "PORT=443 P 5 boot-3 csr d3.csr > c3.json && [ \"\$(field c3.json \"['create_error']\")\" = None ]"
+check "an endpoint given as 127.0.0.1 (the SDK sends it as SNI) and the SDK's metrics user name are accepted" in_shell \
+  "ENDPOINT=127.0.0.1 P 311 ip-literal csr stranger.csr > ip.json && [ \"\$(field ip.json \"['create_error']\")\" = unknown_device ]"
 check "the pending certificate cannot connect before RegisterThing (certificate_pending_activation)" in_shell \
   "field c3.json \"['certificate_pem']\" > d3.pem && ! timeout 10 mosquitto_pub -h localhost -p $MQTT --cafile $ROOT --cert d3.pem --key $(K 3) -i $(U 3) -t things/$(U 3)/x -m 1 2>err.txt; sleep 0.5; event 'mqtt.connect.*refuse.*certificate_pending_activation'"
 check "an operator cannot activate it around RegisterThing" in_shell \
@@ -178,4 +180,4 @@ check "a hook that takes longer than 5 s: AccessDenied" in_shell \
 kill $HOOK_PID 2>/dev/null
 check "the server never answered a client's mistake with an internal error" in_shell "! H registry events --limit 1000 | grep -q internal_error"
 stop_server
-finish provisioning 45
+finish provisioning 46
