@@ -90,6 +90,18 @@ public struct DeviceState: Sendable {
         try Data(pem.utf8).write(to: trustFile)
     }
 
+    var thingFile: URL { directory.appendingPathComponent("thing") }
+
+    /// The thing the device is, when fleet provisioning named it (else its certificate's CN is).
+    public func thingName() -> String? {
+        (try? String(contentsOf: thingFile, encoding: .utf8)).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Remembers the thing name fleet provisioning gave the device.
+    public func store(thingName: String) throws {
+        try Data((thingName + "\n").utf8).write(to: thingFile)
+    }
+
     /// The root-of-trust key, for TLS client authentication with the operational certificate.
     public var privateKey: Certificate.PrivateKey { rootOfTrust }
 }

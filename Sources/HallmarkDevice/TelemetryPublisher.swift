@@ -50,7 +50,7 @@ public struct TelemetryPublisher: Sendable {
         guard let certificate = try state.certificate() else {
             throw HallmarkError(.clientCertificateRequired, "Device \(state.udid) has no certificate yet.", remedy: "Boot it first (enrol).")
         }
-        guard let thing = certificate.subject.commonName else {
+        guard let thing = state.thingName() ?? certificate.subject.commonName else {
             throw HallmarkError(.subjectMismatch, "The device certificate names no thing (no subject CN).", remedy: "Enrol the device again.")
         }
         let tls = try HTTPSConnection.ClientTLS(trustRoots: state.trustRoots(), identity: ([certificate], state.privateKey))

@@ -3,12 +3,13 @@ import Foundation
 import HallmarkCore
 import HallmarkDevice
 import Logging
+import SwiftASN1
 import X509
 
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "The device agent: play a device that enrols over EST and sends telemetry over MQTT.",
-        subcommands: [Factory.self, Boot.self, Run.self, Telemetry.self, Show.self, Install.self, Reboot.self, Slots.self, Tamper.self, Restore.self, Jobs.self, Recover.self])
+        subcommands: [Factory.self, Boot.self, Provision.self, Run.self, Telemetry.self, Show.self, Install.self, Reboot.self, Slots.self, Tamper.self, Restore.self, Jobs.self, Recover.self])
 
     struct Factory: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -178,6 +179,50 @@ struct DeviceCommand: AsyncParsableCommand {
                 } else {
                     LoggingSystem.bootstrap(StreamLogHandler.standardError)
                     try await publisher.run()
+                }
+            }
+        }
+    }
+
+    struct Provision: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Provision the device by claim over MQTT (AWS IoT fleet provisioning, as the AWS SDKs do): its certificate for its root-of-trust key, and its thing.")
+
+        @Option var state: String
+        @Option(help: "The MQTT broker as HOST:PORT.") var mqtt: String
+        @Option(help: "The claim's directory (claim.pem, claim.key from `hallmark claim create`).") var claim: String
+        @Option(help: "The provisioning template.") var template: String
+        @Option(help: "The template parameter that carries the device's UDID.") var udidParameter = "SerialNumber"
+        @Option(help: "Another template parameter, NAME=VALUE (repeatable).") var parameter: [String] = []
+
+        func run() async throws {
+            try await reporting {
+                let device = try DeviceState.load(from: URL(fileURLWithPath: state, isDirectory: true))
+                let broker = try DeviceCommand.hostAndPort(mqtt)
+                let directory = URL(fileURLWithPath: claim, isDirectory: true)
+                guard let chainPEM = try? String(contentsOf: directory.appendingPathComponent("claim.pem"), encoding: .utf8),
+                    let keyPEM = try? String(contentsOf: directory.appendingPathComponent("claim.key"), encoding: .utf8),
+                    let chain = try? PEMDocument.parseMultiple(pemString: chainPEM).map({ try Certificate(pemDocument: $0) }),
+                    let key = try? Certificate.PrivateKey(pemEncoded: keyPEM)
+                else {
+                    throw HallmarkError(.keyFileInvalid, "\(claim) holds no readable claim.pem and claim.key.", remedy: "Give the directory `hallmark claim create --out` wrote.")
+                }
+                var parameters = [udidParameter: device.udid.rawValue]
+                for pair in parameter {
+                    guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                        throw HallmarkError(.configInvalid, "'\(pair.prefix(64))' is not NAME=VALUE.", remedy: "Give --parameter Region=eu.")
+                    }
+                    parameters[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+                }
+                let client = FleetProvisioningClient(
+                    host: broker.host, port: broker.port, claimChain: chain, claimKey: key, template: template,
+                    clientID: "provision-" + device.udid.rawValue)
+                do {
+                    let outcome = try await client.provision(device, parameters: parameters)
+                    print("\(device.udid): thing \(outcome.thingName), certificate \(outcome.certificate.serialHex)")
+                    for (name, value) in outcome.deviceConfiguration.sorted(by: { $0.key < $1.key }) { print("configuration \(name) = \(value)") }
+                } catch let rejected as FleetProvisioningClient.Rejected {
+                    throw HallmarkError(.provisioningDenied, rejected.description, remedy: "See the server's event log for the refusal.")
                 }
             }
         }

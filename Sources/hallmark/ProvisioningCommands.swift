@@ -95,12 +95,6 @@ struct ClaimCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                guard (1...3650).contains(validDays) else {
-                    throw HallmarkError(.claimInvalid, "A claim is good for 1 to 3650 days.", remedy: "Give --valid-days within that.")
-                }
-                if let maxUses, maxUses < 1 {
-                    throw HallmarkError(.claimInvalid, "--max-uses must be at least 1.", remedy: "Leave it out for no limit.")
-                }
                 let registry = try data.openRegistry()
                 let tenantID = try tenant.resolve(in: registry)
                 let passphrase = try data.passphrase()
@@ -108,31 +102,17 @@ struct ClaimCommand: AsyncParsableCommand {
                 let authorities = IssuingAuthorities(shared: try files.loadIssuingAuthority(passphrase: passphrase), registry: registry) { tenant, certificate in
                     try files.loadTenantAuthority(tenant: tenant, certificate: certificate, passphrase: passphrase)
                 }
-                let authority = try await authorities.authority(for: tenantID)
-                let now = Date()
-                let id = "claim-" + (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-                let key = P256.Signing.PrivateKey(compactRepresentable: false)
-                let deviceKey = try DeviceKey(Certificate.PublicKey(key.publicKey))
-                let certificate = try authority.issueDeviceCertificate(
-                    thingName: id, key: deviceKey, profile: DeviceCertificateProfile(validity: TimeInterval(validDays) * 86_400), now: now)
-                let der = try certificate.derBytes()
-                let fingerprint = CertificateFingerprint.sha256(der: der)
-                let record = CertificateRecord(
-                    serial: certificate.serialHex, tenant: tenantID, thingName: id, udid: nil, fingerprint: fingerprint,
-                    keyFingerprint: deviceKey.fingerprint, notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter,
-                    status: .active, replacedBy: nil, der: der, issuerKeyID: authority.keyIdentifier)
-                let claim = Registry.ProvisioningClaim(
-                    id: id, tenant: tenantID, product: product, template: template, serial: record.serial, fingerprint: fingerprint,
-                    maxUses: maxUses, expiresAt: certificate.notValidAfter, createdAt: now)
-                try registry.createClaim(claim, certificate: record, now: now)
+                let issued = try ClaimIssuance.issue(
+                    registry: registry, authority: try await authorities.authority(for: tenantID), tenant: tenantID, product: product,
+                    template: template, maxUses: maxUses, validDays: validDays, now: Date())
                 let directory = URL(fileURLWithPath: out, isDirectory: true)
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                let chain = try ([certificate] + authority.chain.dropLast()).map { try $0.serializeAsPEM().pemString }.joined(separator: "\n") + "\n"
+                let chain = try issued.chain.map { try $0.serializeAsPEM().pemString }.joined(separator: "\n") + "\n"
                 try Data(chain.utf8).write(to: directory.appendingPathComponent("claim.pem"))
                 let keyFile = directory.appendingPathComponent("claim.key")
-                try Data((key.pemRepresentation + "\n").utf8).write(to: keyFile)
+                try Data((issued.key.pemRepresentation + "\n").utf8).write(to: keyFile)
                 try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile.path)
-                print("\(id)\tproduct \(product)\ttemplate \(template)\t\(maxUses.map { "at most \($0) devices" } ?? "no device limit")\tuntil \(certificate.notValidAfter)")
+                print("\(issued.claim.id)\tproduct \(product)\ttemplate \(template)\t\(maxUses.map { "at most \($0) devices" } ?? "no device limit")\tuntil \(issued.chain[0].notValidAfter)")
             }
         }
     }

@@ -72,6 +72,7 @@ struct DemoStory {
                 genuine, endpoint: endpoint, mqttPort: ports.mqtt, revocationPort: ports.revocation, registry: registry,
                 issuer: authority.certificate, root: authority.root)
             try await firmwareScenes(genuine, httpsPort: port, mqttPort: ports.mqtt, registry: registry, passphrase: passphrase)
+            try await provisioningScene(mqttPort: ports.mqtt, registry: registry, authority: authority, trustPEM: trustPEM)
             // The log signs the latest events a second after them.
             try await Task.sleep(for: .milliseconds(1500))
         }
