@@ -59,4 +59,6 @@ HALLMARK="$HALLMARK" bash Tests/e2e/provisioning_real_clients.sh
 "$HALLMARK" demo --devices 20
 # The benchmark, small: it and its registry-free reference run, and every enrollment succeeds.
 "$(dirname "$HALLMARK")/hallmark-bench" enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4
+# and fleet provisioning by claim beside it: every provisioning succeeds.
+"$(dirname "$HALLMARK")/hallmark-bench" provision --rounds 1 --devices 100 --concurrency 4
 echo "all tests passed"

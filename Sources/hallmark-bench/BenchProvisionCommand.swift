@@ -52,6 +52,7 @@ struct BenchProvisionCommand: AsyncParsableCommand {
         defer { server.stop() }
         try await Task.sleep(for: .seconds(1))
         var ratios: [Double] = []
+        var failures = 0
         for round in 0..<rounds {
             let slice = round * devices..<(round + 1) * devices
             let enrolled = try await BenchLoad.run(fleet: Array(est[slice]), port: server.port, trust: [authority.root], concurrency: concurrency)
@@ -60,12 +61,15 @@ struct BenchProvisionCommand: AsyncParsableCommand {
                 claim: claim, concurrency: concurrency)
             let ratio = provisioned.throughput / enrolled.throughput
             ratios.append(ratio)
+            failures += enrolled.failed + provisioned.failed
             print(String(
                 format: "round %d: EST %.0f/s (%d ok, %d failed, p50 %.1f ms); by claim over MQTT %.0f/s (%d ok, %d failed, p50 %.1f ms); ratio %.2f",
                 round + 1, enrolled.throughput, enrolled.succeeded, enrolled.failed, enrolled.p50 * 1000, provisioned.throughput,
                 provisioned.succeeded, provisioned.failed, provisioned.p50 * 1000, ratio))
         }
         print(String(format: "provisionings by claim per EST enrollment: %@", ratios.map { String(format: "%.2f", $0) }.joined(separator: " / ")))
+        // A failure is a broken benchmark, not a slow one.
+        if failures > 0 { throw ValidationError("\(failures) enrollments or provisionings failed") }
     }
 
     struct Result {
