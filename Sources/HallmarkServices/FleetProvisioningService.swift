@@ -2,6 +2,7 @@ import Crypto
 import HallmarkCore
 import HallmarkStore
 import Logging
+import Synchronization
 import X509
 
 import Foundation
@@ -19,6 +20,8 @@ public struct FleetProvisioningService: FleetProvisioner {
     let hook: PreProvisioningHook
     let logger: Logger
     let clock: @Sendable () -> Date
+    /// Templates parsed once per document (a RegisterThing reads its template's row each time).
+    private let templateCache = ParsedTemplates()
 
     public init(
         registry: Registry, authorities: IssuingAuthorities, hook: PreProvisioningHook = PreProvisioningHook(), logger: Logger,
@@ -236,9 +239,10 @@ public struct FleetProvisioningService: FleetProvisioner {
                                 remedy: "Send {\"parameters\": {\"\(template.udidParameter)\": \"<the device's UDID>\"}}.")
         }
         let udid = try UDID(validating: udidText)
-        let outcome = try template.parsed().evaluate(parameters)
+        let document = try templateCache.template(template)
+        let outcome = try document.evaluate(parameters)
         var policies = outcome.policyNames
-        let inline = try template.parsed().policies.filter { $0.document != nil }.count
+        let inline = document.policies.filter { $0.document != nil }.count
         for index in 0..<inline { policies.append(Registry.templatePolicyName(name, index: index)) }
         let answer = String(decoding: ProvisioningReply.registered(thingName: outcome.thingName, deviceConfiguration: outcome.deviceConfiguration, format: .json), as: UTF8.self)
         let registration = Registry.Registration(
@@ -269,5 +273,20 @@ public struct FleetProvisioningService: FleetProvisioner {
 
     static func tokenHash(_ token: String) -> String {
         SHA256.hash(data: Array(token.utf8)).hexString
+    }
+}
+
+/// Parsed templates by document text: a replaced template is a new key.
+private final class ParsedTemplates: Sendable {
+    private let cache = Mutex<[String: FleetProvisioningTemplate]>([:])
+
+    func template(_ record: Registry.ProvisioningTemplateRecord) throws(HallmarkError) -> FleetProvisioningTemplate {
+        if let known = cache.withLock({ $0[record.document] }) { return known }
+        let template = try record.parsed()
+        cache.withLock {
+            if $0.count > 1000 { $0.removeAll() }
+            $0[record.document] = template
+        }
+        return template
     }
 }

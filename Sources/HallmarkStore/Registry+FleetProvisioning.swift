@@ -115,11 +115,10 @@ extension Registry {
                     (record, isNew) = (pending, false)
                 } else if let candidate {
                     (record, isNew) = (candidate, true)
-                    try db.execute(
-                        sql: """
+                    try db.cachedStatement(sql: """
                             INSERT INTO certificates (fingerprint, serial, ca_id, tenant_id, thing_name, udid, key_fingerprint, not_before, not_after,
                                 status, issued_at, der, issuer_key_id) VALUES (?, ?, 'hallmark', ?, ?, ?, ?, ?, ?, 'pending_activation', ?, ?, ?)
-                            """,
+                            """).execute(
                         arguments: [
                             record.fingerprint, record.serial, device.tenant, record.thingName, udid.rawValue, record.keyFingerprint,
                             record.notBefore.timeIntervalSince1970, record.notAfter.timeIntervalSince1970, event.at.timeIntervalSince1970,
@@ -147,7 +146,7 @@ extension Registry {
             var event = event
             var refusal = try Self.claimRefusal(db, id: claimID, now: event.at)
             if refusal == nil, let claim = try Self.claim(db, id: claimID),
-                try Bool.fetchOne(db, sql: "SELECT server_keys FROM products WHERE tenant_id = ? AND id = ?", arguments: [claim.tenant, claim.product]) != true
+                try Bool.fetchOne(db.cachedStatement(sql: "SELECT server_keys FROM products WHERE tenant_id = ? AND id = ?"), arguments: [claim.tenant, claim.product]) != true
             {
                 refusal = HallmarkError(
                     .serverKeysNotAllowed, "Product \(claim.product) does not let Hallmark make device keys: a device must make its own.",
@@ -160,11 +159,10 @@ extension Registry {
                 for admitted in self.refusals.admit([event]) { try Self.insert(admitted, db) }
                 return .refused(refusal)
             }
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO certificates (fingerprint, serial, ca_id, tenant_id, thing_name, udid, key_fingerprint, not_before, not_after,
                         status, issued_at, der, issuer_key_id) VALUES (?, ?, 'hallmark', ?, ?, NULL, ?, ?, ?, 'pending_activation', ?, ?, ?)
-                    """,
+                    """).execute(
                 arguments: [
                     record.fingerprint, record.serial, record.tenant, record.thingName, record.keyFingerprint, record.notBefore.timeIntervalSince1970,
                     record.notAfter.timeIntervalSince1970, event.at.timeIntervalSince1970, Data(record.der), record.issuerKeyID,
@@ -180,11 +178,10 @@ extension Registry {
     }
 
     static func insertToken(_ db: Database, hash: String, tenant: String, claim: String, fingerprint: String, udid: String?, now: Date) throws {
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO provisioning_tokens (token_hash, tenant_id, claim_id, fingerprint, udid, created_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
+                """).execute(
             arguments: [hash, tenant, claim, fingerprint, udid, now.timeIntervalSince1970, now.timeIntervalSince1970 + ownershipTokenLifetime])
     }
 
@@ -278,18 +275,18 @@ extension Registry {
                     remedy: "The device renews with its certificate (EST simplereenroll); an operator revokes it first to provision it afresh."))
             }
             let thingName = registration.outcome.thingName
-            if let owner = try Row.fetchOne(db, sql: "SELECT udid FROM things WHERE tenant_id = ? AND name = ?", arguments: [claim.tenant, thingName]),
+            if let owner = try Row.fetchOne(db.cachedStatement(sql: "SELECT udid FROM things WHERE tenant_id = ? AND name = ?"), arguments: [claim.tenant, thingName]),
                 owner["udid"] as String? != device.udid.rawValue
             {
                 return try refuse(HallmarkError(.provisioningFailed, "Thing \(thingName) exists and is another device's.",
                                                 remedy: "Send parameters that name this device's own thing."))
             }
-            if let other = try String.fetchOne(db, sql: "SELECT name FROM things WHERE udid = ?", arguments: [device.udid.rawValue]), other != thingName {
+            if let other = try String.fetchOne(db.cachedStatement(sql: "SELECT name FROM things WHERE udid = ?"), arguments: [device.udid.rawValue]), other != thingName {
                 return try refuse(HallmarkError(.provisioningFailed, "Device \(device.udid) already has thing \(other); the template names \(thingName).",
                                                 remedy: "Send parameters that name the device's thing, or have an operator remove the old one."))
             }
             for policy in registration.policies {
-                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM policies WHERE tenant_id = ? AND name = ?", arguments: [claim.tenant, policy]) ?? false else {
+                guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM policies WHERE tenant_id = ? AND name = ?"), arguments: [claim.tenant, policy]) ?? false else {
                     return try refuse(HallmarkError(.provisioningFailed, "The template attaches the policy \(policy.prefix(64)), which the tenant does not have.",
                                                     remedy: "An operator creates it (`hallmark policy create`), or the device sends parameters that name one that exists."))
                 }
@@ -297,36 +294,33 @@ extension Registry {
             let status = registration.outcome.certificateActive ? "active" : "inactive"
             let attributes = registration.outcome.attributes.isEmpty ? nil
                 : String(decoding: try JSONSerialization.data(withJSONObject: registration.outcome.attributes, options: [.sortedKeys]), as: UTF8.self)
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO things (tenant_id, name, udid, product_id, created_at, attributes) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (tenant_id, name) DO UPDATE SET attributes = excluded.attributes
-                    """,
+                    """).execute(
                 arguments: [claim.tenant, thingName, device.udid.rawValue, claim.product, now.timeIntervalSince1970, attributes])
             if registration.policies.isEmpty {
-                try db.execute(
-                    sql: """
+                try db.cachedStatement(sql: """
                         INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name)
                         SELECT tenant_id, ?, default_policy FROM products WHERE tenant_id = ? AND id = ?
-                        """,
+                        """).execute(
                     arguments: [thingName, claim.tenant, claim.product])
             }
             for policy in registration.policies {
-                try db.execute(sql: "INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name) VALUES (?, ?, ?)",
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO thing_policies (tenant_id, thing_name, policy_name) VALUES (?, ?, ?)").execute(
                                arguments: [claim.tenant, thingName, policy])
             }
             do {
-                try db.execute(
-                    sql: "UPDATE certificates SET status = ?, thing_name = ?, udid = ?, status_changed_at = ?, status_reason = ? WHERE fingerprint = ?",
+                try db.cachedStatement(sql: "UPDATE certificates SET status = ?, thing_name = ?, udid = ?, status_changed_at = ?, status_reason = ? WHERE fingerprint = ?").execute(
                     arguments: [status, thingName, device.udid.rawValue, now.timeIntervalSince1970, "registered by template \(registration.template)", certificate.fingerprint])
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 return try refuse(HallmarkError(.deviceAlreadyEnrolled, "Device \(device.udid) got another active certificate meanwhile.",
                                                 remedy: "The device renews with that certificate."))
             }
-            try db.execute(sql: "UPDATE devices SET status = 'enrolled', updated_at = ? WHERE udid = ? AND status = 'allowed'",
+            try db.cachedStatement(sql: "UPDATE devices SET status = 'enrolled', updated_at = ? WHERE udid = ? AND status = 'allowed'").execute(
                            arguments: [now.timeIntervalSince1970, device.udid.rawValue])
-            try db.execute(sql: "UPDATE claims SET used = used + 1 WHERE id = ?", arguments: [claim.id])
-            try db.execute(sql: "UPDATE provisioning_tokens SET used_at = ?, answer = ? WHERE token_hash = ?",
+            try db.cachedStatement(sql: "UPDATE claims SET used = used + 1 WHERE id = ?").execute( arguments: [claim.id])
+            try db.cachedStatement(sql: "UPDATE provisioning_tokens SET used_at = ?, answer = ? WHERE token_hash = ?").execute(
                            arguments: [now.timeIntervalSince1970, registration.answer, registration.tokenHash])
             event.decision = .allow
             event.code = "registered"
@@ -345,22 +339,19 @@ extension Registry {
     @discardableResult
     public func sweepProvisioningTokens(now: Date) async throws -> Int {
         try await committer.perform { db in
-            let expired = try Row.fetchAll(
-                db, sql: "SELECT token_hash, tenant_id, claim_id, fingerprint FROM provisioning_tokens WHERE used_at IS NULL AND expires_at <= ? LIMIT 1000",
+            let expired = try Row.fetchAll(db.cachedStatement(sql: "SELECT token_hash, tenant_id, claim_id, fingerprint FROM provisioning_tokens WHERE used_at IS NULL AND expires_at <= ? LIMIT 1000"),
                 arguments: [now.timeIntervalSince1970])
             var revoked = 0
             for row in expired {
                 let fingerprint: String = row["fingerprint"]
-                try db.execute(sql: "DELETE FROM provisioning_tokens WHERE token_hash = ?", arguments: [row["token_hash"] as String])
-                let open = try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM provisioning_tokens WHERE fingerprint = ? AND used_at IS NULL AND expires_at > ?",
+                try db.cachedStatement(sql: "DELETE FROM provisioning_tokens WHERE token_hash = ?").execute( arguments: [row["token_hash"] as String])
+                let open = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM provisioning_tokens WHERE fingerprint = ? AND used_at IS NULL AND expires_at > ?"),
                     arguments: [fingerprint, now.timeIntervalSince1970]) ?? false
                 guard !open, let certificate = try Self.certificate(db, fingerprint: fingerprint), certificate.status == .pendingActivation else { continue }
-                try db.execute(
-                    sql: """
+                try db.cachedStatement(sql: """
                         UPDATE certificates SET status = 'revoked', status_changed_at = ?, status_reason = 'not registered within the hour',
                             revocation_reason = 5 WHERE fingerprint = ?
-                        """,
+                        """).execute(
                     arguments: [now.timeIntervalSince1970, fingerprint])
                 try Self.insert(
                     AuditEvent(

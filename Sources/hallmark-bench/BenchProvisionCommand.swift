@@ -55,17 +55,22 @@ struct BenchProvisionCommand: AsyncParsableCommand {
         var failures = 0
         for round in 0..<rounds {
             let slice = round * devices..<(round + 1) * devices
+            let cpuBefore = server.cpuSeconds()
             let enrolled = try await BenchLoad.run(fleet: Array(est[slice]), port: server.port, trust: [authority.root], concurrency: concurrency)
+            let cpuBetween = server.cpuSeconds()
             let provisioned = try await Self.provision(
                 csrs: Array(csrs[slice]), udids: claimed[slice].map(\.entry.udid.rawValue), port: server.mqttPort, trust: [authority.root],
                 claim: claim, concurrency: concurrency)
+            let cpuAfter = server.cpuSeconds()
             let ratio = provisioned.throughput / enrolled.throughput
             ratios.append(ratio)
             failures += enrolled.failed + provisioned.failed
             print(String(
-                format: "round %d: EST %.0f/s (%d ok, %d failed, p50 %.1f ms); by claim over MQTT %.0f/s (%d ok, %d failed, p50 %.1f ms); ratio %.2f",
-                round + 1, enrolled.throughput, enrolled.succeeded, enrolled.failed, enrolled.p50 * 1000, provisioned.throughput,
-                provisioned.succeeded, provisioned.failed, provisioned.p50 * 1000, ratio))
+                format: "round %d: EST %.0f/s (%d ok, %d failed, p50 %.1f ms, server CPU %.0f µs each); by claim over MQTT %.0f/s (%d ok, %d failed, p50 %.1f ms, server CPU %.0f µs each); ratio %.2f",
+                round + 1, enrolled.throughput, enrolled.succeeded, enrolled.failed, enrolled.p50 * 1000,
+                (cpuBetween - cpuBefore) / Double(max(enrolled.succeeded, 1)) * 1e6, provisioned.throughput,
+                provisioned.succeeded, provisioned.failed, provisioned.p50 * 1000, (cpuAfter - cpuBetween) / Double(max(provisioned.succeeded, 1)) * 1e6,
+                ratio))
         }
         print(String(format: "provisionings by claim per EST enrollment: %@", ratios.map { String(format: "%.2f", $0) }.joined(separator: " / ")))
         // A failure is a broken benchmark, not a slow one.

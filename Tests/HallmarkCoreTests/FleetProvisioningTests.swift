@@ -81,6 +81,15 @@ import Testing
         #expect(Policy.evaluate([policy], action: .subscribe, resource: "#", context: context).isAllowed == false)
     }
 
+    @Test func theCertificateAnswerIsJSONThatParsesBack() throws {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB/+==\r\n\t\"quoted\" \\ \u{1} é\n-----END CERTIFICATE-----\n"
+        let payload = ProvisioningReply.certificate(id: "ab", pem: pem, ownershipToken: "t_-1", privateKeyPEM: "k", format: .json)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: String])
+        #expect(object == ["certificateId": "ab", "certificatePem": pem, "certificateOwnershipToken": "t_-1", "privateKey": "k"])
+        let cbor = try CBOR(decoding: ProvisioningReply.certificate(id: "ab", pem: pem, ownershipToken: "t", format: .cbor))
+        #expect(cbor["certificatePem"]?.text == pem && cbor["privateKey"] == nil)
+    }
+
     @Test func rejectionsCarryAWSsShapeAndHallmarksCode() throws {
         let payload = ProvisioningReply.rejection(HallmarkError(.ownershipTokenInvalid, "bad token", remedy: "ask again"), format: .json)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])

@@ -28,9 +28,33 @@ public enum ProvisioningReply {
 
     /// CreateCertificateFromCsr's (and, with the key, CreateKeysAndCertificate's) answer.
     public static func certificate(id: String, pem: String, ownershipToken: String, privateKeyPEM: String? = nil, format: ProvisioningTopic.Format) -> [UInt8] {
-        var object: [String: Any] = ["certificateId": id, "certificatePem": pem, "certificateOwnershipToken": ownershipToken]
+        var object: [String: String] = ["certificateId": id, "certificatePem": pem, "certificateOwnershipToken": ownershipToken]
         if let privateKeyPEM { object["privateKey"] = privateKeyPEM }
-        return encode(object, format: format)
+        guard format == .json else { return encode(object, format: format) }
+        // Written directly: Foundation's JSONSerialization took a tenth of a provisioning's CPU.
+        var out = "{"
+        for (index, key) in object.keys.sorted().enumerated() {
+            if index > 0 { out += "," }
+            out += jsonString(key) + ":" + jsonString(object[key]!)
+        }
+        return Array((out + "}").utf8)
+    }
+
+    /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     /// RegisterThing's answer.
