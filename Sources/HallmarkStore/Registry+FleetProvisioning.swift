@@ -335,12 +335,15 @@ extension Registry {
     }
 
     /// Revokes the certificates fleet provisioning gave out and nobody registered within the
-    /// token's hour, and forgets the tokens. Returns how many certificates were revoked.
+    /// token's hour, and forgets the tokens past their hour, used or not (a used one answers a
+    /// repeated RegisterThing until then). Returns how many certificates were revoked.
     @discardableResult
     public func sweepProvisioningTokens(now: Date) async throws -> Int {
         try await committer.perform { db in
             let expired = try Row.fetchAll(db.cachedStatement(sql: "SELECT token_hash, tenant_id, claim_id, fingerprint FROM provisioning_tokens WHERE used_at IS NULL AND expires_at <= ? LIMIT 1000"),
                 arguments: [now.timeIntervalSince1970])
+            try db.cachedStatement(sql: "DELETE FROM provisioning_tokens WHERE expires_at <= ? AND used_at IS NOT NULL")
+                .execute(arguments: [now.timeIntervalSince1970])
             var revoked = 0
             for row in expired {
                 let fingerprint: String = row["fingerprint"]

@@ -477,7 +477,7 @@ enum RegistrySchema {
                         used_at REAL,
                         answer TEXT
                     );
-                    CREATE INDEX provisioning_tokens_open ON provisioning_tokens (expires_at) WHERE used_at IS NULL;
+                    CREATE INDEX provisioning_tokens_by_expiry ON provisioning_tokens (expires_at);
                     CREATE INDEX provisioning_tokens_by_certificate ON provisioning_tokens (fingerprint);
                     ALTER TABLE things ADD COLUMN attributes TEXT;
                     ALTER TABLE products ADD COLUMN server_keys INTEGER NOT NULL DEFAULT 0;

@@ -100,6 +100,8 @@ import X509
         #expect(try await registry.sweepProvisioningTokens(now: now.addingTimeInterval(3599)) == 0)
         #expect(try await registry.sweepProvisioningTokens(now: now.addingTimeInterval(3601)) == 1)
         #expect(try registry.certificate(fingerprint: pending)?.status == .revoked)
+        // Past its hour the used token is forgotten too: a repeat is now refused.
+        #expect(!(await service(at: now.addingTimeInterval(3601)).answer(register)).accepted)
     }
 
     @Test func aStrangersKeyAndADeviceOfTheClaimsOwnConnectionAreRefused() async throws {
