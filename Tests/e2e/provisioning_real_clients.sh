@@ -17,7 +17,7 @@ ROOT="$DATA/ca/root.pem"
 "$HALLMARK" ca init --data-dir "$DATA" >/dev/null
 H product create thermo >/dev/null
 H tenant create acme --name "Acme" >/dev/null
-must "eight thermo devices manufactured" "$HALLMARK" device factory --out devs --count 8 --trust "$ROOT" --allowlist devs.csv
+must "nine thermo devices manufactured" "$HALLMARK" device factory --out devs --count 9 --trust "$ROOT" --allowlist devs.csv
 must "an acme device manufactured" "$HALLMARK" device factory --out acme --count 1 --trust "$ROOT" --allowlist acme.csv
 must "allowlists imported" in_shell "H allowlist import --product thermo devs.csv && H allowlist import --tenant acme acme.csv"
 openssl ecparam -name prime256v1 -genkey -noout -out stranger.key 2>/dev/null
@@ -129,6 +129,10 @@ check "CBOR (paho-mqtt and cbor2): create-from-csr/cbor and provision/cbor answe
   "H claim create --product thermo --template thermo-fleet --out claim4 >/dev/null && python3 $HERE/provisioning_cbor.py localhost $MQTT $ROOT claim4/claim.pem claim4/claim.key thermo-fleet d4.csr SerialNumber $(U 4) > cb.json && [ \"\$(field cb.json \"['register']\")\" = accepted ] && [ \"\$(field cb.json \"['thing_name']\")\" = thermo_$(U 4) ] && [ \"\$(field cb.json \"['forged']\")\" = InvalidCertificateOwnershipToken ]"
 check "the claim used its three: a fifth device is refused (claim_exhausted)" in_shell \
   "P 5 r10 csr d5.csr > r10.json && [ \"\$(field r10.json \"['create_error']\")\" = claim_exhausted ]"
+check "where the product allows it, CreateKeysAndCertificate gives a key Hallmark made, bound to a device at RegisterThing" in_shell \
+  "H product server-keys thermo on && CLAIM_CERT=claim4/claim.pem CLAIM_KEY=claim4/claim.key P 5 k9 keys > k9.json && [ \"\$(field k9.json \"['has_private_key']\")\" = True ] && CLAIM_CERT=claim4/claim.pem CLAIM_KEY=claim4/claim.key P 5 k9 register thermo-fleet \$(field k9.json \"['token']\") '{\"SerialNumber\": \"$(U 9)\"}' > g9.json && [ \"\$(field g9.json \"['thing_name']\")\" = thermo_$(U 9) ] && H registry devices | grep $(U 9) | grep -q enrolled"
+check "a server-made key's token cannot bind an enrolled device" in_shell \
+  "CLAIM_CERT=claim4/claim.pem CLAIM_KEY=claim4/claim.key P 5 k1 keys > k1.json && CLAIM_CERT=claim4/claim.pem CLAIM_KEY=claim4/claim.key P 5 k1 register thermo-fleet \$(field k1.json \"['token']\") '{\"SerialNumber\": \"$(U 1)\"}' > g1.json && [ \"\$(field g1.json \"['register_error']\")\" = device_already_enrolled ] && H product server-keys thermo off"
 check "a token older than an hour is refused (the server's clock moved on)" in_shell \
   "H claim create --product thermo --template thermo-fleet --out claim2 > claim2.txt && CLAIM_CERT=claim2/claim.pem CLAIM_KEY=claim2/claim.key P 5 old csr d5.csr > c5.json && age_tokens && CLAIM_CERT=claim2/claim.pem CLAIM_KEY=claim2/claim.key P 5 old register thermo-fleet \$(field c5.json \"['token']\") '{\"SerialNumber\": \"$(U 5)\"}' > r11.json && [ \"\$(field r11.json \"['register_error']\")\" = InvalidCertificateOwnershipToken ]"
 check "the unregistered certificate is revoked within seconds" eventually 5 in_shell \
@@ -180,4 +184,4 @@ check "a hook that takes longer than 5 s: AccessDenied" in_shell \
 kill $HOOK_PID 2>/dev/null
 check "the server never answered a client's mistake with an internal error" in_shell "! H registry events --limit 1000 | grep -q internal_error"
 stop_server
-finish provisioning 46
+finish provisioning 48
