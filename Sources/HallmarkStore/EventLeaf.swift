@@ -1,3 +1,4 @@
+import HallmarkCore
 import Foundation
 
 /// The exact bytes of an event as a leaf of the transparency log: a JSON object with its fields in
@@ -21,20 +22,6 @@ public enum EventLeaf {
         return Array((out + "}").utf8)
     }
 
-    /// A JSON string: quote, backslash and control characters escaped, everything else as it is.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string, escaped as every leaf has been (``JSONText/quoted(_:)``).
+    static func quoted(_ text: String) -> String { JSONText.quoted(text) }
 }

@@ -85,11 +85,7 @@ extension Registry {
         try await committer.perform { db in
             var event = event
             func refuse(_ error: HallmarkError, device: DeviceRecord? = nil) throws -> ProvisionalOutcome {
-                event.decision = .refuse
-                event.code = error.code.rawValue
-                event.detail = error.reason
-                for admitted in self.refusals.admit([event]) { try Self.insert(admitted, db) }
-                if let device { try Self.followUp(error, device: device, event: event, db) }
+                try self.recordRefusal(error, event: event, device: device, db)
                 return .refused(error)
             }
             if let refusal = try Self.claimRefusal(db, id: claimID, now: event.at) { return try refuse(refusal) }
@@ -153,10 +149,7 @@ extension Registry {
                     remedy: "Send a CSR signed by the device's root-of-trust key ($aws/certificates/create-from-csr); an operator may allow it with `hallmark product server-keys PRODUCT on`.")
             }
             if let refusal {
-                event.decision = .refuse
-                event.code = refusal.code.rawValue
-                event.detail = refusal.reason
-                for admitted in self.refusals.admit([event]) { try Self.insert(admitted, db) }
+                try self.recordRefusal(refusal, event: event, device: nil, db)
                 return .refused(refusal)
             }
             try db.cachedStatement(sql: """
@@ -175,6 +168,16 @@ extension Registry {
             try Self.insert(event, db)
             return .issued(record)
         }
+    }
+
+    /// Writes a refusal's event (through the flood limit) and what it sets off for the device.
+    func recordRefusal(_ error: HallmarkError, event: AuditEvent, device: DeviceRecord?, _ db: Database) throws {
+        var event = event
+        event.decision = .refuse
+        event.code = error.code.rawValue
+        event.detail = error.reason
+        for admitted in refusals.admit([event]) { try Self.insert(admitted, db) }
+        if let device { try Self.followUp(error, device: device, event: event, db) }
     }
 
     static func insertToken(_ db: Database, hash: String, tenant: String, claim: String, fingerprint: String, udid: String?, now: Date) throws {
@@ -226,11 +229,7 @@ extension Registry {
         try await committer.perform { db in
             var event = event
             func refuse(_ error: HallmarkError, device: DeviceRecord? = nil) throws -> RegistrationOutcome {
-                event.decision = .refuse
-                event.code = error.code.rawValue
-                event.detail = error.reason
-                for admitted in self.refusals.admit([event]) { try Self.insert(admitted, db) }
-                if let device { try Self.followUp(error, device: device, event: event, db) }
+                try self.recordRefusal(error, event: event, device: device, db)
                 return .refused(error)
             }
             let now = event.at

@@ -35,26 +35,9 @@ public enum ProvisioningReply {
         var out = "{"
         for (index, key) in object.keys.sorted().enumerated() {
             if index > 0 { out += "," }
-            out += jsonString(key) + ":" + jsonString(object[key]!)
+            out += JSONText.quoted(key) + ":" + JSONText.quoted(object[key]!)
         }
         return Array((out + "}").utf8)
-    }
-
-    /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// RegisterThing's answer.
