@@ -81,14 +81,15 @@ public struct FleetProvisioningService: FleetProvisioner {
         }
         let der = try Self.csrDER(text)
         // The device is the one whose root-of-trust key signed the CSR, whatever its subject says.
-        let key = try EnrollmentRequest.key(ofCSR: der)
+        let verified = try VerifiedCSR(der: der)
+        let key = verified.key
         guard let device = try registry.device(keyFingerprint: key.fingerprint) else {
             throw HallmarkError(.unknownDevice, "The CSR's key is no allowlisted device's root-of-trust key.",
                                 remedy: "Sign the CSR with the device's root-of-trust key; its UDID and key must be on the allowlist.")
         }
         var event = event
         event.udid = device.udid.rawValue
-        let request = try EnrollmentRequest(der: der, device: device.udid)
+        let request = EnrollmentRequest(verified, device: device.udid)
         let (tenant, now) = (event.tenant, event.at)
         let decide: @Sendable (Registry.EnrollmentView) -> EnrollmentDecision = { view in
             EnrollmentRules.decideEnrollment(request, tenant: tenant, device: view.device, active: view.active, now: now)
@@ -145,18 +146,15 @@ public struct FleetProvisioningService: FleetProvisioner {
 
     private func createKeys(claimID: String, format: ProvisioningTopic.Format, event: AuditEvent) async throws -> FleetProvisioningAnswer {
         guard let claim = try registry.claim(id: claimID) else {
-            throw HallmarkError(.certificateRevoked, "The claim this connection used no longer exists.", remedy: "Provision with a claim in force.")
+            throw Registry.ProvisioningClaim.gone
         }
-        guard try registry.product(tenant: claim.tenant, id: claim.product)?.serverKeys == true else {
+        let product = try registry.product(tenant: claim.tenant, id: claim.product)
+        guard product?.serverKeys == true else {
             // Refused before anything is made (the commit checks again).
-            let error = HallmarkError(
-                .serverKeysNotAllowed, "Product \(claim.product) does not let Hallmark make device keys: a device must make its own.",
-                remedy: "Send a CSR signed by the device's root-of-trust key ($aws/certificates/create-from-csr); an operator may allow it with `hallmark product server-keys PRODUCT on`.")
-            return await reject(error, event: event, format: format)
+            return await reject(Registry.ProvisioningClaim.serverKeysNotAllowed(product: claim.product), event: event, format: format)
         }
         let privateKey = P256.Signing.PrivateKey(compactRepresentable: false)
         let key = try DeviceKey(Certificate.PublicKey(privateKey.publicKey))
-        let product = try registry.product(tenant: claim.tenant, id: claim.product)
         let authority = try await authorities.authority(for: claim.tenant)
         // Named after the certificate until RegisterThing gives it a thing.
         let placeholder = "pending-" + key.fingerprint.prefix(16)
@@ -205,7 +203,7 @@ public struct FleetProvisioningService: FleetProvisioner {
             }
         }
         guard let claim = try registry.claim(id: claimID) else {
-            throw HallmarkError(.certificateRevoked, "The claim this connection used no longer exists.", remedy: "Provision with a claim in force.")
+            throw Registry.ProvisioningClaim.gone
         }
         // A claim's policy names its template; a topic naming another is refused by it first.
         guard name == claim.template, let template = try registry.provisioningTemplate(tenant: claim.tenant, name: name) else {

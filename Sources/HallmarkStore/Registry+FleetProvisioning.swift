@@ -66,12 +66,17 @@ extension Registry {
             arguments: [udid, keyFingerprint]) { try certificateRecord($0) }
     }
 
-    /// Why a claim may not provision now (gone, revoked, expired, used up), or nil.
-    static func claimRefusal(_ db: Database, id: String, now: Date) throws -> HallmarkError? {
-        guard let claim = try claim(db, id: id) else {
-            return HallmarkError(.certificateRevoked, "The claim this connection used no longer exists.", remedy: "Provision with a claim in force.")
-        }
-        return claim.refusal(now: now)
+    /// The claim, if it may provision now; else why not (gone, revoked, expired, used up).
+    static func claim(_ db: Database, inForce id: String, now: Date) throws -> Result<ProvisioningClaim, HallmarkError> {
+        guard let claim = try claim(db, id: id) else { return .failure(ProvisioningClaim.gone) }
+        return claim.refusal(now: now).map { .failure($0) } ?? .success(claim)
+    }
+
+    /// Fleet provisioning is for a device's first certificate.
+    static func alreadyEnrolled(_ udid: UDID) -> HallmarkError {
+        HallmarkError(
+            .deviceAlreadyEnrolled, "Device \(udid) is enrolled already; fleet provisioning is for its first certificate.",
+            remedy: "The device renews with its certificate (EST simplereenroll); an operator revokes it first to provision it afresh.")
     }
 
     /// Takes the decision over a CSR from a claim's connection again under the write lock and
@@ -88,23 +93,20 @@ extension Registry {
                 try self.recordRefusal(error, event: event, device: device, db)
                 return .refused(error)
             }
-            if let refusal = try Self.claimRefusal(db, id: claimID, now: event.at) { return try refuse(refusal) }
-            let claim = try Self.claim(db, id: claimID)!
+            let claim: ProvisioningClaim
+            switch try Self.claim(db, inForce: claimID, now: event.at) {
+            case .success(let inForce): claim = inForce
+            case .failure(let refusal): return try refuse(refusal)
+            }
             let view = try Self.enrollmentView(db, udid: udid, presentedFingerprint: nil)
             switch decide(view) {
             case .refuse(let error):
                 return try refuse(error, device: view.device)
             case .returnExisting, .issue(_, _?):
-                return try refuse(HallmarkError(
-                    .deviceAlreadyEnrolled, "Device \(udid) is enrolled already; fleet provisioning is for its first certificate.",
-                    remedy: "The device renews with its certificate (EST simplereenroll); an operator revokes it first to provision it afresh."))
+                return try refuse(Self.alreadyEnrolled(udid))
             case .issue(_, nil):
                 guard let device = view.device else { return .stale }
-                guard device.product == claim.product else {
-                    return try refuse(HallmarkError(
-                        .provisioningDenied, "Device \(udid) is of product \(device.product); claim \(claim.id) provisions product \(claim.product).",
-                        remedy: "Provision each product's devices with that product's claim."))
-                }
+                if let refusal = claim.refusal(for: device) { return try refuse(refusal) }
                 let record: CertificateRecord
                 let isNew: Bool
                 if let pending = try Self.pendingCertificate(db, udid: udid.rawValue, keyFingerprint: keyFingerprint) {
@@ -140,13 +142,13 @@ extension Registry {
     public func commitServerKeyCertificate(claimID: String, record: CertificateRecord, tokenHash: String, event: AuditEvent) async throws -> ProvisionalOutcome {
         try await committer.perform { db in
             var event = event
-            var refusal = try Self.claimRefusal(db, id: claimID, now: event.at)
-            if refusal == nil, let claim = try Self.claim(db, id: claimID),
-                try Bool.fetchOne(db.cachedStatement(sql: "SELECT server_keys FROM products WHERE tenant_id = ? AND id = ?"), arguments: [claim.tenant, claim.product]) != true
-            {
-                refusal = HallmarkError(
-                    .serverKeysNotAllowed, "Product \(claim.product) does not let Hallmark make device keys: a device must make its own.",
-                    remedy: "Send a CSR signed by the device's root-of-trust key ($aws/certificates/create-from-csr); an operator may allow it with `hallmark product server-keys PRODUCT on`.")
+            var refusal: HallmarkError?
+            switch try Self.claim(db, inForce: claimID, now: event.at) {
+            case .failure(let error): refusal = error
+            case .success(let claim):
+                if try Bool.fetchOne(db.cachedStatement(sql: "SELECT server_keys FROM products WHERE tenant_id = ? AND id = ?"), arguments: [claim.tenant, claim.product]) != true {
+                    refusal = ProvisioningClaim.serverKeysNotAllowed(product: claim.product)
+                }
             }
             if let refusal {
                 try self.recordRefusal(refusal, event: event, device: nil, db)
@@ -243,8 +245,11 @@ extension Registry {
                 return try refuse(HallmarkError(.ownershipTokenInvalid, "The certificate ownership token expired (they last an hour).",
                                                 remedy: "Ask for a certificate again (create-from-csr) and register within the hour."))
             }
-            if let refusal = try Self.claimRefusal(db, id: registration.claimID, now: now) { return try refuse(refusal) }
-            let claim = try Self.claim(db, id: registration.claimID)!
+            let claim: ProvisioningClaim
+            switch try Self.claim(db, inForce: registration.claimID, now: now) {
+            case .success(let inForce): claim = inForce
+            case .failure(let refusal): return try refuse(refusal)
+            }
             guard let certificate = try Self.certificate(db, fingerprint: token.fingerprint), certificate.status == .pendingActivation else {
                 return try refuse(HallmarkError(.ownershipTokenInvalid, "The certificate of this ownership token is no longer waiting for registration.",
                                                 remedy: "Ask for a certificate again (create-from-csr)."))
@@ -254,25 +259,14 @@ extension Registry {
                     .subjectMismatch, "The UDID parameter names \(registration.udid), but the certificate carries device \(bound)'s root-of-trust key.",
                     remedy: "Send the device's own UDID in the template's UDID parameter."))
             }
-            guard let device = try Self.device(db, registration.udid) else {
-                return try refuse(HallmarkError(.unknownDevice, "Device \(registration.udid) is not on the allowlist.",
-                                                remedy: "Import the device's UDID and root-of-trust key (`hallmark allowlist import`), then retry."))
+            let found = try Self.device(db, registration.udid)
+            let device: DeviceRecord
+            switch EnrollmentRules.admit(udid: registration.udid, device: found, tenant: claim.tenant) {
+            case .success(let admitted): device = admitted
+            case .failure(let refusal): return try refuse(refusal, device: found)
             }
-            guard device.tenant == claim.tenant else {
-                return try refuse(HallmarkError(.counterfeitOEM, "Device \(registration.udid) is a genuine device owned by another OEM; it cannot join this tenant's fleet.",
-                                                remedy: "A product may use only devices its maker owns; the owner must transfer the device first."), device: device)
-            }
-            if let refusal = EnrollmentRules.refusal(for: device.status, udid: device.udid) { return try refuse(refusal) }
-            guard device.product == claim.product else {
-                return try refuse(HallmarkError(
-                    .provisioningDenied, "Device \(registration.udid) is of product \(device.product); claim \(claim.id) provisions product \(claim.product).",
-                    remedy: "Provision each product's devices with that product's claim."))
-            }
-            if try Self.activeCertificate(db, device.udid) != nil {
-                return try refuse(HallmarkError(
-                    .deviceAlreadyEnrolled, "Device \(registration.udid) is enrolled already; fleet provisioning is for its first certificate.",
-                    remedy: "The device renews with its certificate (EST simplereenroll); an operator revokes it first to provision it afresh."))
-            }
+            if let refusal = claim.refusal(for: device) { return try refuse(refusal) }
+            if try Self.activeCertificate(db, device.udid) != nil { return try refuse(Self.alreadyEnrolled(registration.udid)) }
             let thingName = registration.outcome.thingName
             if let owner = try Row.fetchOne(db.cachedStatement(sql: "SELECT udid FROM things WHERE tenant_id = ? AND name = ?"), arguments: [claim.tenant, thingName]),
                 owner["udid"] as String? != device.udid.rawValue

@@ -160,6 +160,25 @@ extension Registry {
             self.createdAt = createdAt
         }
 
+        /// The refusal of a connection whose claim no longer exists.
+        public static let gone = HallmarkError(
+            .certificateRevoked, "The claim this connection used no longer exists.", remedy: "Provision with a claim in force.")
+
+        /// The refusal of CreateKeysAndCertificate for a product that does not allow it.
+        public static func serverKeysNotAllowed(product: String) -> HallmarkError {
+            HallmarkError(
+                .serverKeysNotAllowed, "Product \(product) does not let Hallmark make device keys: a device must make its own.",
+                remedy: "Send a CSR signed by the device's root-of-trust key ($aws/certificates/create-from-csr); an operator may allow it with `hallmark product server-keys PRODUCT on`.")
+        }
+
+        /// Why the claim may not provision this device, if it may not: it is of another product.
+        public func refusal(for device: DeviceRecord) -> HallmarkError? {
+            guard device.product != product else { return nil }
+            return HallmarkError(
+                .provisioningDenied, "Device \(device.udid) is of product \(device.product); claim \(id) provisions product \(product).",
+                remedy: "Provision each product's devices with that product's claim.")
+        }
+
         /// Why the claim may not provision another device now, if it may not.
         public func refusal(now: Date) -> HallmarkError? {
             if status != "active" {

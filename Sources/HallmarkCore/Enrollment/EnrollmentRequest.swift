@@ -20,53 +20,17 @@ public struct EnrollmentRequest: Sendable {
     /// - Throws: `csr_malformed`, `csr_signature_invalid`, `udid_missing`, `udid_invalid`, or
     ///   `key_algorithm_not_allowed`.
     public init(der: [UInt8]) throws(HallmarkError) {
-        try self.init(der: der, udid: nil)
+        let verified = try VerifiedCSR(der: der)
+        self.init(verified, device: try Self.udid(in: verified.csr.subject))
     }
 
-    /// Inspects a DER CSR made for a device found otherwise (fleet provisioning finds it by its
+    /// A verified CSR for a device found otherwise (fleet provisioning finds it by the CSR's
     /// root-of-trust key): the subject need not name it.
-    public init(der: [UInt8], device udid: UDID) throws(HallmarkError) {
-        try self.init(der: der, udid: udid)
-    }
-
-    private init(der: [UInt8], udid: UDID?) throws(HallmarkError) {
-        let csr: CertificateSigningRequest
-        do {
-            csr = try CertificateSigningRequest(derEncoded: der)
-        } catch {
-            throw HallmarkError(
-                .csrMalformed, "The body decodes but is not a PKCS#10 certificate signing request.",
-                remedy: "Send a DER CSR (openssl req -new -key KEY -subj /CN=UDID -outform DER), base64-encoded.")
-        }
-        let key = try DeviceKey(csr.publicKey)
-        guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
-            throw HallmarkError(
-                .csrSignatureInvalid, "The CSR's signature does not verify with the key it carries.",
-                remedy: "Sign the CSR with the device's root-of-trust private key.")
-        }
-        self.csr = csr
-        self.key = key
-        if let udid {
-            self.udid = udid
-        } else {
-            self.udid = try Self.udid(in: csr.subject)
-        }
-        self.fingerprint = SHA256.hash(data: der).hexString
-    }
-
-    /// The key of a CSR whose self-signature verifies (proof of possession), for finding the
-    /// device it belongs to before the rest is inspected.
-    public static func key(ofCSR der: [UInt8]) throws(HallmarkError) -> DeviceKey {
-        guard let csr = try? CertificateSigningRequest(derEncoded: der) else {
-            throw HallmarkError(.csrMalformed, "The body decodes but is not a PKCS#10 certificate signing request.",
-                                remedy: "Send a CSR made with the device's root-of-trust key.")
-        }
-        let key = try DeviceKey(csr.publicKey)
-        guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
-            throw HallmarkError(.csrSignatureInvalid, "The CSR's signature does not verify with the key it carries.",
-                                remedy: "Sign the CSR with the device's root-of-trust private key.")
-        }
-        return key
+    public init(_ verified: VerifiedCSR, device udid: UDID) {
+        self.csr = verified.csr
+        self.key = verified.key
+        self.udid = udid
+        self.fingerprint = SHA256.hash(data: verified.der).hexString
     }
 
     /// Finds the UDID in a subject: the CN, else the serialNumber attribute.
@@ -86,5 +50,34 @@ public struct EnrollmentRequest: Sendable {
         throw HallmarkError(
             .udidMissing, "The CSR subject has neither a CN nor a serialNumber holding the device's UDID.",
             remedy: "Put the device's UDID in the CSR subject as CN (e.g. -subj /CN=UDID).")
+    }
+}
+
+/// A CSR that parses, whose key is P-256 or P-384 and whose self-signature verifies (proof of
+/// possession), before the device it is for is known.
+public struct VerifiedCSR: Sendable {
+    public let csr: CertificateSigningRequest
+    public let key: DeviceKey
+    let der: [UInt8]
+
+    /// - Throws: `csr_malformed`, `csr_signature_invalid`, `key_algorithm_not_allowed`.
+    public init(der: [UInt8]) throws(HallmarkError) {
+        let csr: CertificateSigningRequest
+        do {
+            csr = try CertificateSigningRequest(derEncoded: der)
+        } catch {
+            throw HallmarkError(
+                .csrMalformed, "The body decodes but is not a PKCS#10 certificate signing request.",
+                remedy: "Send a DER CSR (openssl req -new -key KEY -subj /CN=UDID -outform DER), base64-encoded.")
+        }
+        let key = try DeviceKey(csr.publicKey)
+        guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
+            throw HallmarkError(
+                .csrSignatureInvalid, "The CSR's signature does not verify with the key it carries.",
+                remedy: "Sign the CSR with the device's root-of-trust private key.")
+        }
+        self.csr = csr
+        self.key = key
+        self.der = der
     }
 }

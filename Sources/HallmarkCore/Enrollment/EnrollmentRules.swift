@@ -28,20 +28,12 @@ public enum EnrollmentRules {
         _ request: EnrollmentRequest, tenant: String, device: DeviceRecord?, active: CertificateRecord?,
         attested: Bool = false, now: Date = Date(), expiredRenewalWindow: TimeInterval = 0
     ) -> EnrollmentDecision {
-        guard let device else {
-            return .refuse(
-                HallmarkError(
-                    .unknownDevice, "Device \(request.udid) is not on the allowlist.",
-                    remedy: "Import the device's UDID and root-of-trust key (`hallmark allowlist import`), then retry."))
+        let admitted: DeviceRecord
+        switch admit(udid: request.udid, device: device, tenant: tenant) {
+        case .success(let record): admitted = record
+        case .failure(let refusal): return .refuse(refusal)
         }
-        guard device.tenant == tenant else {
-            return .refuse(
-                HallmarkError(
-                    .counterfeitOEM,
-                    "Device \(request.udid) is a genuine device owned by another OEM; it cannot join this tenant's fleet.",
-                    remedy: "A product may use only devices its maker owns; the owner must transfer the device first."))
-        }
-        if let refusal = refusal(for: device.status, udid: device.udid) { return .refuse(refusal) }
+        let device = admitted
         guard attested || request.key == device.key else {
             if device.status == .enrolled || active != nil {
                 return .refuse(
@@ -131,6 +123,24 @@ public enum EnrollmentRules {
                     .certificateNotActive, "The client certificate \(presented.serial) is \(presented.status.rawValue).",
                     remedy: "An operator must activate it (hallmark cert activate) before it can renew."))
         }
+    }
+
+    /// The device, if it may join a tenant's fleet at all; else why not: it is not on the
+    /// allowlist (`unknown_device`), another OEM owns it (`counterfeit_oem`), or it is
+    /// decommissioned or quarantined. Enrollment and fleet provisioning both ask.
+    public static func admit(udid: UDID, device: DeviceRecord?, tenant: String) -> Result<DeviceRecord, HallmarkError> {
+        guard let device else {
+            return .failure(HallmarkError(
+                .unknownDevice, "Device \(udid) is not on the allowlist.",
+                remedy: "Import the device's UDID and root-of-trust key (`hallmark allowlist import`), then retry."))
+        }
+        guard device.tenant == tenant else {
+            return .failure(HallmarkError(
+                .counterfeitOEM, "Device \(udid) is a genuine device owned by another OEM; it cannot join this tenant's fleet.",
+                remedy: "A product may use only devices its maker owns; the owner must transfer the device first."))
+        }
+        if let refusal = refusal(for: device.status, udid: device.udid) { return .failure(refusal) }
+        return .success(device)
     }
 
     /// The thing name for a device: its UDID.
