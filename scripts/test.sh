@@ -43,6 +43,12 @@ if ! python3 -c 'import awsiot, awscrt, sys; sys.exit(awscrt.__version__ != "0.3
   python3 -m pip install -q "awsiotsdk==1.31.0" "awscrt==0.36.1" || python3 -m pip install -q --break-system-packages "awsiotsdk==1.31.0" "awscrt==0.36.1"
 fi
 
+if ! python3 -c 'import pycose, cbor2, sys; sys.exit(int(cbor2.__version__.split(".")[0]) >= 6)' 2>/dev/null \
+   || ! python3 -c 'import AWSIoTDeviceDefenderAgentSDK.collector' 2>/dev/null; then
+  echo "installing: pycose, cbor2<6, AWSIoTDeviceDefenderAgentSDK"  # COSE_Sign1 and AWS's own Defender collector
+  python3 -m pip install -q "pycose==1.1.0" "cbor2<6" "AWSIoTDeviceDefenderAgentSDK==2.0.0" psutil cbor \
+    || python3 -m pip install -q --break-system-packages "pycose==1.1.0" "cbor2<6" "AWSIoTDeviceDefenderAgentSDK==2.0.0" psutil cbor
+fi
 swift build --build-tests
 swift test --skip-build
 HALLMARK="$(swift build --show-bin-path)/hallmark"
@@ -56,6 +62,7 @@ HALLMARK="$HALLMARK" bash Tests/e2e/log_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/firmware_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/jobs_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/provisioning_real_clients.sh
+HALLMARK="$HALLMARK" bash Tests/e2e/defender_real_clients.sh
 "$HALLMARK" demo --devices 20
 # The benchmark, small: it and its registry-free reference run, and every enrollment succeeds.
 "$(dirname "$HALLMARK")/hallmark-bench" enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4

@@ -41,6 +41,9 @@ final class Broker: Sendable {
     let jobs: JobsResponder
     /// AWS IoT's fleet provisioning API, for claims' connections.
     let provisioning: ProvisioningResponder
+    /// Device Defender: reports, security events, cloud-side metrics.
+    let monitor: (any SecurityMonitor)?
+    let defender: DefenderResponder
     private let state = Mutex(State())
     private let identities = Mutex<[String: ConnectionIdentity]>([:])
     private let generation = Atomic<UInt64>(0)
@@ -49,7 +52,7 @@ final class Broker: Sendable {
 
     init(
         configuration: BrokerConfiguration, registry: any BrokerStore, trust: TrustStore, telemetry: TelemetryRecorder?,
-        provisioner: (any FleetProvisioner)? = nil, logger: Logger
+        provisioner: (any FleetProvisioner)? = nil, monitor: (any SecurityMonitor)? = nil, logger: Logger
     ) {
         self.configuration = configuration
         self.registry = registry
@@ -59,6 +62,8 @@ final class Broker: Sendable {
         self.events = EventWriter(registry: registry, logger: logger)
         self.jobs = JobsResponder(registry: registry, logger: logger)
         self.provisioning = ProvisioningResponder(provisioner: provisioner)
+        self.monitor = monitor
+        self.defender = DefenderResponder(monitor: monitor)
     }
 
     static func sessionKey(tenant: String, clientID: String) -> String { tenant + "\u{0}" + clientID }
@@ -301,8 +306,22 @@ final class Broker: Sendable {
 
     // MARK: Events
 
-    /// Writes an event to the registry's log without holding up the caller (see ``EventWriter``).
-    func record(_ event: AuditEvent) { events.record(event) }
+    /// Writes an event to the registry's log without holding up the caller (see ``EventWriter``),
+    /// and counts, for Device Defender's cloud-side metrics, the connections and refused connections it tells of.
+    func record(_ event: AuditEvent) {
+        if let monitor, let thing = event.thing {
+            switch (event.action, event.decision) {
+            case (.mqttConnect, .allow):
+                monitor.observe(tenant: event.tenant, thing: thing, .connectionAttempt(source: event.source))
+            case (.mqttConnect, .refuse):
+                monitor.observe(tenant: event.tenant, thing: thing, .connectionAttempt(source: event.source))
+                monitor.observe(tenant: event.tenant, thing: thing, .authorizationFailure)
+            default:
+                break
+            }
+        }
+        events.record(event)
+    }
 
     /// Raises `clone_suspected` for a connection's identity; the registry applies the product's
     /// response (quarantine ends every session of the device within a second, through the
@@ -320,5 +339,12 @@ final class Broker: Sendable {
                 logger.error("clone alarm not written: \(error)")
             }
         }
+    }
+}
+
+extension Broker: AlarmPublisher {
+    /// Alarms go to the tenant's subscribers of `$hallmark/alarms/…` (QoS 1, not retained).
+    func publishAlarm(tenant: String, topic: String, payload: [UInt8]) {
+        publish(BrokerMessage(topic: topic, payload: ByteBuffer(bytes: payload), qos: .atLeastOnce), tenant: tenant)
     }
 }

@@ -25,14 +25,15 @@ public final class BrokerService: Service, Sendable {
     ///   - hallmarkCA: Hallmark's issuing CA certificate.
     public init(
         configuration: BrokerConfiguration, registry: any BrokerStore, serverChain: [Certificate], serverKey: Certificate.PrivateKey,
-        hallmarkCA: Certificate, provisioner: (any FleetProvisioner)? = nil, logger: Logger,
+        hallmarkCA: Certificate, provisioner: (any FleetProvisioner)? = nil, monitor: (any SecurityMonitor)? = nil, logger: Logger,
         onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
     ) throws {
         let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)) {
             try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)
         }
         let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry, logger: logger) : nil
-        self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, provisioner: provisioner, logger: logger)
+        self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, provisioner: provisioner, monitor: monitor, logger: logger)
+        monitor?.attach(broker)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(serverKey.serializeAsPEM().pemString.utf8), format: .pem)))

@@ -2,6 +2,8 @@ import HallmarkCore
 import MQTTCore
 import NIOCore
 
+import Foundation
+
 /// AWS IoT's fleet provisioning MQTT API on the broker: a request is answered off the event
 /// loops by the ``FleetProvisioner`` and the reply queued to the requesting session (on
 /// `…/accepted` or `…/rejected`, as AWS does, when its policy lets it receive it).
@@ -19,6 +21,32 @@ final class ProvisioningResponder: Sendable {
                 ?? FleetProvisioningAnswer(accepted: false, payload: ProvisioningReply.rejection(
                     HallmarkError(.internalError, "Fleet provisioning is not served here.", remedy: "Enrol over EST."), format: request.topic.format))
             let topic = request.topic.reply(accepted: answer.accepted)
+            guard session.authorizer?.decide(.receive, topic).isAllowed ?? false else { return }
+            let message = BrokerMessage(topic: topic, payload: ByteBuffer(bytes: answer.payload), qos: min(qos, .atLeastOnce))
+            session.enqueue(message, qos: message.qos, retain: false, subscriptionIDs: [])
+        }
+    }
+}
+
+/// Device Defender on the broker: a report or security event is answered off the event loops by
+/// the ``SecurityMonitor`` and the answer queued to the reporting session (on `…/accepted` or
+/// `…/rejected`, when its policy lets it receive it).
+final class DefenderResponder: Sendable {
+    let monitor: (any SecurityMonitor)?
+
+    init(monitor: (any SecurityMonitor)?) {
+        self.monitor = monitor
+    }
+
+    func handle(_ submission: DefenderSubmission, qos: QoS, session: Session) {
+        let monitor = self.monitor
+        Task {
+            let answer = await monitor?.submit(submission)
+                ?? DefenderAnswer(accepted: false, payload: DefenderReply.rejected(
+                    thing: submission.topic.thingName, reportID: nil,
+                    error: HallmarkError(.internalError, "Device Defender is not served here.", remedy: "Ask the operator to run hallmark serve."),
+                    nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)))
+            let topic = submission.topic.reply(accepted: answer.accepted)
             guard session.authorizer?.decide(.receive, topic).isAllowed ?? false else { return }
             let message = BrokerMessage(topic: topic, payload: ByteBuffer(bytes: answer.payload), qos: min(qos, .atLeastOnce))
             session.enqueue(message, qos: message.qos, retain: false, subscriptionIDs: [])

@@ -8,6 +8,9 @@ enum ReservedTopics {
     /// Whether a PUBLISH to `topic` is refused before any policy is asked.
     static func refusesPublish(_ topic: String) -> Bool {
         guard topic.utf8.first == UInt8(ascii: "$") else { return false }
+        // Device Defender's requests, AWS's and Hallmark's signed ones, are the devices'; its
+        // answers are Hallmark's.
+        if DefenderTopic.isDefenderTopic(topic) { return DefenderTopic(parsing: topic) == nil }
         if publishPrefixes.contains(where: { topic.hasPrefix($0) }) { return true }
         // In the jobs API's space only requests are published by clients: its replies and
         // notifications are Hallmark's.

@@ -45,11 +45,11 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .unsupportedMediaType
             case .bodyTooLarge:
                 .tooLarge
-            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid, .firmwareImageInvalid, .jobInvalid, .claimInvalid, .provisioningRequestInvalid:
+            case .bodyEncodingInvalid, .csrMalformed, .csrSignatureInvalid, .udidMissing, .udidInvalid, .keyAlgorithmNotAllowed, .allowlistInvalid, .configInvalid, .policyInvalid, .caRegistrationInvalid, .provisioningTemplateInvalid, .tenantInvalid, .vendorInvalid, .manifestInvalid, .manifestSignatureInvalid, .batchInvalid, .productInvalid, .firmwareImageInvalid, .jobInvalid, .claimInvalid, .provisioningRequestInvalid, .reportInvalid, .securityProfileInvalid:
                 .invalid
-            case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded, .firmwareSignatureInvalid, .firmwareSignerUnknown, .firmwareNotForDevice, .firmwareRollback, .firmwareDowngrade, .firmwareWrongProduct, .claimExpired, .claimExhausted, .ownershipTokenInvalid, .provisioningDenied, .serverKeysNotAllowed:
+            case .unknownDevice, .keyMismatch, .cloneSuspected, .deviceDecommissioned, .deviceQuarantined, .clientCertificateRequired, .clientCertificateInvalid, .certificateExpired, .certificateNotActive, .subjectMismatch, .notAuthorized, .certificateUnknown, .certificateRevoked, .certificateUntrusted, .certificatePendingActivation, .thingInactive, .protocolViolation, .provisioningFailed, .attestationChainInvalid, .counterfeitOEM, .quotaExceeded, .firmwareSignatureInvalid, .firmwareSignerUnknown, .firmwareNotForDevice, .firmwareRollback, .firmwareDowngrade, .firmwareWrongProduct, .claimExpired, .claimExhausted, .ownershipTokenInvalid, .provisioningDenied, .serverKeysNotAllowed, .reportSignatureInvalid, .reportSignatureRequired, .reportThrottled:
                 .refused
-            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareKeyExists, .firmwareReleaseExists, .jobExists, .jobStateInvalid, .deviceAlreadyEnrolled, .provisioningTemplateExists:
+            case .allowlistConflict, .caAlreadyInitialised, .ownershipConflict, .productExists, .deviceStatusInvalid, .logInconsistent, .firmwareKeyMissing, .firmwareKeyExists, .firmwareReleaseExists, .jobExists, .jobStateInvalid, .deviceAlreadyEnrolled, .provisioningTemplateExists, .reportReplayed, .securityProfileExists:
                 .conflict
             case .passphraseMissing, .passphraseWrong, .keyFileInvalid, .caNotInitialised:
                 .serverSetup
@@ -137,6 +137,13 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case provisioningRequestInvalid = "provisioning_request_invalid"
         case provisioningTemplateExists = "provisioning_template_exists"
         case serverKeysNotAllowed = "server_keys_not_allowed"
+        case reportInvalid = "report_invalid"
+        case reportSignatureInvalid = "report_signature_invalid"
+        case reportSignatureRequired = "report_signature_required"
+        case reportReplayed = "report_replayed"
+        case reportThrottled = "report_throttled"
+        case securityProfileInvalid = "security_profile_invalid"
+        case securityProfileExists = "security_profile_exists"
         case internalError = "internal_error"
         }
     }
@@ -271,6 +278,14 @@ extension HallmarkError.Code {
     public static let provisioningRequestInvalid = Self(.provisioningRequestInvalid)
     public static let provisioningTemplateExists = Self(.provisioningTemplateExists)
     public static let serverKeysNotAllowed = Self(.serverKeysNotAllowed)
+    // Device Defender
+    public static let reportInvalid = Self(.reportInvalid)
+    public static let reportSignatureInvalid = Self(.reportSignatureInvalid)
+    public static let reportSignatureRequired = Self(.reportSignatureRequired)
+    public static let reportReplayed = Self(.reportReplayed)
+    public static let reportThrottled = Self(.reportThrottled)
+    public static let securityProfileInvalid = Self(.securityProfileInvalid)
+    public static let securityProfileExists = Self(.securityProfileExists)
     // Generic
     public static let notFound = Self(.notFound)
     public static let internalError = Self(.internalError)

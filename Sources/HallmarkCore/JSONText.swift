@@ -18,4 +18,12 @@ public enum JSONText {
         }
         return out + "\""
     }
+
+    /// A JSON number: integral values without a fraction, others in Swift's shortest form;
+    /// JSON has no infinity or NaN, which are written as 0.
+    public static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "0" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return "\(value)"
+    }
 }

@@ -117,7 +117,14 @@ public struct DeviceFirmware: Sendable {
     /// - Throws: what ``check(_:)`` throws, `firmware_rollback`, `firmware_downgrade`.
     public func install(_ bytes: [UInt8], permanent: Bool = false) throws -> (BootState, [BootLoader.Event]) {
         let image = try check(bytes)
-        let (next, events) = try BootLoader.install(try bootState(), image, permanent: permanent)
+        let next: BootState, events: [BootLoader.Event]
+        do {
+            (next, events) = try BootLoader.install(try bootState(), image, permanent: permanent)
+        } catch let refusal as HallmarkError where refusal.code == .firmwareRollback || refusal.code == .firmwareDowngrade {
+            // The cloud hears of a rollback refused, signed, at the next report.
+            DefenderAgent.queue([(.rollbackRefused, "install of \(image.version) refused: \(refusal.code)")], in: directory)
+            throw refusal
+        }
         try write(bytes, toSlot: next.slots.firstIndex { $0.image == image && ($0.state == .pendingTest || $0.state == .pendingPermanent) }!)
         try save(next)
         return (next, events)
@@ -142,6 +149,7 @@ public struct DeviceFirmware: Sendable {
         }
         let (next, events) = BootLoader.boot(boot, intact: intact, failing: failing)
         try save(next)
+        DefenderAgent.queue(DefenderAgent.securityEvents(events), in: directory)
         return (next, events)
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import HallmarkCore
 import SwiftASN1
 import X509
@@ -104,4 +105,9 @@ public struct DeviceState: Sendable {
 
     /// The root-of-trust key, for TLS client authentication with the operational certificate.
     public var privateKey: Certificate.PrivateKey { rootOfTrust }
+
+    /// The root-of-trust key as a P-256 signing key (what signs the device's reports and events).
+    public func signingKey() throws -> P256.Signing.PrivateKey {
+        try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOf: keyFile, encoding: .utf8))
+    }
 }

@@ -77,12 +77,13 @@ public struct HallmarkServer: Sendable {
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
             logger: logger, log: log, firmware: (FirmwareDelivery(registry: registry, passphrase: passphrase), registry),
             onRunning: { port in await bound.https(port) })
+        let defender = DefenderService(registry: registry, webhook: try configuration.alarmWebhookTarget(), logger: logger)
         let broker = try BrokerService(
             configuration: configuration.broker,
             registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
             provisioner: FleetProvisioningService(
                 registry: registry, authorities: authorities, hook: PreProvisioningHook(trustRoots: try configuration.provisioningHookRoots()), logger: logger),
-            logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
+            monitor: defender, logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
         return ServiceGroup(
             configuration: .init(
                 // Shut down in reverse order: HTTPS, then the broker, then its background writers.
@@ -90,6 +91,7 @@ public struct HallmarkServer: Sendable {
                     + [
                         .init(service: log), .init(service: CertificateLifecycle(store: registry, logger: logger)),
                         .init(service: RolloutService(registry: registry, logger: logger)),
+                        .init(service: defender),
                         .init(service: revocation),
                         .init(service: revocationListener), .init(service: broker), .init(service: https),
                     ],

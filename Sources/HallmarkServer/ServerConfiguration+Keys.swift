@@ -39,6 +39,29 @@ extension ServerConfiguration {
             }
             $0.provisioningHookCA = text
         },
+        ConfigurationKey("alarmWebhook", "An https:// URL that gets every Device Defender alarm as a JSON POST, signed with HMAC-SHA256 (X-Hallmark-Signature).",
+                         default: "off", environment: "HALLMARK_ALARM_WEBHOOK", flag: "alarm-webhook") {
+            guard let url = URL(string: $1), url.scheme == "https", url.host != nil else {
+                throw invalid("alarmWebhook", $1, "is not an https:// URL", "Give the alarm receiver's HTTPS address.")
+            }
+            $0.alarmWebhook = url
+        },
+        ConfigurationKey("alarmWebhookKeyFile", "A file holding the alarm webhook's HMAC key (at least 16 bytes; its contents are never logged).",
+                         default: "none", environment: "HALLMARK_ALARM_WEBHOOK_KEY_FILE", flag: "alarm-webhook-key-file") {
+            guard let key = FileManager.default.contents(atPath: $1), key.count >= 16 else {
+                throw invalid("alarmWebhookKeyFile", $1, "is not a readable file of at least 16 bytes", "Write 32 random bytes to it (head -c 32 /dev/urandom).")
+            }
+            $0.alarmWebhookKey = Array(key)
+        },
+        ConfigurationKey("alarmWebhookCA", "A PEM file of the CAs the alarm webhook's server certificate must chain to.",
+                         default: "the system's roots", environment: "HALLMARK_ALARM_WEBHOOK_CA", flag: "alarm-webhook-ca") {
+            guard let text = try? String(contentsOfFile: $1, encoding: .utf8),
+                let roots = try? PEMDocument.parseMultiple(pemString: text).map({ try Certificate(pemDocument: $0) }), !roots.isEmpty
+            else {
+                throw invalid("alarmWebhookCA", $1, "is not a readable PEM file of certificates", "Give the receiver's CA certificate as PEM.")
+            }
+            $0.alarmWebhookCA = text
+        },
         ConfigurationKey("mqttPlainPort", "Port of a plain-TCP MQTT listener on 127.0.0.1, for local tools and conformance suites.",
                          default: "off") { $0.broker.plainPort = try port($1, "mqttPlainPort") },
         ConfigurationKey("mqttPlainPolicy", "A policy document (AWS IoT syntax) for plain-listener clients, instead of everything but reserved topics.",

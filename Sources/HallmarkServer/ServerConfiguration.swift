@@ -1,4 +1,5 @@
 import HallmarkBroker
+import HallmarkCore
 import HallmarkServices
 import SwiftASN1
 import X509
@@ -34,6 +35,11 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     /// The CA certificates (PEM) fleet provisioning's pre-provisioning hooks must chain to; nil
     /// for the system's roots.
     public var provisioningHookCA: String?
+    /// Where Device Defender's alarms are posted (HTTPS), the HMAC key they are signed with, and
+    /// the roots the receiver must chain to (nil: the system's).
+    public var alarmWebhook: URL?
+    public var alarmWebhookKey: [UInt8]?
+    public var alarmWebhookCA: String?
 
     public init(
         dataDirectory: String = "./hallmark-data", httpsHost: String = "0.0.0.0", httpsPort: Int = 8443,
@@ -63,6 +69,18 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     /// The roots pre-provisioning hooks are checked against (nil: the system's).
     public func provisioningHookRoots() throws -> [Certificate]? {
         try provisioningHookCA.map { try PEMDocument.parseMultiple(pemString: $0).map { try Certificate(pemDocument: $0) } }
+    }
+
+    /// The alarm webhook, if one is configured.
+    /// - Throws: `config_invalid` for a webhook without a key.
+    public func alarmWebhookTarget() throws -> AlarmWebhook? {
+        guard let alarmWebhook else { return nil }
+        guard let alarmWebhookKey else {
+            throw HallmarkError(.configInvalid, "The alarm webhook has no HMAC key.", remedy: "Give --alarm-webhook-key-file (HALLMARK_ALARM_WEBHOOK_KEY_FILE).")
+        }
+        return try AlarmWebhook(
+            url: alarmWebhook, key: alarmWebhookKey,
+            trustRoots: try alarmWebhookCA.map { try PEMDocument.parseMultiple(pemString: $0).map { try Certificate(pemDocument: $0) } })
     }
 
     /// The SAN list of the server certificate: the configured names plus localhost and 127.0.0.1.

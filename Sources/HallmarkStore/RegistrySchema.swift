@@ -483,6 +483,73 @@ enum RegistrySchema {
                     ALTER TABLE products ADD COLUMN server_keys INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("v14-defender") { db in
+            // Device Defender: security profiles per product, each thing's last report and event
+            // ids (replays and throttling), the reports' datapoints, the violations with their
+            // states, and per product whether reports must be signed and how often they may come.
+            try db.execute(
+                sql: """
+                    CREATE TABLE security_profiles (
+                        tenant_id TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        product_id TEXT NOT NULL,
+                        document TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, name)
+                    );
+                    CREATE TABLE defender_things (
+                        tenant_id TEXT NOT NULL,
+                        thing_name TEXT NOT NULL,
+                        last_report_id INTEGER,
+                        last_report_at REAL,
+                        last_event_id INTEGER,
+                        missing_since REAL,
+                        PRIMARY KEY (tenant_id, thing_name)
+                    );
+                    CREATE TABLE defender_reports (
+                        id INTEGER PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        thing_name TEXT NOT NULL,
+                        report_id INTEGER NOT NULL,
+                        received_at REAL NOT NULL,
+                        signed INTEGER NOT NULL,
+                        datapoints TEXT NOT NULL
+                    );
+                    CREATE INDEX defender_reports_by_thing ON defender_reports (tenant_id, thing_name, received_at);
+                    CREATE INDEX defender_reports_by_time ON defender_reports (received_at);
+                    CREATE TABLE violations (
+                        id TEXT PRIMARY KEY,
+                        tenant_id TEXT NOT NULL,
+                        thing_name TEXT NOT NULL,
+                        profile_name TEXT NOT NULL,
+                        behavior_name TEXT NOT NULL,
+                        metric TEXT NOT NULL,
+                        metric_value TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        started_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        ended_at REAL,
+                        mitigations TEXT NOT NULL DEFAULT ''
+                    );
+                    CREATE INDEX violations_by_state ON violations (tenant_id, state, started_at);
+                    CREATE UNIQUE INDEX violations_one_active ON violations (tenant_id, thing_name, profile_name, behavior_name) WHERE state = 'in-alarm';
+                    ALTER TABLE products ADD COLUMN defender_signed_only INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE products ADD COLUMN defender_interval REAL NOT NULL DEFAULT 300;
+                    """)
+            let latest = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.tenant_id, p.version, p.document FROM policies p
+                    WHERE p.name = ? AND p.version = (SELECT MAX(version) FROM policies q WHERE q.tenant_id = p.tenant_id AND q.name = p.name)
+                    """,
+                arguments: [DefaultPolicy.name])
+            for row in latest where (row["document"] as String) == DefaultPolicy.documentBeforeDefender {
+                try db.execute(
+                    sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [row["tenant_id"] as String, DefaultPolicy.name, (row["version"] as Int) + 1, DefaultPolicy.document, Date().timeIntervalSince1970])
+            }
+        }
         return migrator
     }
 }

@@ -9,7 +9,7 @@ import X509
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "The device agent: play a device that enrols over EST and sends telemetry over MQTT.",
-        subcommands: [Factory.self, Boot.self, Provision.self, Run.self, Telemetry.self, Show.self, Install.self, Reboot.self, Slots.self, Tamper.self, Restore.self, Jobs.self, Recover.self])
+        subcommands: [Factory.self, Boot.self, Provision.self, Run.self, Telemetry.self, Show.self, Install.self, Reboot.self, Slots.self, Tamper.self, Restore.self, Jobs.self, Recover.self, Defender.self])
 
     struct Factory: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -6,7 +6,7 @@ import HallmarkStore
 struct ProductCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "product", abstract: "A tenant's products: their devices' certificate validity, default policy and clone response.",
-        subcommands: [Create.self, List.self, Show.self, CloneResponse.self, ProductionRelease.self, ServerKeys.self])
+        subcommands: [Create.self, List.self, Show.self, CloneResponse.self, ProductionRelease.self, ServerKeys.self, Defender.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a product.")

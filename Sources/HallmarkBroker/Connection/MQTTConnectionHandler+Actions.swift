@@ -15,6 +15,7 @@ extension MQTTConnectionHandler {
             send(packet)
         case .close(let close):
             if let event = close.event { broker.record(event) }
+            countDenials()
             if let packet = close.packet { send(packet, version: close.version) }
             self.close(linger: close.linger)
         case .refuseConnect(let refusal):
@@ -36,11 +37,16 @@ extension MQTTConnectionHandler {
         case .provisioning(let request, let qos, let ack):
             if let ack { send(ack) }
             if let session = machine.session { broker.provisioning.handle(request, qos: qos, session: session) }
+        case .defender(let submission, let qos, let ack):
+            if let ack { send(ack) }
+            if let session = machine.session { broker.defender.handle(submission, qos: qos, session: session) }
         case .refusePublish(let ack, let event):
             if let event { broker.record(event) }
+            countDenials()
             if let ack { send(ack) }
         case .subscribe(let suback, let accepted, let identifier, let event):
             if let event { broker.record(event) }
+            countDenials()
             send(suback)
             if !accepted.isEmpty, let session = machine.session {
                 broker.subscribe(session, accepted, identifier: identifier, now: .now())
@@ -64,6 +70,12 @@ extension MQTTConnectionHandler {
         case .ended(let ending):
             ended(ending)
         }
+    }
+
+    /// Counts the refused publishes and subscriptions for Device Defender's cloud-side metrics.
+    private func countDenials() {
+        guard let monitor = broker.monitor, let (count, identity) = machine.takeDenials() else { return }
+        for _ in 0..<count { monitor.observe(tenant: identity.tenant, thing: identity.thingName, .authorizationFailure) }
     }
 
     private func close(linger: Bool) {
@@ -174,6 +186,9 @@ extension MQTTConnectionHandler {
         if let telemetry {
             broker.telemetry?.record(tenant: telemetry.tenant, thing: telemetry.thing, topic: message.topic, payload: message.payload)
         }
+        if let monitor = broker.monitor, let identity = machine.identity {
+            monitor.observe(tenant: identity.tenant, thing: identity.thingName, .sent(bytes: message.payload.readableBytes))
+        }
         let delivery = broker.publish(message, tenant: session.tenant, from: handle)
         run(machine.routed(delivery, ack: ack))
     }
@@ -181,6 +196,9 @@ extension MQTTConnectionHandler {
     /// The connection ended: its session is detached, the will published or scheduled, and the
     /// session ended now, later or never.
     private func ended(_ ending: Machine.Ending) {
+        if let monitor = broker.monitor, let identity = machine.identity, identity.claim == nil {
+            monitor.observe(tenant: identity.tenant, thing: identity.thingName, .disconnect)
+        }
         if let fingerprint = ending.fingerprint {
             broker.clones.disconnected(fingerprint: fingerprint, connection: ObjectIdentifier(self))
         }

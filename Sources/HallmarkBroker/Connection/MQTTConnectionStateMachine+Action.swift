@@ -26,6 +26,8 @@ extension MQTTConnectionStateMachine {
         case jobs(JobsCall, ack: Packet?)
         /// A request to the fleet provisioning API: acknowledged now, answered by the provisioner.
         case provisioning(FleetProvisioningRequest, qos: QoS, ack: Packet?)
+        /// A Device Defender report or security event: acknowledged now, answered by the monitor.
+        case defender(DefenderSubmission, qos: QoS, ack: Packet?)
         /// A publish the policy refuses (MQTT 5): its acknowledgement, and an event unless rate-limited.
         case refusePublish(ack: Packet?, event: AuditEvent?)
         /// Answers SUBACK and adds the accepted subscriptions (their retained messages follow).

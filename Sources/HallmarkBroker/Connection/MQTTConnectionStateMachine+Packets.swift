@@ -117,6 +117,13 @@ extension MQTTConnectionStateMachine {
                     clientID: connected.clientID, source: remoteAddress),
                 qos: publish.qos, ack: Self.serviceAck(publish, connected))
         }
+        if let identity = connected.identity, identity.claim == nil, let report = DefenderTopic(parsing: topic) {
+            return .defender(
+                DefenderSubmission(
+                    topic: report, payload: Array(buffer: publish.payload), tenant: identity.tenant, thing: identity.thingName,
+                    fingerprint: identity.fingerprint, source: remoteAddress),
+                qos: publish.qos, ack: Self.serviceAck(publish, connected))
+        }
         if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
         let message = BrokerMessage(publish: publish, topic: topic, publisher: connected.session.key, now: now)
         return .route(
@@ -196,6 +203,7 @@ extension MQTTConnectionStateMachine {
     /// The event of a refused action, unless one was recorded less than a second ago (then counted).
     private func denial(_ action: EventAction, _ resource: String, _ connected: Connected, now: NIODeadline) -> AuditEvent? {
         connected.denials.sinceLogged += 1
+        connected.uncountedDenials += 1
         if let last = connected.denials.lastLogged, now - last < .seconds(1) { return nil }
         connected.denials.lastLogged = now
         let count = connected.denials.sinceLogged
@@ -210,6 +218,13 @@ extension MQTTConnectionStateMachine {
 
     /// Up to `limit` of the session's queued messages to send now, as the in-flight window allows,
     /// each with the topic alias of its topic toward the client; those too large for the client go.
+    /// The refusals not yet counted for cloud-side metrics, and the connection's identity.
+    mutating func takeDenials() -> (count: Int, identity: ConnectionIdentity)? {
+        guard let connected = current, connected.uncountedDenials > 0, let identity = connected.identity, identity.claim == nil else { return nil }
+        defer { connected.uncountedDenials = 0 }
+        return (connected.uncountedDenials, identity)
+    }
+
     mutating func nextDeliveries(limit: Int, now: NIODeadline) -> [PublishPacket] {
         guard let connected = current else { return [] }
         let batch = connected.session.takeForDelivery(limit: limit, now: now)

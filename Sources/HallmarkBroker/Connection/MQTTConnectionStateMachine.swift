@@ -52,6 +52,9 @@ struct MQTTConnectionStateMachine {
         let willDelay: UInt32
         var sessionExpiry: UInt32
         var inboundAliases: [UInt16: String] = [:]
+        /// Publishes and subscriptions refused since the handler last counted them (Device
+        /// Defender's `aws:num-authorization-failures`; the events are rate-limited, these are not).
+        var uncountedDenials = 0
         /// Aliases set toward the client, and how many it allows (MQTT 5).
         var outboundAliases: [String: UInt16] = [:]
         let clientTopicAliasMaximum: UInt16

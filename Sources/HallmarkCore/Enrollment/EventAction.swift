@@ -57,7 +57,8 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case .tenantCreate, .tenantCA: .trust
         case .alarm, .allowlistImport, .apiAuth, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
             .certificateExpiry, .enroll, .jobCreate, .jobExecution, .jobStatus, .jobsRequest, .firmwareImage, .firmwareKey, .firmwareRelease, .firmwareSigner, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
-            .mqttTLS, .productUpdate, .claimCreate, .provisioningTemplate, .provisioningCertificate, .provisioningRegister, .reenroll, .revocation, .tenantCredential, .vendorRegister:
+            .mqttTLS, .productUpdate, .claimCreate, .provisioningTemplate, .provisioningCertificate, .provisioningRegister, .reenroll, .revocation, .tenantCredential, .vendorRegister,
+            .defenderEvent, .defenderReport, .defenderViolation, .securityProfile:
             .none
         }
     }
@@ -87,6 +88,9 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case certificateExpiry = "certificate.expiry"
         case certificateStatus = "certificate.status"
         case claimCreate = "claim.create"
+        case defenderEvent = "defender.event"
+        case defenderReport = "defender.report"
+        case defenderViolation = "defender.violation"
         case deviceStatus = "device.status"
         case deviceTransfer = "device.transfer"
         case enroll
@@ -114,6 +118,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case provisioningTemplate = "provisioning.template"
         case reenroll
         case revocation
+        case securityProfile = "security-profile.put"
         case tenantCA = "tenant.ca"
         case tenantCreate = "tenant.create"
         case tenantCredential = "tenant.credential"
@@ -134,6 +139,9 @@ extension EventAction {
     public static let certificateExpiry = Self(.certificateExpiry)
     public static let certificateStatus = Self(.certificateStatus)
     public static let claimCreate = Self(.claimCreate)
+    public static let defenderEvent = Self(.defenderEvent)
+    public static let defenderReport = Self(.defenderReport)
+    public static let defenderViolation = Self(.defenderViolation)
     public static let deviceStatus = Self(.deviceStatus)
     public static let deviceTransfer = Self(.deviceTransfer)
     public static let enroll = Self(.enroll)
@@ -161,6 +169,7 @@ extension EventAction {
     public static let provisioningTemplate = Self(.provisioningTemplate)
     public static let reenroll = Self(.reenroll)
     public static let revocation = Self(.revocation)
+    public static let securityProfile = Self(.securityProfile)
     public static let tenantCA = Self(.tenantCA)
     public static let tenantCreate = Self(.tenantCreate)
     public static let tenantCredential = Self(.tenantCredential)
