@@ -43,7 +43,7 @@ if ! python3 -c 'import awsiot, awscrt, sys; sys.exit(awscrt.__version__ != "0.3
   python3 -m pip install -q "awsiotsdk==1.31.0" "awscrt==0.36.1" || python3 -m pip install -q --break-system-packages "awsiotsdk==1.31.0" "awscrt==0.36.1"
 fi
 
-if ! python3 -c 'import pycose, cbor2, sys; sys.exit(int(cbor2.__version__.split(".")[0]) >= 6)' 2>/dev/null \
+if ! python3 -c 'import pycose, cbor2, sys, importlib.metadata as m; sys.exit(int(m.version("cbor2").split(".")[0]) >= 6)' 2>/dev/null \
    || ! python3 -c 'import AWSIoTDeviceDefenderAgentSDK.collector' 2>/dev/null; then
   echo "installing: pycose, cbor2<6, AWSIoTDeviceDefenderAgentSDK"  # COSE_Sign1 and AWS's own Defender collector
   python3 -m pip install -q "pycose==1.1.0" "cbor2<6" "AWSIoTDeviceDefenderAgentSDK==2.0.0" psutil cbor \

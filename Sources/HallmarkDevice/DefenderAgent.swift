@@ -146,6 +146,8 @@ public struct DefenderAgent: Sendable {
         let thing: String
         let key: P256.Signing.PrivateKey
         let keyID: [UInt8]
+        /// Where the last message signed is kept (`defender-last.cose`), for an auditor to check.
+        let lastSigned: URL
         let continuation: AsyncStream<PublishPacket>.Continuation
         var answers: AsyncStream<PublishPacket>.AsyncIterator
 
@@ -167,7 +169,9 @@ public struct DefenderAgent: Sendable {
                 })
             let key = try agent.state.signingKey()
             let keyID = Array(SHA256.hash(data: try certificate.serializeAsPEM().derBytes))
-            return Session(client: client, thing: thing, key: key, keyID: keyID, continuation: continuation, answers: stream.makeAsyncIterator())
+            return Session(
+                client: client, thing: thing, key: key, keyID: keyID, lastSigned: agent.state.directory.appendingPathComponent("defender-last.cose"),
+                continuation: continuation, answers: stream.makeAsyncIterator())
         }
 
         func close() {
@@ -178,6 +182,7 @@ public struct DefenderAgent: Sendable {
         /// Signs and publishes one message and waits (10 s at most) for its answer.
         mutating func send(_ payload: [UInt8], on topic: String) async throws -> Answer {
             let signed = try COSESign1.sign(payload, with: key, keyID: keyID)
+            try? DeviceFirmware.replace(lastSigned, with: Data(signed))
             try await client.publish(topic: topic, payload: ByteBuffer(bytes: signed), qos: .atLeastOnce)
             let continuation = self.continuation
             let timeout = Task {

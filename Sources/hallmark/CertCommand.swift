@@ -65,7 +65,24 @@ struct CertCommand: AsyncParsableCommand {
 struct ThingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thing", abstract: "Activate or deactivate a thing. A deactivated thing's MQTT sessions end within a second.",
-        subcommands: [Show.self, Activate.self, Deactivate.self])
+        subcommands: [Show.self, Reports.self, Activate.self, Deactivate.self])
+
+    struct Reports: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A thing's latest Device Defender reports: id, time, signed or not, and each datapoint by AWS metric id.")
+        @OptionGroup var data: DataOptions
+        @OptionGroup var tenant: TenantOption
+        @Argument(help: "The thing's name.") var thing: String
+        @Option(help: "How many, newest first.") var limit = 10
+
+        func run() async throws {
+            try await reporting {
+                let registry = try data.openRegistry()
+                for report in try registry.defenderReports(tenant: try tenant.resolve(in: registry), thing: thing, limit: limit) {
+                    print("\(report.reportID)\t\(ISO8601DateFormatter().string(from: report.at))\t\(report.signed ? "signed" : "unsigned")\t\(report.datapoints)")
+                }
+            }
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a thing: its device, product, status, policies and attributes.")
