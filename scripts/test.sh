@@ -46,8 +46,8 @@ fi
 if ! python3 -c 'import pycose, cbor2, sys, importlib.metadata as m; sys.exit(int(m.version("cbor2").split(".")[0]) >= 6)' 2>/dev/null \
    || ! python3 -c 'import AWSIoTDeviceDefenderAgentSDK.collector' 2>/dev/null; then
   echo "installing: pycose, cbor2<6, AWSIoTDeviceDefenderAgentSDK"  # COSE_Sign1 and AWS's own Defender collector
-  python3 -m pip install -q "pycose==1.1.0" "cbor2<6" "AWSIoTDeviceDefenderAgentSDK==2.0.0" psutil cbor \
-    || python3 -m pip install -q --break-system-packages "pycose==1.1.0" "cbor2<6" "AWSIoTDeviceDefenderAgentSDK==2.0.0" psutil cbor
+  python3 -m pip install -q "pycose==1.1.0" "cbor2<6" "AWSIoTDeviceDefenderAgentSDK==2.0.0" psutil cbor "awsiotsdk==1.31.0" "awscrt==0.36.1" \
+    || python3 -m pip install -q --break-system-packages "pycose==1.1.0" "cbor2<6" "AWSIoTDeviceDefenderAgentSDK==2.0.0" psutil cbor "awsiotsdk==1.31.0" "awscrt==0.36.1"
 fi
 swift build --build-tests
 swift test --skip-build

@@ -364,7 +364,7 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
     }
 
     /// Reads the security profiles again when they changed.
-    func reloadProfiles() async {
+    public func reloadProfiles() async {
         do {
             let records = try registry.securityProfiles(tenant: nil)
             let stamp = records.map { "\($0.tenant)/\($0.name)/\($0.product)/\($0.updatedAt.timeIntervalSince1970)" }

@@ -29,6 +29,29 @@ import Testing
         #expect((versions[0]["document"] as String).contains("Statement\":[]"))
     }
 
+    @Test func anUnchangedDefaultPolicyGainsTheDefenderTopicsAtV14() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-migration-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("registry.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RegistrySchema.migrator.migrate(queue, upTo: "v13-fleet-provisioning")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO tenants (id, name, created_at) VALUES ('default', 'Default tenant', 0)")
+                try db.execute(
+                    sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES ('default', ?, 3, ?, 0)",
+                    arguments: [DefaultPolicy.name, DefaultPolicy.documentBeforeDefender])
+            }
+        }
+        let registry = try Registry(path: path)
+        let latest = try registry.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT version, document FROM policies WHERE tenant_id = 'default' ORDER BY version DESC LIMIT 1")
+        }
+        #expect(latest?["version"] as Int? == 4)
+        #expect((latest?["document"] as String?)?.contains("defender/*") == true)
+        #expect(try registry.defenderSettings(tenant: "default", product: "default") == .init(signedOnly: false, minimumInterval: 300))
+    }
 
     @Test func certificatesKeepTheirDevicesAndTheOneActiveRuleAcrossV6() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hallmark-migration-\(UUID().uuidString)")
