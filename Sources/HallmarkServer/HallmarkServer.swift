@@ -92,6 +92,8 @@ public struct HallmarkServer: Sendable {
                         .init(service: log), .init(service: CertificateLifecycle(store: registry, logger: logger)),
                         .init(service: RolloutService(registry: registry, logger: logger)),
                         .init(service: defender),
+                        .init(service: AuditService(
+                            registry: registry, files: files, interval: configuration.auditInterval.map { .seconds($0) }, defender: defender, logger: logger)),
                         .init(service: revocation),
                         .init(service: revocationListener), .init(service: broker), .init(service: https),
                     ],

@@ -39,6 +39,8 @@ extension ServerConfiguration {
             }
             $0.provisioningHookCA = text
         },
+        ConfigurationKey("auditInterval", "Seconds between audits of the fleet's configuration (AWS's check ids; findings of high or critical severity are announced as alarms), or off.",
+                         default: "86400") { $0.auditInterval = $1 == "off" ? nil : try number($1, "auditInterval", 60...31_536_000) },
         ConfigurationKey("alarmWebhook", "An https:// URL that gets every Device Defender alarm as a JSON POST, signed with HMAC-SHA256 (X-Hallmark-Signature).",
                          default: "off", environment: "HALLMARK_ALARM_WEBHOOK", flag: "alarm-webhook") {
             guard let url = URL(string: $1), url.scheme == "https", url.host != nil else {

@@ -37,6 +37,8 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var provisioningHookCA: String?
     /// Where Device Defender's alarms are posted (HTTPS), the HMAC key they are signed with, and
     /// the roots the receiver must chain to (nil: the system's).
+    /// Seconds between scheduled audits of the fleet's configuration (nil: none).
+    public var auditInterval: Int? = 86_400
     public var alarmWebhook: URL?
     public var alarmWebhookKey: [UInt8]?
     public var alarmWebhookCA: String?

@@ -86,6 +86,9 @@ public struct AuthorityFiles: Sendable {
     /// The root certificate, without opening any key.
     public func loadRoot() throws -> Certificate { try readCertificate(rootCertificate) }
 
+    /// The shared issuing CA's certificate, without opening any key.
+    public func loadIssuingCertificate() throws -> Certificate { try readCertificate(issuingCertificate) }
+
     // MARK: Tenants' issuing CAs
 
     /// Where tenants' issuing CA keys are sealed: one file per CA, named by tenant and serial, so

@@ -334,6 +334,12 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
                  suppress: change.behavior.suppressAlerts)
     }
 
+    /// Announces an audit finding on `$hallmark/alarms/audit/<check>` and to the webhook.
+    public func announceFinding(_ finding: AuditFinding) {
+        guard let payload = try? JSONSerialization.data(withJSONObject: finding.jsonObject, options: [.sortedKeys]) else { return }
+        announce(tenant: finding.tenant, topic: AlarmMessage.topicPrefix + "audit/" + finding.checkName, payload: Array(payload), suppress: false)
+    }
+
     private func announce(tenant: String, topic: String, payload: [UInt8], suppress: Bool) {
         guard !suppress else { return }
         publisher.withLock { $0 }?.publishAlarm(tenant: tenant, topic: topic, payload: payload)

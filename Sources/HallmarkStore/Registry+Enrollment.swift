@@ -145,7 +145,7 @@ extension Registry {
     }
 
     /// Raises `clone_suspected` for a device and applies its product's response.
-    static func raiseCloneAlarm(_ db: Database, device: DeviceRecord, at: Date, detail: String) throws {
+    static func raiseCloneAlarm(_ db: Database, device: DeviceRecord, at: Date, detail: String, serial: String? = nil) throws {
         let response =
             try String.fetchOne(
                 db, sql: "SELECT clone_response FROM products WHERE tenant_id = ? AND id = ?",
@@ -153,7 +153,7 @@ extension Registry {
         try insert(
             AuditEvent(
                 at: at, tenant: device.tenant, action: .alarm, decision: .alarm, code: "clone_suspected",
-                udid: device.udid.rawValue, detail: detail + (response == "quarantine" ? "; device quarantined" : "")),
+                udid: device.udid.rawValue, serial: serial, detail: detail + (response == "quarantine" ? "; device quarantined" : "")),
             db)
         guard response == "quarantine" else { return }
         try db.execute(
@@ -211,7 +211,7 @@ extension Registry {
     ) async throws {
         try await committer.perform { db in
             if let udid, let device = try Self.device(db, try UDID(validating: udid)) {
-                try Self.raiseCloneAlarm(db, device: device, at: now, detail: detail)
+                try Self.raiseCloneAlarm(db, device: device, at: now, detail: detail, serial: serial)
                 return
             }
             try Self.insert(

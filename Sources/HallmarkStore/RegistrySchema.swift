@@ -486,7 +486,8 @@ enum RegistrySchema {
         migrator.registerMigration("v14-defender") { db in
             // Device Defender: security profiles per product, each thing's last report and event
             // ids (replays and throttling), the reports' datapoints, the violations with their
-            // states, and per product whether reports must be signed and how often they may come.
+            // states, and per product whether reports must be signed and how often they may come;
+            // the audit's suppressed findings, and the events by code (what the audit reads of them).
             try db.execute(
                 sql: """
                     CREATE TABLE security_profiles (
@@ -534,6 +535,16 @@ enum RegistrySchema {
                     );
                     CREATE INDEX violations_by_state ON violations (tenant_id, state, started_at);
                     CREATE UNIQUE INDEX violations_one_active ON violations (tenant_id, thing_name, profile_name, behavior_name) WHERE state = 'in-alarm';
+                    CREATE TABLE audit_suppressions (
+                        tenant_id TEXT NOT NULL,
+                        check_name TEXT NOT NULL,
+                        resource TEXT NOT NULL,
+                        until REAL,
+                        reason TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (tenant_id, check_name, resource)
+                    );
+                    CREATE INDEX events_by_code ON events (code, at);
                     ALTER TABLE products ADD COLUMN defender_signed_only INTEGER NOT NULL DEFAULT 0;
                     ALTER TABLE products ADD COLUMN defender_interval REAL NOT NULL DEFAULT 300;
                     """)

@@ -51,7 +51,7 @@ struct SecurityProfileCommand: AsyncParsableCommand {
                         object["document"] = try? JSONSerialization.jsonObject(with: Data(record.document.utf8))
                         return object
                     }
-                    return print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+                    return print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self))
                 }
                 for record in profiles {
                     let behaviors = (try? record.parsed())?.behaviors.map(\.name).joined(separator: ",") ?? "?"
@@ -125,7 +125,7 @@ struct AlarmsCommand: AsyncParsableCommand {
                         if let ended = violation.endedAt { object["endTime"] = Int(ended.timeIntervalSince1970) }
                         return object
                     }
-                    return print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+                    return print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self))
                 }
                 for violation in violations {
                     print(

@@ -9,6 +9,6 @@ struct Hallmark: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, CACommand.self, TenantCommand.self, VendorCommand.self, ManifestCommand.self, BatchCommand.self, ProductCommand.self, ProvisioningTemplateCommand.self, ClaimCommand.self,
             AllowlistCommand.self, RegistryCommand.self, DeviceCommand.self,
-            CertCommand.self, ThingCommand.self, FirmwareCommand.self, JobCommand.self, SecurityProfileCommand.self, AlarmsCommand.self, PolicyCommand.self, TelemetryCommand.self, LogCommand.self, DemoCommand.self,
+            CertCommand.self, ThingCommand.self, FirmwareCommand.self, JobCommand.self, SecurityProfileCommand.self, AlarmsCommand.self, AuditCommand.self, PolicyCommand.self, TelemetryCommand.self, LogCommand.self, DemoCommand.self,
         ])
 }

@@ -42,7 +42,8 @@ server.serve_forever()
 PY
 python3 receiver.py 2>receiver.log &
 RECEIVER=$!
-trap 'kill $SERVER $RECEIVER $BACKEND 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
+CLONE_SUB=""
+trap 'kill $SERVER $RECEIVER $BACKEND $CLONE_SUB 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 must "the alarm receiver listens" eventually 5 test -s receiver-port.txt
 start_server --alarm-webhook "https://localhost:$(cat receiver-port.txt)/alarms" --alarm-webhook-key-file webhook.key --alarm-webhook-ca hook.pem
 B="https://localhost:$HTTPS"
@@ -195,11 +196,27 @@ echo "# a device that falls silent"
 check "a thing that stopped reporting is noticed: reports_missing, and announced" in_shell \
   "eventually 8 in_shell \"event 'defender.report.*alarm.*reports_missing.*$(U m 1)'\" && wait_for_line alarms.out 'alarms/reports-missing/$(U m 1) '"
 
+echo "# audits of the fleet's configuration"
+cat > open.json <<'POLICY'
+{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}
+POLICY
+must "an over-broad policy attached to sensor 1" in_shell "H policy create open open.json >/dev/null && H policy attach open $(U s 1) >/dev/null"
+mosquitto_sub -h localhost -p "$MQTT" --cafile "$ROOT" --cert "$(D s 1)/certificate.pem" --key "$(D s 1)/rot-key.pem" -i "$(U s 1)" -t "things/$(U s 1)/#" -V mqttv5 > clone-sub.out 2>&1 &
+CLONE_SUB=$!
+sleep 1
+check "sensor 1's certificate in a second session under another client id: a clone (quarantined)" in_shell \
+  "mosquitto_pub -h localhost -p $MQTT --cafile '$ROOT' --cert $(D s 1)/certificate.pem --key $(D s 1)/rot-key.pem -i clone-of-s1 -V mqttv5 -t things/$(U s 1)/t -m 1; eventually 3 in_shell \"H registry devices | grep $(U s 1) | grep -q quarantined\""
+kill $CLONE_SUB 2>/dev/null
+check "the audit finds the shared certificate (critical) and the over-broad policy, with AWS's ids and reason codes" in_shell \
+  "H audit run --json > audit.json && python3 -c \"import json; f={(x['checkName'], x['nonCompliantResource']['resourceIdentifier']): x for x in json.load(open('audit.json'))}; s=f[('DEVICE_CERTIFICATE_SHARED_CHECK', '$(openssl x509 -in $(D s 1)/certificate.pem -noout -serial | cut -d= -f2 | tr A-F a-f)')]; assert s['severity']=='CRITICAL' and s['reasonForNonComplianceCode']=='CERTIFICATE_SHARED_BY_MULTIPLE_DEVICES', s; p=f[('IOT_POLICY_OVERLY_PERMISSIVE_CHECK', 'open')]; assert p['reasonForNonComplianceCode']=='ALLOWS_BROAD_ACCESS_TO_IOT_DATA_PLANE_ACTIONS' and p['mitigation'], p\""
+check "a suppressed finding is kept but marked, and --strict still fails on the shared certificate" in_shell \
+  "H audit suppress IOT_POLICY_OVERLY_PERMISSIVE_CHECK open --days 7 --reason 'lab policy' >/dev/null && H audit run | grep -q 'IOT_POLICY_OVERLY_PERMISSIVE_CHECK.*(suppressed)' && ! H audit run --strict >/dev/null && event 'audit.*finding_suppressed'"
+
 echo "# across a restart"
 stop_server
 start_server --alarm-webhook "https://localhost:$(cat receiver-port.txt)/alarms" --alarm-webhook-key-file webhook.key --alarm-webhook-ca hook.pem
 check "the open violations are still in alarm" in_shell "H alarms list | grep -q 'in-alarm.$(U s 2).guard/few-denials' && H alarms list | grep -q 'in-alarm.$(U f 10)'"
-check "and the report ids still only go up: the collector's old report is a replay" in_shell \
-  "C s 1 raw json <(python3 -c \"import json; print(json.dumps({'header':{'report_id':5,'version':'1.0'},'custom_metrics':{'x':[{'number':1}]}}))\") > old.json && [ \"\$(field old.json \"['payload']['hallmarkCode']\")\" = report_replayed ]"
+check "and the report ids still only go up: an old report id is a replay" in_shell \
+  "C m 1 raw json <(python3 -c \"import json; print(json.dumps({'header':{'report_id':5,'version':'1.0'},'custom_metrics':{'x':[{'number':1}]}}))\") > old.json && [ \"\$(field old.json \"['payload']['hallmarkCode']\")\" = report_replayed ]"
 stop_server
-finish defender 43
+finish defender 46

@@ -55,7 +55,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case .policyPut: .sessions(.tenant)
         case .caStatus: LiveEffect(sessions: .tenantsRegisteredCAs, reloadsTrust: true)
         case .tenantCreate, .tenantCA: .trust
-        case .alarm, .allowlistImport, .apiAuth, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
+        case .alarm, .allowlistImport, .apiAuth, .audit, .batchCreate, .batchRegister, .cacerts, .certificateRegister, .deviceTransfer,
             .certificateExpiry, .enroll, .jobCreate, .jobExecution, .jobStatus, .jobsRequest, .firmwareImage, .firmwareKey, .firmwareRelease, .firmwareSigner, .manifestClaim, .manifestImport, .mqttConnect, .mqttProtocol, .mqttPublish, .mqttSession, .mqttSubscribe,
             .mqttTLS, .productUpdate, .claimCreate, .provisioningTemplate, .provisioningCertificate, .provisioningRegister, .reenroll, .revocation, .tenantCredential, .vendorRegister,
             .defenderEvent, .defenderReport, .defenderViolation, .securityProfile:
@@ -80,6 +80,7 @@ public struct EventAction: Sendable, Hashable, Codable, CustomStringConvertible 
         case alarm
         case allowlistImport = "allowlist.import"
         case apiAuth = "api.auth"
+        case audit
         case batchCreate = "batch.create"
         case batchRegister = "batch.register"
         case caStatus = "ca.status"
@@ -131,6 +132,7 @@ extension EventAction {
     public static let alarm = Self(.alarm)
     public static let allowlistImport = Self(.allowlistImport)
     public static let apiAuth = Self(.apiAuth)
+    public static let audit = Self(.audit)
     public static let batchCreate = Self(.batchCreate)
     public static let batchRegister = Self(.batchRegister)
     public static let caStatus = Self(.caStatus)
