@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -42,6 +43,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HallmarkMetrics",
+            dependencies: [.product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "MQTTCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
@@ -49,7 +55,7 @@ let package = Package(
         .target(
             name: "HallmarkBroker",
             dependencies: [
-                "MQTTCore", "HallmarkCore", "HallmarkStore",
+                "MQTTCore", "HallmarkCore", "HallmarkStore", "HallmarkMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -100,6 +106,7 @@ let package = Package(
             name: "HallmarkServices",
             dependencies: [
                 "HallmarkCore",
+                "HallmarkMetrics",
                 "Firmware",
                 "Revocation",
                 "TransparencyLog",
@@ -118,6 +125,7 @@ let package = Package(
             name: "HallmarkHTTP",
             dependencies: [
                 "HallmarkCore",
+                "HallmarkMetrics",
                 "Revocation",
                 "HallmarkStore",
                 "HallmarkServices",
@@ -151,6 +159,7 @@ let package = Package(
             name: "HallmarkServer",
             dependencies: [
                 "HallmarkCore",
+                "HallmarkMetrics",
                 "HallmarkStore",
                 "HallmarkServices",
                 "HallmarkHTTP",

@@ -16,6 +16,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
+if ! command -v promtool >/dev/null; then
+  echo "installing: prometheus (for promtool, which checks GET /metrics)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  { $SUDO apt-get update -qq || true; } && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
 if ! command -v lint_pkix_cert >/dev/null || ! command -v lint_pkix_signer_signee_cert_chain >/dev/null; then
   echo "installing: pkilint"
   python3 -m pip install -q pkilint || python3 -m pip install -q --break-system-packages pkilint

@@ -1,5 +1,6 @@
 import Synchronization
 import HallmarkCore
+import HallmarkMetrics
 import HallmarkStore
 import Logging
 import MQTTCore
@@ -44,6 +45,8 @@ final class Broker: Sendable {
     /// Device Defender: reports, security events, cloud-side metrics.
     let monitor: (any SecurityMonitor)?
     let defender: DefenderResponder
+    /// Prometheus counters, when `hallmark serve` exports them.
+    let metrics: FleetMetrics?
     private let state = Mutex(State())
     private let identities = Mutex<[String: ConnectionIdentity]>([:])
     private let generation = Atomic<UInt64>(0)
@@ -52,8 +55,9 @@ final class Broker: Sendable {
 
     init(
         configuration: BrokerConfiguration, registry: any BrokerStore, trust: TrustStore, telemetry: TelemetryRecorder?,
-        provisioner: (any FleetProvisioner)? = nil, monitor: (any SecurityMonitor)? = nil, logger: Logger
+        provisioner: (any FleetProvisioner)? = nil, monitor: (any SecurityMonitor)? = nil, metrics: FleetMetrics? = nil, logger: Logger
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.registry = registry
         self.trust = trust
@@ -309,6 +313,9 @@ final class Broker: Sendable {
     /// Writes an event to the registry's log without holding up the caller (see ``EventWriter``),
     /// and counts, for Device Defender's cloud-side metrics, the connections and refused connections it tells of.
     func record(_ event: AuditEvent) {
+        if let metrics, event.action == .mqttConnect {
+            if event.decision == .allow { metrics.mqttConnectionsAccepted.increment() } else { metrics.refused(.mqttConnection, code: event.code) }
+        }
         if let monitor, let thing = event.thing {
             switch (event.action, event.decision) {
             case (.mqttConnect, .allow):

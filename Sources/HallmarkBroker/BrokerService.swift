@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkMetrics
 import HallmarkStore
 import Logging
 import MQTTCore
@@ -25,14 +26,16 @@ public final class BrokerService: Service, Sendable {
     ///   - hallmarkCA: Hallmark's issuing CA certificate.
     public init(
         configuration: BrokerConfiguration, registry: any BrokerStore, serverChain: [Certificate], serverKey: Certificate.PrivateKey,
-        hallmarkCA: Certificate, provisioner: (any FleetProvisioner)? = nil, monitor: (any SecurityMonitor)? = nil, logger: Logger,
+        hallmarkCA: Certificate, provisioner: (any FleetProvisioner)? = nil, monitor: (any SecurityMonitor)? = nil, metrics: FleetMetrics? = nil,
+        logger: Logger,
         onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
     ) throws {
         let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)) {
             try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)
         }
         let telemetry = configuration.recordTelemetry ? TelemetryRecorder(registry: registry, logger: logger) : nil
-        self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, provisioner: provisioner, monitor: monitor, logger: logger)
+        self.broker = Broker(configuration: configuration, registry: registry, trust: trust, telemetry: telemetry, provisioner: provisioner, monitor: monitor, metrics: metrics,
+            logger: logger)
         monitor?.attach(broker)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
@@ -55,6 +58,9 @@ public final class BrokerService: Service, Sendable {
     public var backgroundServices: [any Service] {
         [broker.events, RegistryWatcher(broker: broker, hallmarkCA: hallmarkCA), JobsNotifier(broker: broker)] + (broker.telemetry.map { [$0] } ?? [])
     }
+
+    /// How many MQTT connections are live now.
+    public var connectionCount: Int { broker.connectedSessions().count }
 
     /// Hallmark's shared issuing CA, each tenant's own, and the active registered OEM CAs.
     static func authorities(hallmarkCA: Certificate, registry: any BrokerStore) throws -> [TrustStore.Authority] {

@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkMetrics
 import HallmarkServices
 import HallmarkStore
 import HTTPTypes
@@ -12,11 +13,13 @@ import X509
 /// `Content-Transfer-Encoding: base64`, certificates as certs-only PKCS#7.
 struct ESTRoutes: Sendable {
     let enrollment: EnrollmentService
+    let metrics: FleetMetrics?
     let caCertificatesBody: String
     let csrAttributesBody: String
 
-    init(enrollment: EnrollmentService) throws {
+    init(enrollment: EnrollmentService, metrics: FleetMetrics? = nil) throws {
         self.enrollment = enrollment
+        self.metrics = metrics
         self.caCertificatesBody = ESTBody.encode(try CertsOnlyPKCS7.encode(enrollment.authorities.shared.chain))
         self.csrAttributesBody = ESTBody.encode(try CSRAttributesResponse.der())
     }
@@ -86,8 +89,10 @@ struct ESTRoutes: Sendable {
             let der = try await readCSR(&request, context, action: action, tenant: tenant)
             let clientCertificate = try? context.clientCertificate()
             let issued = try await service(der, tenant, clientCertificate, context.remoteAddress)
+            metrics?.enrollments.increment()
             return try ESTAnswer.certificate(der: issued.record.der)
         } catch let error as HallmarkError {
+            metrics?.refused(.enrollment, code: error.code.rawValue)
             context.logger.info(
                 "est refusal", metadata: ["action": .string(action.rawValue), "code": .string(error.code.rawValue)])
             return ErrorResponse.make(error)

@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkMetrics
 import HallmarkServices
 import HallmarkStore
 import Hummingbird
@@ -29,7 +30,7 @@ public enum HTTPSServer {
     public static func makeApplication(
         configuration: Configuration, enrollment: EnrollmentService, registry: any FleetStore & ManifestStore,
         serverChain: [Certificate], serverKey: Certificate.PrivateKey, logger: Logger, log: TransparencyLogService? = nil,
-        firmware: (delivery: FirmwareDelivery, registry: Registry)? = nil,
+        firmware: (delivery: FirmwareDelivery, registry: Registry)? = nil, metrics: FleetMetrics? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: HallmarkRequestContext.self)
@@ -38,7 +39,7 @@ public enum HTTPSServer {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}\n")))
         }
-        try ESTRoutes(enrollment: enrollment).register(on: router)
+        try ESTRoutes(enrollment: enrollment, metrics: metrics).register(on: router)
         AdminRoutes(registry: registry, clock: { Date() }).register(on: router)
         if let log { LogRoutes(log: log).register(on: router) }
         if let firmware { FirmwareRoutes(delivery: firmware.delivery, registry: firmware.registry).register(on: router) }

@@ -1,6 +1,7 @@
 import HallmarkBroker
 import HallmarkCore
 import HallmarkHTTP
+import HallmarkMetrics
 import HallmarkServices
 import HallmarkStore
 import Hummingbird
@@ -41,6 +42,9 @@ public struct HallmarkServer: Sendable {
         }
     }
 
+    /// Hallmark's version, as `hallmark_build_info` reports it.
+    public static let version = "0.1.0"
+
     /// The ports the listeners are bound to.
     public struct Ports: Sendable, Hashable {
         public var https: Int
@@ -48,6 +52,8 @@ public struct HallmarkServer: Sendable {
         public var mqttPlain: Int?
         /// The revocation listener's (plain HTTP: CRLs, OCSP).
         public var revocation: Int
+        /// The Prometheus listener's, when there is one.
+        public var metrics: Int? = nil
     }
 
     /// Builds the services and the group that runs them.
@@ -64,7 +70,13 @@ public struct HallmarkServer: Sendable {
             group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         authorities.publishRevocation(at: configuration.revocationBase(boundPort: revocationListener.port))
         try await revocation.prepare()
-        let bound = PortCollector(revocation: revocationListener.port, onComplete: onRunning)
+        let metrics = FleetMetrics(version: HallmarkServer.version)
+        let metricsListener: MetricsListener? = if let port = configuration.metricsPort {
+            try await MetricsListener.bind(host: configuration.metricsHost, port: port, metrics: metrics, group: MultiThreadedEventLoopGroup.singleton)
+        } else {
+            nil
+        }
+        let bound = PortCollector(revocation: revocationListener.port, metrics: metricsListener?.port, onComplete: onRunning)
         let files = AuthorityFiles(dataDirectory: URL(fileURLWithPath: configuration.dataDirectory, isDirectory: true))
         let identity = try files.serverIdentity(
             authority: authority, hostNames: configuration.serverCertificateNames, passphrase: passphrase, now: Date())
@@ -75,15 +87,19 @@ public struct HallmarkServer: Sendable {
         let https = try HTTPSServer.makeApplication(
             configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort),
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
-            logger: logger, log: log, firmware: (FirmwareDelivery(registry: registry, passphrase: passphrase), registry),
+            logger: logger, log: log, firmware: (FirmwareDelivery(registry: registry, passphrase: passphrase), registry), metrics: metrics,
             onRunning: { port in await bound.https(port) })
-        let defender = DefenderService(registry: registry, webhook: try configuration.alarmWebhookTarget(), logger: logger)
+        let defender = DefenderService(registry: registry, webhook: try configuration.alarmWebhookTarget(), metrics: metrics, logger: logger)
+        let audit = AuditService(
+            registry: registry, files: files, interval: configuration.auditInterval.map { .seconds($0) }, defender: defender, logger: logger)
         let broker = try BrokerService(
             configuration: configuration.broker,
             registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
             provisioner: FleetProvisioningService(
                 registry: registry, authorities: authorities, hook: PreProvisioningHook(trustRoots: try configuration.provisioningHookRoots()), logger: logger),
-            monitor: defender, logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
+            monitor: defender, metrics: metrics, logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
+        metrics.addSampler { [broker] in [FleetMetrics.Sample(name: "mqtt_sessions_connected", help: "MQTT sessions with a live connection.", value: Double(broker.connectionCount))] }
+        metrics.addSampler(RegistrySamples(registry: registry, audit: audit).samples)
         return ServiceGroup(
             configuration: .init(
                 // Shut down in reverse order: HTTPS, then the broker, then its background writers.
@@ -92,10 +108,10 @@ public struct HallmarkServer: Sendable {
                         .init(service: log), .init(service: CertificateLifecycle(store: registry, logger: logger)),
                         .init(service: RolloutService(registry: registry, logger: logger)),
                         .init(service: defender),
-                        .init(service: AuditService(
-                            registry: registry, files: files, interval: configuration.auditInterval.map { .seconds($0) }, defender: defender, logger: logger)),
+                        .init(service: audit),
                         .init(service: revocation),
                         .init(service: revocationListener), .init(service: broker), .init(service: https),
+                    ] + (metricsListener.map { [.init(service: $0)] } ?? []) + [
                     ],
                 gracefulShutdownSignals: signals,
                 cancellationSignals: [], logger: logger))
@@ -106,11 +122,13 @@ public struct HallmarkServer: Sendable {
 private actor PortCollector {
     let onComplete: @Sendable (HallmarkServer.Ports) async -> Void
     let revocationPort: Int
+    let metricsPort: Int?
     var httpsPort: Int?
     var mqttPorts: (Int, Int?)?
 
-    init(revocation: Int, onComplete: @escaping @Sendable (HallmarkServer.Ports) async -> Void) {
+    init(revocation: Int, metrics: Int?, onComplete: @escaping @Sendable (HallmarkServer.Ports) async -> Void) {
         self.revocationPort = revocation
+        self.metricsPort = metrics
         self.onComplete = onComplete
     }
 
@@ -126,6 +144,7 @@ private actor PortCollector {
 
     private func report() async {
         guard let httpsPort, let mqttPorts else { return }
-        await onComplete(HallmarkServer.Ports(https: httpsPort, mqtt: mqttPorts.0, mqttPlain: mqttPorts.1, revocation: revocationPort))
+        await onComplete(
+            HallmarkServer.Ports(https: httpsPort, mqtt: mqttPorts.0, mqttPlain: mqttPorts.1, revocation: revocationPort, metrics: metricsPort))
     }
 }

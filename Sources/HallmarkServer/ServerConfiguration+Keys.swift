@@ -39,6 +39,10 @@ extension ServerConfiguration {
             }
             $0.provisioningHookCA = text
         },
+        ConfigurationKey("metricsHost", "Address of the Prometheus listener (GET /metrics, plain HTTP).", default: "127.0.0.1") { $0.metricsHost = $1 },
+        ConfigurationKey("metricsPort", "Port of the Prometheus listener (0 picks a free port).", default: "off") {
+            $0.metricsPort = try port($1, "metricsPort")
+        },
         ConfigurationKey("auditInterval", "Seconds between audits of the fleet's configuration (AWS's check ids; findings of high or critical severity are announced as alarms), or off.",
                          default: "86400") { $0.auditInterval = $1 == "off" ? nil : try number($1, "auditInterval", 60...31_536_000) },
         ConfigurationKey("alarmWebhook", "An https:// URL that gets every Device Defender alarm as a JSON POST, signed with HMAC-SHA256 (X-Hallmark-Signature).",

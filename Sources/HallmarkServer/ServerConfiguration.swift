@@ -37,6 +37,9 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var provisioningHookCA: String?
     /// Where Device Defender's alarms are posted (HTTPS), the HMAC key they are signed with, and
     /// the roots the receiver must chain to (nil: the system's).
+    /// The Prometheus listener (`GET /metrics`, plain HTTP): loopback, off unless a port is given.
+    public var metricsHost: String = "127.0.0.1"
+    public var metricsPort: Int?
     /// Seconds between scheduled audits of the fleet's configuration (nil: none).
     public var auditInterval: Int? = 86_400
     public var alarmWebhook: URL?

@@ -1,6 +1,7 @@
 import HallmarkCore
 import HallmarkStore
 import Logging
+import Synchronization
 import ServiceLifecycle
 import X509
 
@@ -17,6 +18,11 @@ public final class AuditService: Service, Sendable {
     let settings: AuditChecks.Settings
     let defender: DefenderService?
     let logger: Logger
+    /// The last scheduled run's open findings by severity (nil before the first).
+    private let lastCounts = Mutex<[AuditFinding.Severity: Int]?>(nil)
+
+    /// The last scheduled audit's open findings, by severity.
+    public var lastFindings: [AuditFinding.Severity: Int]? { lastCounts.withLock { $0 } }
 
     public init(
         registry: Registry, files: AuthorityFiles, interval: Duration?, settings: AuditChecks.Settings = .init(), defender: DefenderService? = nil,
@@ -61,6 +67,10 @@ public final class AuditService: Service, Sendable {
             do {
                 let now = Date()
                 let findings = try run(tenant: nil, now: now)
+                let open = findings.filter { !$0.suppressed }
+                lastCounts.withLock { counts in
+                    counts = Dictionary(uniqueKeysWithValues: AuditFinding.Severity.allCases.map { severity in (severity, open.filter { $0.severity == severity }.count) })
+                }
                 for tenant in try registry.tenants().map(\.id) {
                     let own = findings.filter { $0.tenant == tenant }
                     try await registry.recordAudit(tenant: tenant, findings: own, now: now)

@@ -1,5 +1,6 @@
 import Crypto
 import HallmarkCore
+import HallmarkMetrics
 import HallmarkStore
 import Logging
 import ServiceLifecycle
@@ -16,6 +17,7 @@ import Foundation
 public final class DefenderService: SecurityMonitor, Service, Sendable {
     let registry: Registry
     let webhook: AlarmWebhook?
+    let metrics: FleetMetrics?
     let logger: Logger
     /// How long a device-side violation stays open without reports before it is invalidated (AWS: two days).
     let invalidateAfter: TimeInterval
@@ -92,9 +94,10 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
         var value: String
     }
 
-    public init(registry: Registry, webhook: AlarmWebhook?, invalidateAfter: TimeInterval = 2 * 86_400, logger: Logger) {
+    public init(registry: Registry, webhook: AlarmWebhook?, metrics: FleetMetrics? = nil, invalidateAfter: TimeInterval = 2 * 86_400, logger: Logger) {
         self.registry = registry
         self.webhook = webhook
+        self.metrics = metrics
         self.invalidateAfter = invalidateAfter
         self.logger = logger
     }
@@ -108,6 +111,12 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
     // MARK: Reports
 
     public func submit(_ submission: DefenderSubmission) async -> DefenderAnswer {
+        let answer = await answer(submission)
+        (answer.accepted ? metrics?.defenderReportsAccepted : metrics?.defenderReportsRejected)?.increment()
+        return answer
+    }
+
+    private func answer(_ submission: DefenderSubmission) async -> DefenderAnswer {
         let now = Date()
         let thing = submission.topic.thingName
         let milliseconds = Int64(now.timeIntervalSince1970 * 1000)

@@ -157,6 +157,18 @@ extension Registry {
         }
     }
 
+    /// How many violations are in alarm.
+    public func activeViolationCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM violations WHERE state = 'in-alarm'") ?? 0 }
+    }
+
+    /// How many certificates the registry holds, by status.
+    public func certificateCountsByStatus() throws -> [String: Int] {
+        try pool.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM certificates GROUP BY status").map { ($0["status"], $0["n"]) })
+        }
+    }
+
     static func violation(_ row: Row) -> ViolationRecord {
         ViolationRecord(
             id: row["id"], tenant: row["tenant_id"], thing: row["thing_name"], profile: row["profile_name"], behavior: row["behavior_name"],

@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Write the bound revocation (CRL, OCSP) port to this file once listening.")
     var revocationPortFile: String?
 
+    @Option(help: "Write the bound Prometheus (/metrics) port to this file once listening.")
+    var metricsPortFile: String?
+
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var settings: [String] = []
 
@@ -74,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
             let portFile = self.portFile
             let mqttPortFile = self.mqttPortFile
             let revocationPortFile = self.revocationPortFile
+            let metricsPortFile = self.metricsPortFile
             let revocationHost = configuration.revocationHost
             let group = try await server.makeServiceGroup { ports in
                 // The others first: a script waiting on the HTTPS file then finds them all.
@@ -81,10 +85,14 @@ struct ServeCommand: AsyncParsableCommand {
                 if let revocationPortFile {
                     try? Data("\(ports.revocation)\n".utf8).write(to: URL(fileURLWithPath: revocationPortFile))
                 }
+                if let metricsPortFile, let port = ports.metrics {
+                    try? Data("\(port)\n".utf8).write(to: URL(fileURLWithPath: metricsPortFile))
+                }
                 if let portFile { try? Data("\(ports.https)\n".utf8).write(to: URL(fileURLWithPath: portFile)) }
                 var line = "hallmark: HTTPS (EST) on port \(ports.https), MQTT (mutual TLS) on port \(ports.mqtt)"
                 if let plain = ports.mqttPlain { line += ", plain MQTT on 127.0.0.1:\(plain)" }
                 line += ", revocation (CRL, OCSP) on \(revocationHost):\(ports.revocation)"
+                if let port = ports.metrics { line += ", Prometheus on port \(port)" }
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
             try await group.run()

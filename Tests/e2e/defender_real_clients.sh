@@ -45,7 +45,8 @@ RECEIVER=$!
 CLONE_SUB=""
 trap 'kill $SERVER $RECEIVER $BACKEND $CLONE_SUB 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 must "the alarm receiver listens" eventually 5 test -s receiver-port.txt
-start_server --alarm-webhook "https://localhost:$(cat receiver-port.txt)/alarms" --alarm-webhook-key-file webhook.key --alarm-webhook-ca hook.pem
+start_server --alarm-webhook "https://localhost:$(cat receiver-port.txt)/alarms" --alarm-webhook-key-file webhook.key --alarm-webhook-ca hook.pem \
+  --metrics-port 0 --metrics-port-file metrics-port.txt
 B="https://localhost:$HTTPS"
 D() { printf '%s/device-%05d' "$1" "$2"; }
 U() { cat "$(D $1 $2)/udid"; }
@@ -212,11 +213,20 @@ check "the audit finds the shared certificate (critical) and the over-broad poli
 check "a suppressed finding is kept but marked, and --strict still fails on the shared certificate" in_shell \
   "H audit suppress IOT_POLICY_OVERLY_PERMISSIVE_CHECK open --days 7 --reason 'lab policy' >/dev/null && H audit run | grep -q 'IOT_POLICY_OVERLY_PERMISSIVE_CHECK.*(suppressed)' && ! H audit run --strict >/dev/null && event 'audit.*finding_suppressed'"
 
+echo "# Prometheus"
+metric() { awk -v name="$1" '$1 == name { print $2 }' metrics.txt; }
+check "GET /metrics passes promtool check metrics" in_shell \
+  "curl -sf http://127.0.0.1:\$(cat metrics-port.txt)/metrics > metrics.txt && promtool check metrics < metrics.txt > promtool.out 2>&1 && [ ! -s promtool.out ]"
+check "it counts what happened: enrollments, reports both ways, denials, refused connections, violations, certificates by status" in_shell \
+  "[ \$(metric hallmark_est_enrollments_total) -ge 16 ] && [ \$(metric 'hallmark_defender_reports_total{outcome=\"accepted\"}') -ge 10 ] && [ \$(metric 'hallmark_defender_reports_total{outcome=\"rejected\"}') -ge 10 ] && [ \$(metric hallmark_mqtt_authorization_denials_total) -ge 3 ] && [ \$(metric 'hallmark_mqtt_connections_refused_total{code=\"device_quarantined\"}') -ge 1 ] && awk '\$1 == \"hallmark_defender_violations_active\" && \$2 >= 3 { ok=1 } END { exit !ok }' metrics.txt && grep -q '^hallmark_certificates{status=\"revoked\"} 1' metrics.txt"
+check "no thing name or serial is a label" in_shell "! grep -q 'HM-' metrics.txt"
+
 echo "# across a restart"
 stop_server
-start_server --alarm-webhook "https://localhost:$(cat receiver-port.txt)/alarms" --alarm-webhook-key-file webhook.key --alarm-webhook-ca hook.pem
+start_server --alarm-webhook "https://localhost:$(cat receiver-port.txt)/alarms" --alarm-webhook-key-file webhook.key --alarm-webhook-ca hook.pem \
+  --metrics-port 0 --metrics-port-file metrics-port.txt
 check "the open violations are still in alarm" in_shell "H alarms list | grep -q 'in-alarm.$(U s 2).guard/few-denials' && H alarms list | grep -q 'in-alarm.$(U f 10)'"
 check "and the report ids still only go up: an old report id is a replay" in_shell \
   "C m 1 raw json <(python3 -c \"import json; print(json.dumps({'header':{'report_id':5,'version':'1.0'},'custom_metrics':{'x':[{'number':1}]}}))\") > old.json && [ \"\$(field old.json \"['payload']['hallmarkCode']\")\" = report_replayed ]"
 stop_server
-finish defender 46
+finish defender 49

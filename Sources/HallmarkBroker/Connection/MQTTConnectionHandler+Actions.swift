@@ -74,7 +74,9 @@ extension MQTTConnectionHandler {
 
     /// Counts the refused publishes and subscriptions for Device Defender's cloud-side metrics.
     private func countDenials() {
-        guard let monitor = broker.monitor, let (count, identity) = machine.takeDenials() else { return }
+        guard broker.monitor != nil || broker.metrics != nil, let (count, identity) = machine.takeDenials() else { return }
+        broker.metrics?.mqttAuthorizationDenials.increment(by: Int64(count))
+        guard let monitor = broker.monitor else { return }
         for _ in 0..<count { monitor.observe(tenant: identity.tenant, thing: identity.thingName, .authorizationFailure) }
     }
 
@@ -186,6 +188,7 @@ extension MQTTConnectionHandler {
         if let telemetry {
             broker.telemetry?.record(tenant: telemetry.tenant, thing: telemetry.thing, topic: message.topic, payload: message.payload)
         }
+        broker.metrics?.mqttMessagesReceived.increment()
         if let monitor = broker.monitor, let identity = machine.identity {
             monitor.observe(tenant: identity.tenant, thing: identity.thingName, .sent(bytes: message.payload.readableBytes))
         }

@@ -154,6 +154,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         while context.channel.isWritable {
             let batch = machine.nextDeliveries(limit: 256, now: now)
             if batch.isEmpty { break }
+            broker.metrics?.mqttMessagesDelivered.increment(by: Int64(batch.count))
             if let monitor = broker.monitor, let identity = machine.identity, identity.claim == nil {
                 monitor.observe(tenant: identity.tenant, thing: identity.thingName, .received(count: batch.count))
             }
