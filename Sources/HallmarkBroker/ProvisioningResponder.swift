@@ -1,6 +1,7 @@
 import HallmarkCore
 import MQTTCore
 import NIOCore
+import Synchronization
 
 import Foundation
 
@@ -33,23 +34,37 @@ final class ProvisioningResponder: Sendable {
 /// `…/rejected`, when its policy lets it receive it).
 final class DefenderResponder: Sendable {
     let monitor: (any SecurityMonitor)?
+    /// Per thing, the last submission's task and its number: a thing's reports are answered in
+    /// the order it sent them (a later id committed first would make the earlier one a replay).
+    private let tails = Mutex<(next: UInt64, tasks: [String: (number: UInt64, task: Task<Void, Never>)])>((0, [:]))
 
     init(monitor: (any SecurityMonitor)?) {
         self.monitor = monitor
     }
 
     func handle(_ submission: DefenderSubmission, qos: QoS, session: Session) {
-        let monitor = self.monitor
-        Task {
-            let answer = await monitor?.submit(submission)
-                ?? DefenderAnswer(accepted: false, payload: DefenderReply.rejected(
-                    thing: submission.topic.thingName, reportID: nil,
-                    error: HallmarkError(.internalError, "Device Defender is not served here.", remedy: "Ask the operator to run hallmark serve."),
-                    nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)))
-            let topic = submission.topic.reply(accepted: answer.accepted)
-            guard session.authorizer?.decide(.receive, topic).isAllowed ?? false else { return }
-            let message = BrokerMessage(topic: topic, payload: ByteBuffer(bytes: answer.payload), qos: min(qos, .atLeastOnce))
-            session.enqueue(message, qos: message.qos, retain: false, subscriptionIDs: [])
+        let key = submission.tenant + "\u{0}" + submission.thing
+        tails.withLock { state in
+            let previous = state.tasks[key]?.task
+            let number = state.next
+            state.next &+= 1
+            state.tasks[key] = (number, Task {
+                await previous?.value
+                await self.answer(submission, qos: qos, session: session)
+                self.tails.withLock { if $0.tasks[key]?.number == number { $0.tasks[key] = nil } }
+            })
         }
+    }
+
+    private func answer(_ submission: DefenderSubmission, qos: QoS, session: Session) async {
+        let answer = await monitor?.submit(submission)
+            ?? DefenderAnswer(accepted: false, payload: DefenderReply.rejected(
+                thing: submission.topic.thingName, reportID: nil,
+                error: HallmarkError(.internalError, "Device Defender is not served here.", remedy: "Ask the operator to run hallmark serve."),
+                nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)))
+        let topic = submission.topic.reply(accepted: answer.accepted)
+        guard session.authorizer?.decide(.receive, topic).isAllowed ?? false else { return }
+        let message = BrokerMessage(topic: topic, payload: ByteBuffer(bytes: answer.payload), qos: min(qos, .atLeastOnce))
+        session.enqueue(message, qos: message.qos, retain: false, subscriptionIDs: [])
     }
 }

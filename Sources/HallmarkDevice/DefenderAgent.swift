@@ -62,6 +62,17 @@ public struct DefenderAgent: Sendable {
         return answers
     }
 
+    /// Connects and publishes a COSE_Sign1 message exactly as given (a test's or an auditor's: a
+    /// replayed or altered message), on the report or event topic.
+    public func publish(signedMessage: [UInt8], event: Bool = false) async throws -> Answer {
+        var session = try await Session.open(self)
+        defer { session.close() }
+        let topic = "$hallmark/things/\(session.thing)/" + (event ? "events/cose" : "defender/metrics/cose")
+        let answer = try await session.send(signed: signedMessage, on: topic)
+        await session.client.disconnect()
+        return answer
+    }
+
     /// Connects and sends one security event now (besides any pending ones).
     public func raise(_ kind: SecurityEvent.Kind, detail: String?) async throws -> Answer {
         Self.queue([(kind, detail)], in: state.directory)
@@ -108,18 +119,32 @@ public struct DefenderAgent: Sendable {
         try? DeviceFirmware.replace(file, with: Data(text.utf8))
     }
 
-    /// The security events among a boot loader's: what the cloud must hear of.
+    /// The security events among a boot loader's: what the cloud must hear of. A boot from the
+    /// other slot because the one before failed verification is a fail-over boot too.
     public static func securityEvents(_ events: [BootLoader.Event]) -> [(SecurityEvent.Kind, String?)] {
-        events.compactMap { event in
+        var out: [(SecurityEvent.Kind, String?)] = []
+        var failedSlots: Set<Int> = []
+        for event in events {
             switch event {
-            case .tamperDetected(let slot): (.tamper, "slot \(BootState.names[slot]) failed verification")
-            case .failedOver(let from, let to): (.failoverBoot, "failed over from slot \(BootState.names[from]) to \(BootState.names[to])")
-            case .bootFailed(let slot, let count): (.selfTestFailure, "slot \(BootState.names[slot]) failed its self-test (boot \(count))")
+            case .tamperDetected(let slot):
+                failedSlots.insert(slot)
+                out.append((.tamper, "slot \(BootState.names[slot]) failed verification"))
+            case .failedOver(let from, let to):
+                out.append((.failoverBoot, "failed over from slot \(BootState.names[from]) to \(BootState.names[to])"))
+                failedSlots.removeAll()
+            case .booted(let slot, let image, _) where failedSlots.contains(where: { $0 != slot }):
+                let from = failedSlots.first { $0 != slot }!
+                out.append((.failoverBoot, "booted slot \(BootState.names[slot]) (\(image.version)) after slot \(BootState.names[from]) failed verification"))
+                failedSlots.removeAll()
+            case .bootFailed(let slot, let count):
+                out.append((.selfTestFailure, "slot \(BootState.names[slot]) failed its self-test (boot \(count))"))
             case .refused(let slot, _, let code) where code == "firmware_rollback" || code == "firmware_downgrade":
-                (.rollbackRefused, "slot \(BootState.names[slot]): \(code)")
-            default: nil
+                out.append((.rollbackRefused, "slot \(BootState.names[slot]): \(code)"))
+            default:
+                break
             }
         }
+        return out
     }
 
     struct Totals: Codable {
@@ -183,6 +208,10 @@ public struct DefenderAgent: Sendable {
         mutating func send(_ payload: [UInt8], on topic: String) async throws -> Answer {
             let signed = try COSESign1.sign(payload, with: key, keyID: keyID)
             try? DeviceFirmware.replace(lastSigned, with: Data(signed))
+            return try await send(signed: signed, on: topic)
+        }
+
+        mutating func send(signed: [UInt8], on topic: String) async throws -> Answer {
             try await client.publish(topic: topic, payload: ByteBuffer(bytes: signed), qos: .atLeastOnce)
             let continuation = self.continuation
             let timeout = Task {

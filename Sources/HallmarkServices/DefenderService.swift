@@ -84,7 +84,7 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
     }
 
     /// A behaviour's alarm changed.
-    struct Change: Sendable {
+    public struct Change: Sendable {
         var tenant: String
         var thing: String
         var profile: String
@@ -180,8 +180,9 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
         return false
     }
 
-    /// Evaluates a report's datapoints against the profiles of the thing's product.
-    func evaluate(device subject: Registry.DefenderSubject, datapoints: [String: MetricValue]) -> [Change] {
+    /// Evaluates a report's datapoints against the profiles of the thing's product (in memory;
+    /// the changes are then recorded by ``apply(_:now:)``).
+    public func evaluate(device subject: Registry.DefenderSubject, datapoints: [String: MetricValue]) -> [Change] {
         state.withLock { state in
             var changes: [Change] = []
             for entry in state.profiles[subject.tenant]?[subject.product] ?? [] {
@@ -227,7 +228,7 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
 
     /// Evaluates what the broker saw since the last tick, and the things whose windows still
     /// hold violating counts.
-    func evaluateCloud(now: Date) async -> [Change] {
+    public func evaluateCloud(now: Date) async -> [Change] {
         let seen = pending.withLock { pending in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
@@ -307,7 +308,7 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
     // MARK: Alarms
 
     /// Records each change (a violation opened with its mitigations, or closed) and announces it.
-    func apply(_ changes: [Change], now: Date) async {
+    public func apply(_ changes: [Change], now: Date) async {
         for change in changes {
             do {
                 switch change.transition {
@@ -411,7 +412,7 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
     }
 
     /// The statistical thresholds, from the latest datapoints of each profile's things.
-    func recomputeThresholds() {
+    public func recomputeThresholds() {
         state.withLock { state in
             var thresholds: [String: Double] = [:]
             for (tenant, products) in state.profiles {

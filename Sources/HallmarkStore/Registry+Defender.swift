@@ -73,6 +73,13 @@ extension Registry {
         public var thing: String
         public var product: String
         public var udid: String?
+
+        public init(tenant: String, thing: String, product: String, udid: String?) {
+            self.tenant = tenant
+            self.thing = thing
+            self.product = product
+            self.udid = udid
+        }
     }
 
     // MARK: Reports and events
@@ -204,7 +211,7 @@ extension Registry {
     }
 
     /// Finds the things that reported once and then fell silent for three of their product's
-    /// intervals, marks them (once per silence) and records a `reports_missing` alarm for each.
+    /// intervals (300 s for a product that does not throttle), marks them (once per silence) and records a `reports_missing` alarm for each.
     public func flagMissingReports(now: Date) async throws -> [(tenant: String, thing: String, lastReport: Date)] {
         try await committer.perform { db in
             let rows = try Row.fetchAll(
@@ -213,7 +220,8 @@ extension Registry {
                     SELECT d.tenant_id, d.thing_name, d.last_report_at, t.udid FROM defender_things d
                     JOIN things t ON t.tenant_id = d.tenant_id AND t.name = d.thing_name
                     JOIN products p ON p.tenant_id = t.tenant_id AND p.id = t.product_id
-                    WHERE d.missing_since IS NULL AND d.last_report_at IS NOT NULL AND d.last_report_at < ?1 - 3 * p.defender_interval
+                    WHERE d.missing_since IS NULL AND d.last_report_at IS NOT NULL
+                      AND d.last_report_at < ?1 - 3 * (CASE WHEN p.defender_interval > 0 THEN p.defender_interval ELSE 300 END)
                     LIMIT 1000
                     """,
                 arguments: [now.timeIntervalSince1970])
@@ -295,8 +303,8 @@ extension Registry {
 
     /// Sets whether a product's reports must be signed and the shortest interval between reports.
     public func setDefenderSettings(tenant: String, product: String, signedOnly: Bool?, minimumInterval: Double?, now: Date) async throws {
-        if let minimumInterval, !(1...86_400).contains(minimumInterval) {
-            throw HallmarkError(.productInvalid, "A report interval of \(minimumInterval) s is out of range.", remedy: "Give 1 to 86400 seconds (AWS uses 300).")
+        if let minimumInterval, !(0...86_400).contains(minimumInterval) {
+            throw HallmarkError(.productInvalid, "A report interval of \(minimumInterval) s is out of range.", remedy: "Give 0 (no throttling) to 86400 seconds (AWS uses 300).")
         }
         try await committer.perform { db in
             guard try Self.product(db, tenant: tenant, id: product) != nil else {

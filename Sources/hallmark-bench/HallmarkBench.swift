@@ -7,7 +7,7 @@ import Foundation
 struct HallmarkBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallmark-bench", abstract: "Benchmarks, each printed beside a same-machine reference.",
-        subcommands: [BenchEnrollCommand.self, BenchMQTTCommand.self, BenchOCSPCommand.self, BenchLogCommand.self, BenchFirmwareCommand.self, BenchProvisionCommand.self, BenchRegistryFreeCommand.self])
+        subcommands: [BenchEnrollCommand.self, BenchMQTTCommand.self, BenchOCSPCommand.self, BenchLogCommand.self, BenchFirmwareCommand.self, BenchProvisionCommand.self, BenchDefenderCommand.self, BenchRegistryFreeCommand.self])
 }
 
 /// Which `hallmark` binary a benchmark starts as its server.

@@ -146,7 +146,7 @@ extension ProductCommand {
         @OptionGroup var tenant: TenantOption
         @Argument var product: String
         @Option(help: "on: unsigned reports ($aws/…/json, /cbor) are refused; off: both are taken.") var signedOnly: String?
-        @Option(help: "Seconds: a report sooner than this after the last is refused as throttled (AWS: 300).") var reportInterval: Double?
+        @Option(help: "Seconds: a report sooner than this after the last is refused as throttled (AWS: 300; 0: no throttling).") var reportInterval: Double?
 
         func run() async throws {
             try await reporting {

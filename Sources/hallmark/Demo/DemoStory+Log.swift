@@ -7,7 +7,7 @@ import HallmarkStore
 /// which one. The demo plays the attacker with SQLite directly, as anyone holding the file could.
 extension DemoStory {
     func logScene(dataDirectory: URL) throws {
-        report.scene("27. Someone with the database file rewrites history; the signed log says so")
+        report.scene("28. Someone with the database file rewrites history; the signed log says so")
         let files = AuthorityFiles(dataDirectory: dataDirectory)
         guard let verifier = files.logVerifier() else { return report.fail("the log's verifier key is not beside the CA") }
         let path = dataDirectory.appendingPathComponent("registry.sqlite").path

@@ -73,6 +73,8 @@ struct DemoStory {
                 issuer: authority.certificate, root: authority.root)
             try await firmwareScenes(genuine, httpsPort: port, mqttPort: ports.mqtt, registry: registry, passphrase: passphrase)
             try await provisioningScene(mqttPort: ports.mqtt, registry: registry, authority: authority, trustPEM: trustPEM)
+            try await defenderScene(
+                failedOver: genuine[15], endpoint: endpoint, mqttPort: ports.mqtt, registry: registry, files: files, trustPEM: trustPEM)
             // The log signs the latest events a second after them.
             try await Task.sleep(for: .milliseconds(1500))
         }
