@@ -27,6 +27,8 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
     public static let minimumFleet = 5
 
     private let pending = Mutex<[String: [String: CloudCounts]]>([:])
+    /// The keys of connections' certificates, by fingerprint, each read and parsed once.
+    private let connectionKeys = Mutex<[String: P256.Signing.PublicKey]>([:])
     private let state = Mutex(MonitorState())
     private let publisher = Mutex<(any AlarmPublisher)?>(nil)
 
@@ -130,7 +132,7 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
             var payload = submission.payload
             if submission.topic.format == .cose {
                 let message = try COSESign1(decoding: submission.payload)
-                guard try verified(message, tenant: submission.tenant, thing: thing) else {
+                guard try verified(message, tenant: submission.tenant, thing: thing, fingerprint: submission.fingerprint) else {
                     throw HallmarkError(
                         .reportSignatureInvalid, "The signature is not that of thing \(thing)'s certificate key, over this message.",
                         remedy: "Sign with the key of the thing's active certificate; a message changed after signing is refused.")
@@ -171,13 +173,29 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
         }
     }
 
-    /// Whether one of the thing's active certificates' keys signed the message.
-    private func verified(_ message: COSESign1, tenant: String, thing: String) throws -> Bool {
+    /// Whether one of the thing's active certificates' keys signed the message: first the key of
+    /// the certificate the connection presented (the broker ends a session whose certificate is
+    /// no longer active), then the thing's other active certificates.
+    private func verified(_ message: COSESign1, tenant: String, thing: String, fingerprint: String) throws -> Bool {
+        if let key = try connectionKey(tenant: tenant, thing: thing, fingerprint: fingerprint), message.isValidSignature(for: key) { return true }
         for der in try registry.activeCertificates(tenant: tenant, thing: thing) {
             guard let certificate = try? Certificate(derEncoded: der), let key = P256.Signing.PublicKey(certificate.publicKey) else { continue }
             if message.isValidSignature(for: key) { return true }
         }
         return false
+    }
+
+    private func connectionKey(tenant: String, thing: String, fingerprint: String) throws -> P256.Signing.PublicKey? {
+        let cacheKey = tenant + "\u{0}" + thing + "\u{0}" + fingerprint
+        if let known = connectionKeys.withLock({ $0[cacheKey] }) { return known }
+        guard !fingerprint.isEmpty, let der = try registry.activeCertificate(tenant: tenant, thing: thing, fingerprint: fingerprint),
+            let certificate = try? Certificate(derEncoded: der), let key = P256.Signing.PublicKey(certificate.publicKey)
+        else { return nil }
+        connectionKeys.withLock { keys in
+            if keys.count > 200_000 { keys.removeAll(keepingCapacity: true) }
+            keys[cacheKey] = key
+        }
+        return key
     }
 
     /// Evaluates a report's datapoints against the profiles of the thing's product (in memory;
@@ -464,8 +482,8 @@ public final class DefenderService: SecurityMonitor, Service, Sendable {
 extension DefenderService.CloudCounts {
     mutating func add(_ kind: CloudObservation) {
         switch kind {
-        case .sent(let bytes):
-            sent += 1
+        case .sent(let count, let bytes):
+            sent += count
             largest = max(largest, bytes)
         case .received(let count): received += count
         case .authorizationFailure: authorizationFailures += 1

@@ -186,6 +186,18 @@ extension Registry {
         try await append(events)
     }
 
+    /// A certificate's DER if it is an active certificate of the thing (the one a connection
+    /// presented), else nil.
+    public func activeCertificate(tenant: String, thing: String, fingerprint: String) throws -> [UInt8]? {
+        try pool.read { db in
+            try Data.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT der FROM certificates WHERE fingerprint = ? AND tenant_id = ? AND thing_name = ? AND status = 'active'"),
+                arguments: [fingerprint, tenant, thing]
+            ).map { Array($0) }
+        }
+    }
+
     /// The certificates (DER) a thing may sign its reports with: its active ones.
     public func activeCertificates(tenant: String, thing: String) throws -> [[UInt8]] {
         try pool.read { db in

@@ -193,10 +193,10 @@ struct BenchDefenderCommand: AsyncParsableCommand {
                 WITH RECURSIVE n(v) AS (SELECT 0 UNION ALL SELECT v + 1 FROM n WHERE v < \(fleet - 1))
                 INSERT INTO things (tenant_id, name, udid, product_id, created_at) SELECT 'default', 'T-' || v, NULL, 'default', 0 FROM n
                 """)
-        for index in 0..<fleet { service.observe(tenant: "default", thing: "T-\(index)", .sent(bytes: 100)) }
+        for index in 0..<fleet { service.observe(tenant: "default", thing: "T-\(index)", .sent(count: 1, largest: 100)) }
         _ = await service.evaluateCloud(now: Date())  // reads the products once
         for index in 0..<fleet {
-            service.observe(tenant: "default", thing: "T-\(index)", .sent(bytes: 100))
+            service.observe(tenant: "default", thing: "T-\(index)", .sent(count: 1, largest: 100))
             service.observe(tenant: "default", thing: "T-\(index)", .received(count: 1))
         }
         let cloudStart = ContinuousClock.now

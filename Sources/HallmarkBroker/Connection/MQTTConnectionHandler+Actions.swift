@@ -188,10 +188,8 @@ extension MQTTConnectionHandler {
         if let telemetry {
             broker.telemetry?.record(tenant: telemetry.tenant, thing: telemetry.thing, topic: message.topic, payload: message.payload)
         }
-        broker.metrics?.mqttMessagesReceived.increment()
-        if let monitor = broker.monitor, let identity = machine.identity {
-            monitor.observe(tenant: identity.tenant, thing: identity.thingName, .sent(bytes: message.payload.readableBytes))
-        }
+        uncounted.sent += 1
+        uncounted.largest = max(uncounted.largest, message.payload.readableBytes)
         let delivery = broker.publish(message, tenant: session.tenant, from: handle)
         run(machine.routed(delivery, ack: ack))
     }
@@ -199,6 +197,7 @@ extension MQTTConnectionHandler {
     /// The connection ended: its session is detached, the will published or scheduled, and the
     /// session ended now, later or never.
     private func ended(_ ending: Machine.Ending) {
+        countTraffic(force: true)
         if let monitor = broker.monitor, let identity = machine.identity, identity.claim == nil {
             monitor.observe(tenant: identity.tenant, thing: identity.thingName, .disconnect)
         }

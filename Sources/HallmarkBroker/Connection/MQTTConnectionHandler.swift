@@ -32,6 +32,12 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     var outbound: ByteBuffer?
     /// Acknowledgements made room in the in-flight window during this read.
     var drainAfterRead = false
+    /// What this connection's thing published and was delivered since Device Defender and
+    /// Prometheus were last told: counted here without a lock, handed over at most every 200 ms
+    /// (after a read or a drain) and when the connection ends.
+    var uncounted = (sent: 0, largest: 0, delivered: 0)
+    var lastCounted = NIODeadline.now()
+    static let countingInterval = TimeAmount.milliseconds(200)
     static let outboundChunk = 16 * 1024
     /// The longest a publisher is held back at one time, whatever the subscriber does.
     static let maximumPause = TimeAmount.milliseconds(250)
@@ -65,6 +71,25 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             drain(flush: false)
         }
         flushOutbound()
+        countTraffic()
+    }
+
+    /// Hands the traffic counted since the last time to the monitor and the metrics, if 200 ms
+    /// have passed (or `force`).
+    func countTraffic(force: Bool = false) {
+        guard uncounted.sent > 0 || uncounted.delivered > 0 else { return }
+        let now = NIODeadline.now()
+        guard force || now - lastCounted >= Self.countingInterval else { return }
+        lastCounted = now
+        let counted = uncounted
+        uncounted = (0, 0, 0)
+        if let metrics = broker.metrics {
+            if counted.sent > 0 { metrics.mqttMessagesReceived.increment(by: Int64(counted.sent)) }
+            if counted.delivered > 0 { metrics.mqttMessagesDelivered.increment(by: Int64(counted.delivered)) }
+        }
+        guard let monitor = broker.monitor, let identity = machine.identity, identity.claim == nil else { return }
+        if counted.sent > 0 { monitor.observe(tenant: identity.tenant, thing: identity.thingName, .sent(count: counted.sent, largest: counted.largest)) }
+        if counted.delivered > 0 { monitor.observe(tenant: identity.tenant, thing: identity.thingName, .received(count: counted.delivered)) }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -154,10 +179,7 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
         while context.channel.isWritable {
             let batch = machine.nextDeliveries(limit: 256, now: now)
             if batch.isEmpty { break }
-            broker.metrics?.mqttMessagesDelivered.increment(by: Int64(batch.count))
-            if let monitor = broker.monitor, let identity = machine.identity, identity.claim == nil {
-                monitor.observe(tenant: identity.tenant, thing: identity.thingName, .received(count: batch.count))
-            }
+            uncounted.delivered += batch.count
             for publish in batch {
                 send(.publish(publish))
                 wrote = true
@@ -165,5 +187,6 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
             }
         }
         if wrote && flush { flushOutbound() }
+        if wrote { countTraffic() }
     }
 }

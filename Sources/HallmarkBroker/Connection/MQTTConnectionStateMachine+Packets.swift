@@ -103,32 +103,42 @@ extension MQTTConnectionStateMachine {
             }
             return .refusePublish(ack: ack, event: event)
         }
-        if let identity = connected.identity, let jobs = try? JobsTopic(parsing: topic) {
-            return .jobs(
-                JobsCall(
-                    topic: jobs, payload: Array(buffer: publish.payload), tenant: identity.tenant, thing: identity.thingName, qos: publish.qos,
-                    source: remoteAddress),
-                ack: Self.serviceAck(publish, connected))
-        }
-        if let identity = connected.identity, let request = ProvisioningTopic(parsing: topic) {
-            return .provisioning(
-                FleetProvisioningRequest(
-                    topic: request, payload: Array(buffer: publish.payload), tenant: identity.tenant, claimID: identity.claim?.id,
-                    clientID: connected.clientID, source: remoteAddress),
-                qos: publish.qos, ack: Self.serviceAck(publish, connected))
-        }
-        if let identity = connected.identity, identity.claim == nil, let report = DefenderTopic(parsing: topic) {
-            return .defender(
-                DefenderSubmission(
-                    topic: report, payload: Array(buffer: publish.payload), tenant: identity.tenant, thing: identity.thingName,
-                    fingerprint: identity.fingerprint, source: remoteAddress),
-                qos: publish.qos, ack: Self.serviceAck(publish, connected))
+        // The services' APIs live under `$`: most messages are devices' own topics and skip them.
+        if topic.utf8.first == UInt8(ascii: "$"), let identity = connected.identity {
+            if let action = serviceRequest(publish, topic: topic, identity: identity, connected) { return action }
         }
         if publish.qos == .exactlyOnce, let id = publish.packetID { connected.awaitingRelease.insert(id) }
         let message = BrokerMessage(publish: publish, topic: topic, publisher: connected.session.key, now: now)
         return .route(
             message, RouteAck(qos: publish.qos, packetID: publish.packetID),
             telemetry: configuration.recordTelemetry ? connected.identity.map { ($0.tenant, $0.thingName) } : nil)
+    }
+
+    /// A request to one of the services Hallmark answers on the broker (AWS IoT Jobs, fleet
+    /// provisioning, Device Defender), or nil for a topic that is none of theirs.
+    private func serviceRequest(_ publish: PublishPacket, topic: String, identity: ConnectionIdentity, _ connected: Connected) -> Action? {
+        if let jobs = try? JobsTopic(parsing: topic) {
+            return .jobs(
+                JobsCall(
+                    topic: jobs, payload: Array(buffer: publish.payload), tenant: identity.tenant, thing: identity.thingName, qos: publish.qos,
+                    source: remoteAddress),
+                ack: Self.serviceAck(publish, connected))
+        }
+        if let request = ProvisioningTopic(parsing: topic) {
+            return .provisioning(
+                FleetProvisioningRequest(
+                    topic: request, payload: Array(buffer: publish.payload), tenant: identity.tenant, claimID: identity.claim?.id,
+                    clientID: connected.clientID, source: remoteAddress),
+                qos: publish.qos, ack: Self.serviceAck(publish, connected))
+        }
+        if identity.claim == nil, let report = DefenderTopic(parsing: topic) {
+            return .defender(
+                DefenderSubmission(
+                    topic: report, payload: Array(buffer: publish.payload), tenant: identity.tenant, thing: identity.thingName,
+                    fingerprint: identity.fingerprint, source: remoteAddress),
+                qos: publish.qos, ack: Self.serviceAck(publish, connected))
+        }
+        return nil
     }
 
     /// The acknowledgement of a request a Hallmark service answers (it is not routed).

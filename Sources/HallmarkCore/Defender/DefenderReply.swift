@@ -74,8 +74,8 @@ public struct DefenderAnswer: Sendable {
 
 /// What the broker saw of a thing, for cloud-side metrics (AWS's metric ids in brackets).
 public enum CloudObservation: Sendable {
-    /// The thing published a message of so many bytes (`aws:num-messages-sent`, `aws:message-byte-size`).
-    case sent(bytes: Int)
+    /// The thing published messages, the largest of so many bytes (`aws:num-messages-sent`, `aws:message-byte-size`).
+    case sent(count: Int, largest: Int)
     /// Messages were delivered to the thing (`aws:num-messages-received`).
     case received(count: Int)
     /// The thing was refused a publish, subscribe or connect (`aws:num-authorization-failures`).

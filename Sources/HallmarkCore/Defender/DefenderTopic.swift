@@ -34,6 +34,8 @@ public struct DefenderTopic: Sendable, Hashable {
 
     /// Parses a request topic; nil for anything else (an answer's topic, a malformed one).
     public init?(parsing topic: String) {
+        // Every PUBLISH is asked: most topics are a device's own, and end here.
+        guard topic.utf8.first == UInt8(ascii: "$"), topic.hasPrefix(Self.awsPrefix) || topic.hasPrefix(Self.hallmarkPrefix) else { return nil }
         let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count >= 5, parts[1] == "things" else { return nil }
         let thing = String(parts[2])
