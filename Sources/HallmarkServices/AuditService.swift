@@ -61,7 +61,9 @@ public final class AuditService: Service, Sendable {
         // The first audit a minute after the start, then on the schedule.
         var wait: Duration = .seconds(60)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: min(wait, interval))
+            // A graceful shutdown ends the wait at once (a day's sleep must not hold the server up).
+            let pause = min(wait, interval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             wait = interval
             guard !Task.isShuttingDownGracefully else { break }
             do {
