@@ -34,9 +34,12 @@ final class ProvisioningResponder: Sendable {
 /// `…/rejected`, when its policy lets it receive it).
 final class DefenderResponder: Sendable {
     let monitor: (any SecurityMonitor)?
-    /// Per thing, the last submission's task and its number: a thing's reports are answered in
-    /// the order it sent them (a later id committed first would make the earlier one a replay).
-    private let tails = Mutex<(next: UInt64, tasks: [String: (number: UInt64, task: Task<Void, Never>)])>((0, [:]))
+    /// Per thing, the last submission's task, its number and how many are waiting: a thing's
+    /// reports are answered in the order it sent them (a later id committed first would make the
+    /// earlier one a replay), and a thing that floods its topic waits behind itself, with at most
+    /// ``maximumWaiting`` reports held: the rest are refused at once, unread.
+    private let tails = Mutex<(next: UInt64, tasks: [String: (number: UInt64, task: Task<Void, Never>, waiting: Int)])>((0, [:]))
+    static let maximumWaiting = 32
 
     init(monitor: (any SecurityMonitor)?) {
         self.monitor = monitor
@@ -44,16 +47,35 @@ final class DefenderResponder: Sendable {
 
     func handle(_ submission: DefenderSubmission, qos: QoS, session: Session) {
         let key = submission.tenant + "\u{0}" + submission.thing
-        tails.withLock { state in
+        let admitted = tails.withLock { state -> Bool in
+            let waiting = state.tasks[key]?.waiting ?? 0
+            guard waiting < Self.maximumWaiting else { return false }
             let previous = state.tasks[key]?.task
             let number = state.next
             state.next &+= 1
             state.tasks[key] = (number, Task {
                 await previous?.value
                 await self.answer(submission, qos: qos, session: session)
-                self.tails.withLock { if $0.tasks[key]?.number == number { $0.tasks[key] = nil } }
-            })
+                self.tails.withLock { state in
+                    if state.tasks[key]?.number == number {
+                        state.tasks[key] = nil
+                    } else if let tail = state.tasks[key] {
+                        state.tasks[key]?.waiting = max(0, tail.waiting - 1)
+                    }
+                }
+            }, waiting + 1)
+            return true
         }
+        guard !admitted else { return }
+        let refusal = HallmarkError(
+            .reportThrottled, "\(Self.maximumWaiting) of the thing's reports are already waiting to be answered.",
+            remedy: "Wait for the answers before sending more.")
+        reply(
+            DefenderAnswer(
+                accepted: false,
+                payload: DefenderReply.rejected(
+                    thing: submission.topic.thingName, reportID: nil, error: refusal, nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))),
+            to: submission, qos: qos, session: session)
     }
 
     private func answer(_ submission: DefenderSubmission, qos: QoS, session: Session) async {
@@ -62,6 +84,10 @@ final class DefenderResponder: Sendable {
                 thing: submission.topic.thingName, reportID: nil,
                 error: HallmarkError(.internalError, "Device Defender is not served here.", remedy: "Ask the operator to run hallmark serve."),
                 nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)))
+        reply(answer, to: submission, qos: qos, session: session)
+    }
+
+    private func reply(_ answer: DefenderAnswer, to submission: DefenderSubmission, qos: QoS, session: Session) {
         let topic = submission.topic.reply(accepted: answer.accepted)
         guard session.authorizer?.decide(.receive, topic).isAllowed ?? false else { return }
         let message = BrokerMessage(topic: topic, payload: ByteBuffer(bytes: answer.payload), qos: min(qos, .atLeastOnce))
