@@ -421,18 +421,7 @@ enum RegistrySchema {
         migrator.registerMigration("v12-default-policy-jobs") { db in
             // A default policy nobody changed gets its next version, which adds the thing's own
             // AWS IoT Jobs topics; one an operator edited is left as it is.
-            let latest = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT p.tenant_id, p.version, p.document FROM policies p
-                    WHERE p.name = ? AND p.version = (SELECT MAX(version) FROM policies q WHERE q.tenant_id = p.tenant_id AND q.name = p.name)
-                    """,
-                arguments: [DefaultPolicy.name])
-            for row in latest where (row["document"] as String) == DefaultPolicy.documentBeforeJobs {
-                try db.execute(
-                    sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [row["tenant_id"] as String, DefaultPolicy.name, (row["version"] as Int) + 1, DefaultPolicy.document, Date().timeIntervalSince1970])
-            }
+            try upgradeDefaultPolicy(db, from: DefaultPolicy.documentBeforeJobs)
         }
         migrator.registerMigration("v13-fleet-provisioning") { db in
             // AWS IoT fleet provisioning: templates (the AWS document, the parameter carrying the
@@ -548,19 +537,25 @@ enum RegistrySchema {
                     ALTER TABLE products ADD COLUMN defender_signed_only INTEGER NOT NULL DEFAULT 0;
                     ALTER TABLE products ADD COLUMN defender_interval REAL NOT NULL DEFAULT 300;
                     """)
-            let latest = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT p.tenant_id, p.version, p.document FROM policies p
-                    WHERE p.name = ? AND p.version = (SELECT MAX(version) FROM policies q WHERE q.tenant_id = p.tenant_id AND q.name = p.name)
-                    """,
-                arguments: [DefaultPolicy.name])
-            for row in latest where (row["document"] as String) == DefaultPolicy.documentBeforeDefender {
-                try db.execute(
-                    sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [row["tenant_id"] as String, DefaultPolicy.name, (row["version"] as Int) + 1, DefaultPolicy.document, Date().timeIntervalSince1970])
-            }
+            try upgradeDefaultPolicy(db, from: DefaultPolicy.documentBeforeDefender)
         }
         return migrator
+    }
+
+    /// Gives every tenant whose default policy is still exactly `earlier` the current document as
+    /// its next version; a policy an operator edited is left as it is.
+    static func upgradeDefaultPolicy(_ db: Database, from earlier: String) throws {
+        let latest = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT p.tenant_id, p.version, p.document FROM policies p
+                WHERE p.name = ? AND p.version = (SELECT MAX(version) FROM policies q WHERE q.tenant_id = p.tenant_id AND q.name = p.name)
+                """,
+            arguments: [DefaultPolicy.name])
+        for row in latest where (row["document"] as String) == earlier {
+            try db.execute(
+                sql: "INSERT INTO policies (tenant_id, name, version, document, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [row["tenant_id"] as String, DefaultPolicy.name, (row["version"] as Int) + 1, DefaultPolicy.document, Date().timeIntervalSince1970])
+        }
     }
 }
