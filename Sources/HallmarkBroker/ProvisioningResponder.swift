@@ -40,10 +40,15 @@ final class DefenderResponder: Sendable {
     /// ``maximumWaiting`` reports held: the rest are refused at once, unread.
     private let tails = Mutex<(next: UInt64, tasks: [String: (number: UInt64, task: Task<Void, Never>, waiting: Int)])>((0, [:]))
     static let maximumWaiting = 32
+    /// Reports refused unread because too many of their thing's were waiting.
+    let floodRefusals = Atomic<Int>(0)
 
     init(monitor: (any SecurityMonitor)?) {
         self.monitor = monitor
     }
+
+    /// How many things have reports waiting.
+    var pendingThings: Int { tails.withLock { $0.tasks.count } }
 
     func handle(_ submission: DefenderSubmission, qos: QoS, session: Session) {
         let key = submission.tenant + "\u{0}" + submission.thing
@@ -67,6 +72,7 @@ final class DefenderResponder: Sendable {
             return true
         }
         guard !admitted else { return }
+        floodRefusals.add(1, ordering: .relaxed)
         let refusal = HallmarkError(
             .reportThrottled, "\(Self.maximumWaiting) of the thing's reports are already waiting to be answered.",
             remedy: "Wait for the answers before sending more.")
