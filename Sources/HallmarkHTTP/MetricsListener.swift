@@ -9,35 +9,9 @@ import Foundation
 
 /// `GET /metrics` in the Prometheus exposition format, on a plain-HTTP listener of its own
 /// (loopback by default: what it tells of the fleet is for the operator's Prometheus, not the world).
-public final class MetricsListener: Service, Sendable {
-    public let port: Int
-    let channel: any Channel
-
-    public static func bind(host: String, port: Int, metrics: FleetMetrics, group: any EventLoopGroup) async throws -> MetricsListener {
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 64)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics))
-                }
-            }
-            .bind(host: host, port: port).get()
-        return MetricsListener(port: channel.localAddress?.port ?? port, channel: channel)
-    }
-
-    init(port: Int, channel: any Channel) {
-        self.port = port
-        self.channel = channel
-    }
-
-    public func run() async throws {
-        await withGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            self.channel.close(promise: nil)
-        }
+public enum MetricsListener {
+    public static func bind(host: String, port: Int, metrics: FleetMetrics, group: any EventLoopGroup) async throws -> PlainHTTPListener {
+        try await PlainHTTPListener.bind(host: host, port: port, backlog: 64, group: group) { MetricsHTTPHandler(metrics: metrics) }
     }
 }
 
@@ -82,11 +56,6 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func send(
         _ status: HTTPResponseStatus, _ body: [UInt8], type: String, _ keepAlive: Bool, _ context: ChannelHandlerContext, headOnly: Bool = false
     ) {
-        var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.count)")])
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !headOnly { context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil) }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+        PlainHTTPListener.send(status, body: body, type: type, keepAlive: keepAlive, context: context, headOnly: headOnly)
     }
 }

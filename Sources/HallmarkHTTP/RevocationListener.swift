@@ -12,37 +12,13 @@ import Foundation
 /// points and OCSP responders (what it serves is signed). `GET /crl/<name>.crl` is a CA's CRL in
 /// DER; `POST /ocsp` and `GET /ocsp/<base64 request>` answer OCSP. It is bound when made, so that
 /// its address is known before the first certificate naming it is issued.
-public final class RevocationListener: Service, Sendable {
-    public let port: Int
-    let channel: any Channel
-
+public enum RevocationListener {
     /// Binds the listener (port 0 picks a free one).
     public static func bind(
         host: String, port: Int, service: RevocationService, group: any EventLoopGroup, logger: Logger
-    ) async throws -> RevocationListener {
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(RevocationHTTPHandler(service: service, logger: logger))
-                }
-            }
-            .bind(host: host, port: port).get()
-        return RevocationListener(port: channel.localAddress?.port ?? port, channel: channel)
-    }
-
-    init(port: Int, channel: any Channel) {
-        self.port = port
-        self.channel = channel
-    }
-
-    public func run() async throws {
-        await withGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            self.channel.close(promise: nil)
+    ) async throws -> PlainHTTPListener {
+        try await PlainHTTPListener.bind(host: host, port: port, backlog: 256, group: group) {
+            RevocationHTTPHandler(service: service, logger: logger)
         }
     }
 }
@@ -141,11 +117,6 @@ final class RevocationHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         _ status: HTTPResponseStatus, body: [UInt8], type: String, _ keepAlive: Bool, _ context: ChannelHandlerContext,
         headers extra: [(String, String)] = [], headOnly: Bool = false
     ) {
-        var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.count)")] + extra)
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !headOnly { context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil) }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+        PlainHTTPListener.send(status, body: body, type: type, keepAlive: keepAlive, context: context, headers: extra, headOnly: headOnly)
     }
 }

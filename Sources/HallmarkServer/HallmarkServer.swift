@@ -71,7 +71,7 @@ public struct HallmarkServer: Sendable {
         authorities.publishRevocation(at: configuration.revocationBase(boundPort: revocationListener.port))
         try await revocation.prepare()
         let metrics = FleetMetrics(version: HallmarkServer.version)
-        let metricsListener: MetricsListener? = if let port = configuration.metricsPort {
+        let metricsListener: PlainHTTPListener? = if let port = configuration.metricsPort {
             try await MetricsListener.bind(host: configuration.metricsHost, port: port, metrics: metrics, group: MultiThreadedEventLoopGroup.singleton)
         } else {
             nil

@@ -122,11 +122,7 @@ public struct DefenderReport: Sendable, Equatable {
                 ports.append(Int(number))
             }
         }
-        var total = ports.count
-        if let item = try fields.optional("total", "t") {
-            guard let value = item.integer, value >= 0 else { throw invalid("\(name).total must be a non-negative integer") }
-            total = Int(value)
-        }
+        let total = try Self.total(&fields, name, counted: ports.count)
         try fields.finish()
         return PortList(ports: ports, total: total)
     }
@@ -157,13 +153,16 @@ public struct DefenderReport: Sendable, Equatable {
                 addresses.append(remote)
             }
         }
-        var total = addresses.count
-        if let item = try fields.optional("total", "t") {
-            guard let value = item.integer, value >= 0 else { throw invalid("established_connections.total must be a non-negative integer") }
-            total = Int(value)
-        }
+        let total = try Self.total(&fields, "established_connections", counted: addresses.count)
         try fields.finish()
         return ConnectionList(remoteAddresses: addresses, total: total)
+    }
+
+    /// A list's `total`/`t`, a non-negative integer; the list's own length when it is left out.
+    private static func total(_ fields: inout Fields, _ name: String, counted: Int) throws(HallmarkError) -> Int {
+        guard let item = try fields.optional("total", "t") else { return counted }
+        guard let value = item.integer, value >= 0 else { throw invalid("\(name).total must be a non-negative integer") }
+        return Int(value)
     }
 
     private static func networkStats(_ item: CBOR) throws(HallmarkError) -> NetworkStats {
