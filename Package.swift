@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "HallmarkCore", targets: ["HallmarkCore"]),
         .library(name: "HallmarkDevice", targets: ["HallmarkDevice"]),
         .library(name: "MQTTCore", targets: ["MQTTCore"]),
+        .library(name: "Firmware", targets: ["Firmware"]),
+        .library(name: "Revocation", targets: ["Revocation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),

@@ -85,6 +85,13 @@ extension Packet {
             let properties = v5 ? try Properties.read(from: &body) : Properties()
             var reasons: [ReasonCode] = []
             while body.readableBytes > 0 { reasons.append(ReasonCode(rawValue: try body.readMQTTByte())) }
+            if !v5 {
+                // 3.1.1: a SUBACK's return codes are 0, 1, 2 or 0x80 (§3.9.3); an UNSUBACK has none (§3.11.1).
+                guard type == 9 || reasons.isEmpty else { throw .malformed("UNSUBACK with a payload in MQTT 3.1.1") }
+                guard reasons.allSatisfy({ $0.rawValue <= 2 || $0.rawValue == 0x80 }) else {
+                    throw .malformed("SUBACK return code other than 0, 1, 2 or 0x80 in MQTT 3.1.1")
+                }
+            }
             let ack = SubAckPacket(packetID: id, reasons: reasons, properties: properties)
             packet = type == 9 ? .suback(ack) : .unsuback(ack)
         case 10:

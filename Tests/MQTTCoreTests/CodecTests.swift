@@ -126,4 +126,14 @@ struct CodecTests {
         Self.expectRefusal([0x30, 0x06, 0x00, 0x01, 0x61, 0x03, 0x26, 0x00], .malformedPacket)  // property past block
         Self.expectRefusal([0x32, 0x06, 0x00, 0x01, 0x61, 0x00, 0x00, 0x00], .protocolError)  // QoS 1, id 0
     }
+
+    @Test("3.1.1 acknowledgements that 3.1.1 cannot carry are refused, not re-read as others (found by FuzzMQTT)")
+    func acknowledgementsOf311() throws {
+        Self.expectRefusal([0x90, 0x04, 0x00, 0x31, 0x2F, 0x73], version: .v311, .malformedPacket)  // SUBACK return code 0x2F
+        Self.expectRefusal([0xB0, 0x03, 0x00, 0x01, 0x00], version: .v311, .malformedPacket)  // UNSUBACK with a payload
+        let suback = try Self.decodeAll(ByteBuffer(bytes: [0x90, 0x05, 0x00, 0x31, 0x00, 0x02, 0x80]), version: .v311)
+        #expect(suback == [.suback(SubAckPacket(packetID: 0x31, reasons: [.success, ReasonCode(rawValue: 2), ReasonCode(rawValue: 0x80)]))])
+        let v5 = try Self.decodeAll(ByteBuffer(bytes: [0x90, 0x04, 0x00, 0x31, 0x00, 0x97]), version: .v5)
+        #expect(v5 == [.suback(SubAckPacket(packetID: 0x31, reasons: [ReasonCode(rawValue: 0x97)]))])
+    }
 }
