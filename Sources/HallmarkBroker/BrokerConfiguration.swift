@@ -1,3 +1,5 @@
+import HallmarkCore
+
 /// The broker's settings.
 public struct BrokerConfiguration: Sendable, Hashable, Codable {
     /// The mutual-TLS listener.
@@ -29,6 +31,12 @@ public struct BrokerConfiguration: Sendable, Hashable, Codable {
     public var receiveMaximum: Int = 100
     public var keepAliveMinimum: Int = 0
     public var keepAliveMaximum: Int = 1200
+    /// How long a connection has to finish its handshake and CONNECT, and how many one address
+    /// may have doing so at once (the mutual-TLS listeners; the plain one is loopback only).
+    public var limits = ConnectionLimits()
+    /// PUBLISH packets a second one connection may send (AWS IoT Core's limit is 100); a faster
+    /// client's reads pause until it is back under, so nothing is dropped. 0 for no limit.
+    public var maximumPublishRate: Int = 100
 
     public init(
         host: String = "0.0.0.0", port: Int = 8883, plainPort: Int? = nil,

@@ -19,6 +19,8 @@ public final class BrokerService: Service, Sendable {
     let hallmarkCA: Certificate
     let serverContext: NIOSSLContext
     let plainPolicies: [Policy]
+    /// Connections in their handshake, by address (the mutual-TLS listeners).
+    let pending: PendingConnections
     let onRunning: @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void
 
     /// - Parameters:
@@ -49,6 +51,7 @@ public final class BrokerService: Service, Sendable {
         self.serverContext = try NIOSSLContext(configuration: tls)
         self.plainPolicies = [try Policy(document: configuration.plainPolicy)]
         self.hallmarkCA = hallmarkCA
+        self.pending = PendingConnections(limit: configuration.limits.maximumPendingPerAddress)
         self.onRunning = onRunning
     }
 
@@ -133,7 +136,14 @@ public final class BrokerService: Service, Sendable {
     private func initialise(_ channel: any Channel, listener: MQTTConnectionStateMachine.Listener) throws {
         let peerBox = PeerBox()
         let sync = channel.pipeline.syncOperations
+        var pendingPlace: PendingConnections.Place?
         if listener == .tls {
+            guard let place = pending.admit(channel.remoteAddress?.ipAddress ?? "?") else {
+                broker.metrics?.connectionDropped(listener: "mqtt", reason: "too_many_pending")
+                throw TooManyPending()
+            }
+            channel.closeFuture.whenComplete { _ in place.release() }
+            pendingPlace = place
             let trust = broker.trust
             let broker = self.broker
             let remote = channel.remoteAddress?.description
@@ -166,6 +176,11 @@ public final class BrokerService: Service, Sendable {
             }))
         }
         try sync.addHandler(ByteToMessageHandler(MQTTFrameDecoder(maximumPacketSize: broker.configuration.maximumPacketSize)))
-        try sync.addHandler(MQTTConnectionHandler(broker: broker, peerBox: peerBox, listener: listener, plainPolicies: plainPolicies))
+        try sync.addHandler(MQTTConnectionHandler(
+            broker: broker, peerBox: peerBox, listener: listener, plainPolicies: plainPolicies, pendingPlace: pendingPlace))
     }
 }
+
+/// A connection refused at accept: its address has as many connections in their handshake as
+/// ``ConnectionLimits/maximumPendingPerAddress`` allows (the channel is closed).
+struct TooManyPending: Error {}

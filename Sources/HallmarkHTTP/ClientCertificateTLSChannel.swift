@@ -1,3 +1,5 @@
+import HallmarkCore
+import HallmarkMetrics
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -19,15 +21,39 @@ import Synchronization
 /// The verification callback accepts every chain: client certificates are optional at the TLS
 /// layer and validated by the handler that needs one, so a bad certificate gets a clear EST error
 /// instead of a bare TLS alert. The handshake still proves the client holds the certificate's key.
-struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler>: ServerChildChannel, HTTPChannelHandler {
-    typealias Value = Base.Value
+struct ClientCertificateTLSChannel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = HTTP1Channel.Value
 
     let sslContext: NIOSSLContext
-    var base: Base
+    let base: HTTP1Channel
+    let limits: ConnectionLimits
+    let pending: PendingConnections
+    let metrics: FleetMetrics?
+
+    init(sslContext: NIOSSLContext, responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, metrics: FleetMetrics?) {
+        self.sslContext = sslContext
+        self.base = HTTP1Channel(responder: responder)
+        self.limits = limits
+        self.pending = PendingConnections(limit: limits.maximumPendingPerAddress)
+        self.metrics = metrics
+    }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Forgotten when the connection closes, however its setup ends.
         channel.closeFuture.whenComplete { _ in PresentedCertificates.shared.close(channel) }
+        guard let place = pending.admit(channel.remoteAddress?.ipAddress ?? "?") else {
+            metrics?.connectionDropped(listener: "https", reason: "too_many_pending")
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(TooManyPending())
+        }
+        channel.closeFuture.whenComplete { _ in place.release() }
+        // Per connection: its deadlines hold its place.
+        let connection = HTTP1Channel(
+            responder: base.responder,
+            configuration: .init(
+                additionalChannelHandlers: [RequestDeadlines(limits: limits, pendingPlace: place, metrics: metrics)],
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: limits.maximumHeaderSize, maxHeaderListSize: limits.maximumHeaderSize, maxHeaderFieldCount: 100)))
         return channel.eventLoop.makeCompletedFuture {
             let tls = NIOSSLServerHandler(
                 context: sslContext,
@@ -35,16 +61,20 @@ struct ClientCertificateTLSChannel<Base: ServerChildChannel & HTTPChannelHandler
                 configuration: .init())
             try channel.pipeline.syncOperations.addHandlers([tls, PeerCertificateRecorder(tls: tls)])
         }.flatMap {
-            base.setup(channel: channel, logger: logger)
+            connection.setup(channel: channel, logger: logger)
         }
     }
 
-    func handle(value: Base.Value, logger: Logger) async {
+    func handle(value: Value, logger: Logger) async {
         await base.handle(value: value, logger: logger)
     }
 
     var responder: HTTPChannelHandler.Responder { base.responder }
 }
+
+/// A connection refused at accept: its address has as many connections in their handshake as
+/// ``ConnectionLimits/maximumPendingPerAddress`` allows (the channel is closed).
+struct TooManyPending: Error {}
 
 /// Records the peer certificate when the TLS handshake completes (on the connection's event loop),
 /// then leaves the pipeline.

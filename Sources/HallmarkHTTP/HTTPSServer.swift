@@ -18,9 +18,11 @@ public enum HTTPSServer {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
-        public init(host: String = "0.0.0.0", port: Int = 8443) {
+        public var limits: ConnectionLimits
+        public init(host: String = "0.0.0.0", port: Int = 8443, limits: ConnectionLimits = .init()) {
             self.host = host
             self.port = port
+            self.limits = limits
         }
     }
 
@@ -46,7 +48,7 @@ public enum HTTPSServer {
 
         return Application(
             router: router,
-            server: try server(serverChain: serverChain, serverKey: serverKey),
+            server: try server(serverChain: serverChain, serverKey: serverKey, limits: configuration.limits, metrics: metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hallmark"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
@@ -54,7 +56,9 @@ public enum HTTPSServer {
 
     /// The listener: HTTP/1.1 over TLS 1.2 or later, client certificates optional (see
     /// ``ClientCertificateTLSChannel``).
-    public static func server(serverChain: [Certificate], serverKey: Certificate.PrivateKey) throws -> HTTPServerBuilder {
+    public static func server(
+        serverChain: [Certificate], serverKey: Certificate.PrivateKey, limits: ConnectionLimits = .init(), metrics: FleetMetrics? = nil
+    ) throws -> HTTPServerBuilder {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
             privateKey: .privateKey(
@@ -63,7 +67,7 @@ public enum HTTPSServer {
         tls.certificateVerification = .optionalVerification
         let sslContext = try NIOSSLContext(configuration: tls)
         return HTTPServerBuilder { responder in
-            ClientCertificateTLSChannel(sslContext: sslContext, base: HTTP1Channel(responder: responder))
+            ClientCertificateTLSChannel(sslContext: sslContext, responder: responder, limits: limits, metrics: metrics)
         }
     }
 }

@@ -15,6 +15,7 @@ public final class FleetMetrics: Sendable {
     public let mqttMessagesReceived: Counter
     public let mqttMessagesDelivered: Counter
     public let mqttAuthorizationDenials: Counter
+    public let mqttPublishesThrottled: Counter
     public let enrollments: Counter
     public let defenderReportsAccepted: Counter
     public let defenderReportsRejected: Counter
@@ -37,7 +38,7 @@ public final class FleetMetrics: Sendable {
         }
     }
 
-    static func counter(_ registry: PrometheusCollectorRegistry, _ subsystem: String, _ name: String, _ help: String, labels: [(String, String)] = []) -> Counter {
+    static func counter(_ registry: PrometheusCollectorRegistry, _ subsystem: String?, _ name: String, _ help: String, labels: [(String, String)] = []) -> Counter {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(namespace: "hallmark", subsystem: subsystem, metricName: name, unitName: "total", helpText: help),
             labels: labels)
@@ -55,6 +56,8 @@ public final class FleetMetrics: Sendable {
         mqttMessagesDelivered = Self.counter(registry, "mqtt", "messages_delivered", "PUBLISH packets written to subscribers.")
         mqttAuthorizationDenials = Self.counter(
             registry, "mqtt", "authorization_denials", "Publishes and subscriptions a policy refused.")
+        mqttPublishesThrottled = Self.counter(
+            registry, "mqtt", "publish_throttles", "Times a connection's reads paused because it published faster than mqttMaxPublishRate.")
         enrollments = Self.counter(registry, "est", "enrollments", "Certificates answered over EST (new and repeated).")
         defenderReportsAccepted = Self.counter(
             registry, "defender", "reports", "Device Defender reports and security events, by outcome.", labels: [("outcome", "accepted")])
@@ -83,6 +86,21 @@ public final class FleetMetrics: Sendable {
         var help: String {
             self == .mqttConnection ? "MQTT connections refused, by Hallmark's error code." : "EST enrollments refused, by Hallmark's error code."
         }
+    }
+
+    /// Counts a connection a listener ended before it proved itself, by listener (`mqtt`, `https`)
+    /// and reason (`handshake_timeout`, `request_timeout`, `idle_timeout`, `too_many_pending`).
+    public func connectionDropped(listener: String, reason: String) {
+        let key = "dropped\u{0}" + listener + "\u{0}" + reason
+        let counter = refusalCounters.withLock { counters in
+            if let known = counters[key] { return known }
+            let made = Self.counter(
+                registry, nil, "connections_dropped", "Connections a listener ended before they proved themselves, by listener and reason.",
+                labels: [("listener", listener), ("reason", reason)])
+            counters[key] = made
+            return made
+        }
+        counter.increment()
     }
 
     /// Adds values read at each scrape.

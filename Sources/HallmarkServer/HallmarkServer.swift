@@ -85,7 +85,7 @@ public struct HallmarkServer: Sendable {
             store: registry, signer: try files.logSigner(name: configuration.logOrigin, passphrase: passphrase), logger: logger)
         try await log.catchUp(force: true)
         let https = try HTTPSServer.makeApplication(
-            configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort),
+            configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort, limits: configuration.broker.limits),
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
             logger: logger, log: log, firmware: (FirmwareDelivery(registry: registry, passphrase: passphrase), registry), metrics: metrics,
             onRunning: { port in await bound.https(port) })

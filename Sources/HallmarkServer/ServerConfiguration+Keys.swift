@@ -125,6 +125,21 @@ extension ServerConfiguration {
             guard let value = Bool($1) else { throw invalid("mqttTelemetry", $1, "is not true or false", "Use true or false.") }
             $0.broker.recordTelemetry = value
         },
+        ConfigurationKey("mqttMaxPublishRate", "PUBLISH packets a second one MQTT connection may send; a faster client's reads pause (nothing is dropped). 0 for no limit.",
+                         default: "100") { $0.broker.maximumPublishRate = try number($1, "mqttMaxPublishRate", 0...10_000_000) },
+        ConfigurationKey("handshakeTimeout", "Seconds a new HTTPS or MQTT connection has to finish its TLS handshake and send its first request or CONNECT.",
+                         default: "10") { $0.broker.limits.handshakeTimeout = try number($1, "handshakeTimeout", 1...3600) },
+        ConfigurationKey("httpIdleTimeout", "Seconds an HTTPS connection may stay open between requests.", default: "60") {
+            $0.broker.limits.idleTimeout = try number($1, "httpIdleTimeout", 1...86_400)
+        },
+        ConfigurationKey("httpRequestTimeout", "Seconds from an HTTPS request's head to the end of its body.", default: "30") {
+            $0.broker.limits.requestTimeout = try number($1, "httpRequestTimeout", 1...3600)
+        },
+        ConfigurationKey("httpMaxHeaderSize", "The largest HTTPS request head (request line and header fields), in bytes.", default: "16384") {
+            $0.broker.limits.maximumHeaderSize = try number($1, "httpMaxHeaderSize", 1024...1_048_576)
+        },
+        ConfigurationKey("maxPendingPerAddress", "Connections one address may have in their handshake at once, per listener (0 for no limit; established ones do not count).",
+                         default: "32") { $0.broker.limits.maximumPendingPerAddress = try number($1, "maxPendingPerAddress", 0...1_000_000) },
     ]
 
     /// Applies a JSON configuration file whose keys are the table's names (`httpsPort`, ...).

@@ -31,6 +31,9 @@ final class BenchServer: @unchecked Sendable {
                 "serve", "--data-dir", dataDirectory.path, "--https-host", "127.0.0.1", "--https-port", "0", "--mqtt-host", "127.0.0.1",
                 "--mqtt-port", "0", "--port-file", portFile.path, "--mqtt-port-file", mqttPortFile.path, "--log-level", "error",
                 "--revocation-port", "0", "--revocation-port-file", revocationPortFile.path,
+                // The load comes from one address, many connections at once, as fast as it can;
+                // Mosquitto beside it has no such limits either.
+                "--max-pending-per-address", "0", "--mqtt-max-publish-rate", "0",
             ] + (plainPort.map { ["--mqtt-plain-port", String($0)] } ?? []) + extraArguments,
             passphrase: passphrase, portFiles: [portFile, mqttPortFile, revocationPortFile])
         let server = BenchServer(process: process, port: ports[0], mqttPort: ports[1])

@@ -416,6 +416,36 @@ import Testing
         #expect(readsNow)
     }
 
+    @Test func aPublisherFasterThanTheRateLimitIsHeldNotDropped() {
+        var (machine, _, _) = Self.connected { $0.maximumPublishRate = 2 }
+        // A second's worth (2) goes at once; the third waits half a second, in order.
+        for name in ["a", "b"] {
+            guard case .route = machine.packetReceived(Self.publish("things/DEV-1/" + name, qos: .atMostOnce), peer: nil, now: Self.now)
+            else { Issue.record("\(name) not routed"); return }
+        }
+        guard case .throttle(let pause, for: let wait) = machine.packetReceived(Self.publish("things/DEV-1/c", qos: .atMostOnce), peer: nil, now: Self.now)
+        else { Issue.record("not throttled"); return }
+        #expect(wait > .milliseconds(490) && wait <= .milliseconds(501))
+        #expect(machine.readRequested() == false)
+        let held = machine.packetReceived(Self.publish("things/DEV-1/d", qos: .atMostOnce), peer: nil, now: Self.now)
+        #expect(held.isNone)  // read before the pause took effect: held behind c
+        guard case .processPending = machine.timerFired(.pauseEnded(pause)) else { Issue.record("not resumed"); return }
+        let later = Self.now + .milliseconds(500)
+        guard case .route(let c, _, _)? = machine.nextPending(now: later) else { Issue.record("c lost"); return }
+        #expect(c.topic == "things/DEV-1/c")
+        // d has no token yet: throttled again, still first in line.
+        guard case .throttle? = machine.nextPending(now: later) else { Issue.record("d not throttled"); return }
+        guard case .processPending = machine.timerFired(.pauseEnded(pause + 1)) else { Issue.record("not resumed"); return }
+        guard case .route(let d, _, _)? = machine.nextPending(now: later + .milliseconds(500)) else { Issue.record("d lost"); return }
+        #expect(d.topic == "things/DEV-1/d")
+        // No limit: as fast as the client sends.
+        var (unlimited, _, _) = Self.connected { $0.maximumPublishRate = 0 }
+        for _ in 0..<1000 {
+            guard case .route = unlimited.packetReceived(Self.publish("things/DEV-1/x", qos: .atMostOnce), peer: nil, now: Self.now)
+            else { Issue.record("throttled without a limit"); return }
+        }
+    }
+
     // MARK: Authorisation
 
     @Test func aRefusedPublishIsAcknowledgedInMQTT5AndEndsA311Connection() {

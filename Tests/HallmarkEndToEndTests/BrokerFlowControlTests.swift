@@ -93,11 +93,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let passphrase = try Passphrase("flow-control-test-passphrase")
         try AuthorityFiles(dataDirectory: directory).initialise(organization: "Flow Test", passphrase: passphrase, now: Date())
-        let server = try HallmarkServer(
-            configuration: .init(
-                dataDirectory: directory.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error",
-                mqttHost: "127.0.0.1", mqttPort: 0, mqttPlainPort: 0, revocationPort: 0),
-            passphrase: passphrase)
+        var configuration = ServerConfiguration(
+            dataDirectory: directory.path, httpsHost: "127.0.0.1", httpsPort: 0, logLevel: "error",
+            mqttHost: "127.0.0.1", mqttPort: 0, mqttPlainPort: 0, revocationPort: 0)
+        // The publisher goes as fast as the broker lets it: the rate limit would be all it measured.
+        configuration.broker.maximumPublishRate = 0
+        let server = try HallmarkServer(configuration: configuration, passphrase: passphrase)
         try await server.withRunning { ports in
             guard let plain = ports.mqttPlain else {
                 Issue.record("no plain listener")

@@ -63,6 +63,13 @@ extension MQTTConnectionHandler {
                 self.run(self.machine.timerFired(.pauseEnded(pause)))
                 self.flushOutbound()
             }
+        case .throttle(let pause, let wait):
+            broker.metrics?.mqttPublishesThrottled.increment()
+            context?.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
+                guard let self else { return }
+                self.run(self.machine.timerFired(.pauseEnded(pause)))
+                self.flushOutbound()
+            }
         case .processPending:
             processPending()
         case .replaceAuthorizer(let authorizer):

@@ -1,4 +1,5 @@
 import HallmarkCore
+import HallmarkMetrics
 import HallmarkStore
 import Logging
 import MQTTCore
@@ -42,9 +43,14 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     /// The longest a publisher is held back at one time, whatever the subscriber does.
     static let maximumPause = TimeAmount.milliseconds(250)
 
-    init(broker: Broker, peerBox: PeerBox, listener: Machine.Listener, plainPolicies: [Policy]) {
+    /// The place this connection holds among its address's connections in their handshake, given
+    /// back when its CONNECT is accepted or it closes.
+    var pendingPlace: PendingConnections.Place?
+
+    init(broker: Broker, peerBox: PeerBox, listener: Machine.Listener, plainPolicies: [Policy], pendingPlace: PendingConnections.Place? = nil) {
         self.broker = broker
         self.peerBox = peerBox
+        self.pendingPlace = pendingPlace
         self.machine = Machine(listener: listener, configuration: broker.configuration, plainPolicies: plainPolicies, remoteAddress: "?")
     }
 
@@ -53,9 +59,11 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         machine.remoteAddress = context.channel.remoteAddress?.description ?? "?"
-        // A client has ten seconds to send CONNECT.
-        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) { [weak self] in
+        // A client has the handshake timeout (10 s by default) to finish TLS and send CONNECT.
+        let timeout = TimeAmount.seconds(Int64(broker.configuration.limits.handshakeTimeout))
+        context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let self else { return }
+            if self.machine.isAwaitingConnect { self.broker.metrics?.connectionDropped(listener: "mqtt", reason: "handshake_timeout") }
             self.run(self.machine.timerFired(.connectDeadline))
         }
     }
@@ -63,6 +71,10 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let peerBox = self.peerBox
         run(machine.packetReceived(unwrapInboundIn(data), peer: peerBox.peer, now: .now()))
+        if let place = pendingPlace, machine.isConnected {
+            place.release()
+            pendingPlace = nil
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -38,6 +38,9 @@ extension MQTTConnectionStateMachine {
         case drainAfterRead
         /// Stop reading; ``timerFired(.pauseEnded)`` with this number resumes at the latest.
         case pauseReading(Int, then: Packet?)
+        /// Stop reading for a while: the client publishes faster than ``BrokerConfiguration/maximumPublishRate``;
+        /// ``timerFired(.pauseEnded)`` with this number resumes after `for`.
+        case throttle(Int, for: TimeAmount)
         /// Handle the packets held in ``nextPending()`` (reading resumed, or the session just opened).
         case processPending
         /// The new policies of a live connection, for its session's deliveries.

@@ -31,6 +31,14 @@ extension MQTTConnectionStateMachine {
     private mutating func handle(_ packet: Packet, _ connected: Connected, now: NIODeadline) -> Action {
         switch packet {
         case .publish(let publish):
+            if let wait = throttle(connected, now: now) {
+                // Held, in order, until the bucket has a token again: nothing is dropped, the
+                // client's socket fills instead.
+                connected.flow.pending.prepend(packet)
+                connected.flow.paused = true
+                connected.flow.pauseCount += 1
+                return .throttle(connected.flow.pauseCount, for: wait)
+            }
             return self.publish(publish, connected, now: now)
         case .puback(let ack):
             return acknowledge(ack.packetID, .puback, connected)
@@ -149,6 +157,26 @@ extension MQTTConnectionStateMachine {
         case (.exactlyOnce, let id?): .pubrec(AckPacket(packetID: id))
         default: nil
         }
+    }
+
+    /// The publish rate limit, a token bucket of `maximumPublishRate` a second holding a second's
+    /// worth: nil when this publish may go now (a token is taken), else how long until one is there.
+    private func throttle(_ connected: Connected, now: NIODeadline) -> TimeAmount? {
+        let rate = Double(configuration.maximumPublishRate)
+        guard rate > 0 else { return nil }
+        let flow = connected.flow
+        if let filled = flow.filled {
+            let elapsed = Double((now - filled).nanoseconds) / 1e9
+            connected.flow.tokens = min(rate, flow.tokens + elapsed * rate)
+        } else {
+            connected.flow.tokens = rate
+        }
+        connected.flow.filled = now
+        if connected.flow.tokens >= 1 {
+            connected.flow.tokens -= 1
+            return nil
+        }
+        return .nanoseconds(Int64((1 - connected.flow.tokens) / rate * 1e9) + 1)
     }
 
     /// A routed PUBLISH is acknowledged (MQTT 5 says whether anyone subscribed); a publisher whose

@@ -89,6 +89,9 @@ struct MQTTConnectionStateMachine {
         var pauseCount = 0
         /// Packets read before the pause took effect (and those sent before CONNACK), in order.
         var pending = CircularBuffer<Packet>(initialCapacity: 1)
+        /// The publish rate limit's bucket: publishes the client may send now, and when it was filled.
+        var tokens: Double = 0
+        var filled: NIODeadline?
     }
 
     /// A client that keeps trying what it may not is logged at most once a second, with a count.
@@ -121,6 +124,8 @@ struct MQTTConnectionStateMachine {
     }
 
     var isConnected: Bool { if case .connected = state { true } else { false } }
+    /// Still waiting for the client's CONNECT (its TLS handshake may not have finished either).
+    var isAwaitingConnect: Bool { if case .awaitingConnect = state { true } else { false } }
 
     /// The registry's record of the client's certificate, once known.
     var identity: ConnectionIdentity? {

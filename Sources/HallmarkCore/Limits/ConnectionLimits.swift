@@ -1,0 +1,72 @@
+import Synchronization
+
+/// What a listener allows a connection that has not proved itself yet: a client gets so long to
+/// finish its TLS handshake and say what it wants, and one address may hold only so many such
+/// connections at once. Half-open connections, handshakes that stop halfway and headers sent a
+/// byte at a time (slowloris) then cost a listener a bounded number of sockets for a bounded time.
+public struct ConnectionLimits: Sendable, Hashable, Codable {
+    /// Seconds from accept to a finished TLS handshake and the first MQTT CONNECT or HTTP request head.
+    public var handshakeTimeout: Int = 10
+    /// Seconds an HTTP connection may stay open between requests (keep-alive).
+    public var idleTimeout: Int = 60
+    /// Seconds from an HTTP request's head to the end of its body.
+    public var requestTimeout: Int = 30
+    /// Connections from one address still in their handshake (before CONNECT is accepted, or before
+    /// the first request head); 0 for no limit. Established connections do not count, so devices
+    /// behind one NAT are not limited.
+    public var maximumPendingPerAddress: Int = 32
+    /// The largest HTTP request head (request line and header fields), in bytes.
+    public var maximumHeaderSize: Int = 16 * 1024
+
+    public init() {}
+}
+
+/// The connections from each address that are still in their handshake, shared by a listener's
+/// event loops. ``admit(_:)`` takes a place; the place is given back once, by whichever of "the
+/// connection proved itself" and "the connection closed" comes first.
+public final class PendingConnections: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+    public let limit: Int
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// A connection's place among its address's pending connections.
+    public final class Place: Sendable {
+        let connections: PendingConnections
+        let address: String
+        private let released = Atomic<Bool>(false)
+
+        init(_ connections: PendingConnections, _ address: String) {
+            self.connections = connections
+            self.address = address
+        }
+
+        /// Gives the place back; later calls do nothing.
+        public func release() {
+            guard !released.exchange(true, ordering: .relaxed) else { return }
+            connections.counts.withLock { counts in
+                guard let count = counts[address] else { return }
+                counts[address] = count > 1 ? count - 1 : nil
+            }
+        }
+    }
+
+    /// Takes a place for a new connection from `address`; nil when the address has `limit` already.
+    public func admit(_ address: String) -> Place? {
+        if limit > 0 {
+            let admitted = counts.withLock { counts in
+                let count = counts[address, default: 0]
+                guard count < limit else { return false }
+                counts[address] = count + 1
+                return true
+            }
+            guard admitted else { return nil }
+        }
+        return Place(self, address)
+    }
+
+    /// Connections from `address` in their handshake now.
+    public func count(_ address: String) -> Int { counts.withLock { $0[address, default: 0] } }
+}
