@@ -69,12 +69,14 @@ HALLMARK="$HALLMARK" bash Tests/e2e/jobs_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/provisioning_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/defender_real_clients.sh
 HALLMARK="$HALLMARK" bash Tests/e2e/limits_real_clients.sh
+# The soak test, short: two minutes of load with kills, floods, a full disk and descriptors run out.
+SOAK_SECONDS="${SOAK_SECONDS:-120}" HALLMARK="$HALLMARK" bash Tests/e2e/soak.sh
 "$HALLMARK" demo --devices 20
 # The benchmark, small: it and its registry-free reference run, and every enrollment succeeds.
 "$(dirname "$HALLMARK")/hallmark-bench" enroll --rounds 1 --devices 200 --idle-devices 1000 --concurrency 4
 # and fleet provisioning by claim beside it: every provisioning succeeds.
 "$(dirname "$HALLMARK")/hallmark-bench" provision --rounds 1 --devices 100 --concurrency 4
-# Every parser under libFuzzer with address sanitizer: the regressions replayed, then 30 s per target.
+# Every parser under libFuzzer with address sanitizer: the regressions replayed, then 20 s per target.
 bash Fuzz/build.sh
-bash Fuzz/run.sh
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash Fuzz/run.sh
 echo "all tests passed"

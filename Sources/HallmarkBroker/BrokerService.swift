@@ -21,6 +21,8 @@ public final class BrokerService: Service, Sendable {
     let plainPolicies: [Policy]
     /// Connections in their handshake, by address (the mutual-TLS listeners).
     let pending: PendingConnections
+    /// The process's connections across its listeners (nil: no limit).
+    let budget: ConnectionBudget?
     let onRunning: @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void
 
     /// - Parameters:
@@ -29,7 +31,7 @@ public final class BrokerService: Service, Sendable {
     public init(
         configuration: BrokerConfiguration, registry: any BrokerStore, serverChain: [Certificate], serverKey: Certificate.PrivateKey,
         hallmarkCA: Certificate, provisioner: (any FleetProvisioner)? = nil, monitor: (any SecurityMonitor)? = nil, metrics: FleetMetrics? = nil,
-        logger: Logger,
+        budget: ConnectionBudget? = nil, logger: Logger,
         onRunning: @escaping @Sendable (_ tlsPort: Int, _ plainPort: Int?) async -> Void = { _, _ in }
     ) throws {
         let trust = TrustStore(authorities: try Self.authorities(hallmarkCA: hallmarkCA, registry: registry)) {
@@ -52,6 +54,7 @@ public final class BrokerService: Service, Sendable {
         self.plainPolicies = [try Policy(document: configuration.plainPolicy)]
         self.hallmarkCA = hallmarkCA
         self.pending = PendingConnections(limit: configuration.limits.maximumPendingPerAddress)
+        self.budget = budget
         self.onRunning = onRunning
     }
 
@@ -136,6 +139,13 @@ public final class BrokerService: Service, Sendable {
     private func initialise(_ channel: any Channel, listener: MQTTConnectionStateMachine.Listener) throws {
         let peerBox = PeerBox()
         let sync = channel.pipeline.syncOperations
+        if let budget {
+            guard let ticket = budget.admit() else {
+                broker.metrics?.connectionDropped(listener: "mqtt", reason: "too_many_connections")
+                throw TooManyPending()
+            }
+            channel.closeFuture.whenComplete { _ in ticket.release() }
+        }
         var pendingPlace: PendingConnections.Place?
         if listener == .tls {
             guard let place = pending.admit(channel.remoteAddress?.ipAddress ?? "?") else {
@@ -182,5 +192,6 @@ public final class BrokerService: Service, Sendable {
 }
 
 /// A connection refused at accept: its address has as many connections in their handshake as
-/// ``ConnectionLimits/maximumPendingPerAddress`` allows (the channel is closed).
+/// ``ConnectionLimits/maximumPendingPerAddress`` allows, or the process as many connections as its
+/// ``ConnectionBudget`` (the channel is closed).
 struct TooManyPending: Error {}

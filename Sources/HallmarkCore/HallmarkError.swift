@@ -57,6 +57,8 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
                 .unauthenticated
             case .notFound:
                 .notFound
+            case .storageUnavailable:
+                .unavailable
             case .internalError:
                 .internal
             }
@@ -145,6 +147,7 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case securityProfileInvalid = "security_profile_invalid"
         case securityProfileExists = "security_profile_exists"
         case internalError = "internal_error"
+        case storageUnavailable = "storage_unavailable"
         }
     }
 
@@ -166,6 +169,9 @@ public struct HallmarkError: Error, Sendable, Hashable, CustomStringConvertible,
         case notFound
         /// The server's own setup (CA files, passphrase) is wrong: an operator's problem (HTTP 500).
         case serverSetup
+        /// The server cannot do it now, but may in a moment: its storage is full or failing (HTTP 503,
+        /// with Retry-After).
+        case unavailable
         /// The server failed (HTTP 500).
         case `internal`
     }
@@ -289,4 +295,5 @@ extension HallmarkError.Code {
     // Generic
     public static let notFound = Self(.notFound)
     public static let internalError = Self(.internalError)
+    public static let storageUnavailable = Self(.storageUnavailable)
 }

@@ -29,18 +29,31 @@ struct ClientCertificateTLSChannel: ServerChildChannel, HTTPChannelHandler {
     let limits: ConnectionLimits
     let pending: PendingConnections
     let metrics: FleetMetrics?
+    let budget: ConnectionBudget?
 
-    init(sslContext: NIOSSLContext, responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, metrics: FleetMetrics?) {
+    init(
+        sslContext: NIOSSLContext, responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, metrics: FleetMetrics?,
+        budget: ConnectionBudget?
+    ) {
         self.sslContext = sslContext
         self.base = HTTP1Channel(responder: responder)
         self.limits = limits
         self.pending = PendingConnections(limit: limits.maximumPendingPerAddress)
         self.metrics = metrics
+        self.budget = budget
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Forgotten when the connection closes, however its setup ends.
         channel.closeFuture.whenComplete { _ in PresentedCertificates.shared.close(channel) }
+        if let budget {
+            guard let ticket = budget.admit() else {
+                metrics?.connectionDropped(listener: "https", reason: "too_many_connections")
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(TooManyPending())
+            }
+            channel.closeFuture.whenComplete { _ in ticket.release() }
+        }
         guard let place = pending.admit(channel.remoteAddress?.ipAddress ?? "?") else {
             metrics?.connectionDropped(listener: "https", reason: "too_many_pending")
             channel.close(promise: nil)

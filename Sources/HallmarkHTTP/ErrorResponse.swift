@@ -17,6 +17,7 @@ enum ErrorResponse {
         case .conflict: .conflict
         case .notFound: .notFound
         case .serverSetup, .internal: .internalServerError
+        case .unavailable: .serviceUnavailable
         }
     }
 
@@ -37,6 +38,7 @@ enum ErrorResponse {
             ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
+        if error.code.kind == .unavailable { headers[.retryAfter] = "5" }
         return Response(
             status: status(for: error.code), headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: Array(data) + [0x0A])))

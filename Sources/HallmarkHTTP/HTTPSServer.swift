@@ -19,10 +19,13 @@ public enum HTTPSServer {
         public var host: String
         public var port: Int
         public var limits: ConnectionLimits
-        public init(host: String = "0.0.0.0", port: Int = 8443, limits: ConnectionLimits = .init()) {
+        /// The process's connections across its listeners (nil: no limit).
+        public var budget: ConnectionBudget?
+        public init(host: String = "0.0.0.0", port: Int = 8443, limits: ConnectionLimits = .init(), budget: ConnectionBudget? = nil) {
             self.host = host
             self.port = port
             self.limits = limits
+            self.budget = budget
         }
     }
 
@@ -48,7 +51,7 @@ public enum HTTPSServer {
 
         return Application(
             router: router,
-            server: try server(serverChain: serverChain, serverKey: serverKey, limits: configuration.limits, metrics: metrics),
+            server: try server(serverChain: serverChain, serverKey: serverKey, limits: configuration.limits, metrics: metrics, budget: configuration.budget),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hallmark"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
@@ -57,7 +60,8 @@ public enum HTTPSServer {
     /// The listener: HTTP/1.1 over TLS 1.2 or later, client certificates optional (see
     /// ``ClientCertificateTLSChannel``).
     public static func server(
-        serverChain: [Certificate], serverKey: Certificate.PrivateKey, limits: ConnectionLimits = .init(), metrics: FleetMetrics? = nil
+        serverChain: [Certificate], serverKey: Certificate.PrivateKey, limits: ConnectionLimits = .init(), metrics: FleetMetrics? = nil,
+        budget: ConnectionBudget? = nil
     ) throws -> HTTPServerBuilder {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try serverChain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes(), format: .der)) },
@@ -67,7 +71,7 @@ public enum HTTPSServer {
         tls.certificateVerification = .optionalVerification
         let sslContext = try NIOSSLContext(configuration: tls)
         return HTTPServerBuilder { responder in
-            ClientCertificateTLSChannel(sslContext: sslContext, responder: responder, limits: limits, metrics: metrics)
+            ClientCertificateTLSChannel(sslContext: sslContext, responder: responder, limits: limits, metrics: metrics, budget: budget)
         }
     }
 }

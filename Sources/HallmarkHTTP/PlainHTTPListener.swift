@@ -1,3 +1,4 @@
+import HallmarkCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -12,14 +13,19 @@ public final class PlainHTTPListener: Service, Sendable {
 
     /// Binds the listener (port 0 picks a free one).
     static func bind(
-        host: String, port: Int, backlog: Int32, group: any EventLoopGroup,
+        host: String, port: Int, backlog: Int32, group: any EventLoopGroup, budget: ConnectionBudget? = nil,
         makeHandler: @escaping @Sendable () -> any ChannelInboundHandler
     ) async throws -> PlainHTTPListener {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                if let budget {
+                    // Past the process's connection budget: closed at accept.
+                    guard let ticket = budget.admit() else { return channel.close() }
+                    channel.closeFuture.whenComplete { _ in ticket.release() }
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(makeHandler())
                 }

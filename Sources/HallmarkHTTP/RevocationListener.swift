@@ -1,3 +1,4 @@
+import HallmarkCore
 import HallmarkServices
 import Logging
 import NIOCore
@@ -15,9 +16,9 @@ import Foundation
 public enum RevocationListener {
     /// Binds the listener (port 0 picks a free one).
     public static func bind(
-        host: String, port: Int, service: RevocationService, group: any EventLoopGroup, logger: Logger
+        host: String, port: Int, service: RevocationService, group: any EventLoopGroup, budget: ConnectionBudget? = nil, logger: Logger
     ) async throws -> PlainHTTPListener {
-        try await PlainHTTPListener.bind(host: host, port: port, backlog: 256, group: group) {
+        try await PlainHTTPListener.bind(host: host, port: port, backlog: 256, group: group, budget: budget) {
             RevocationHTTPHandler(service: service, logger: logger)
         }
     }

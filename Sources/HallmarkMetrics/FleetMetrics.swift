@@ -89,7 +89,7 @@ public final class FleetMetrics: Sendable {
     }
 
     /// Counts a connection a listener ended before it proved itself, by listener (`mqtt`, `https`)
-    /// and reason (`handshake_timeout`, `request_timeout`, `idle_timeout`, `too_many_pending`).
+    /// and reason (`handshake_timeout`, `request_timeout`, `idle_timeout`, `too_many_pending`, `too_many_connections`).
     public func connectionDropped(listener: String, reason: String) {
         let key = "dropped\u{0}" + listener + "\u{0}" + reason
         let counter = refusalCounters.withLock { counters in

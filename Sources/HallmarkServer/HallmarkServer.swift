@@ -63,11 +63,13 @@ public struct HallmarkServer: Sendable {
     public func makeServiceGroup(
         signals: [UnixSignal] = [.sigterm, .sigint], onRunning: @escaping @Sendable (Ports) async -> Void = { _ in }
     ) async throws -> ServiceGroup {
+        let budget = ConnectionBudget(maximum: configuration.maximumConnections ?? ConnectionBudget.forDescriptors(FileDescriptors.raise()))
+        logger.notice("connections at most \(budget.maximum), across the listeners (\(FileDescriptors.limit()) file descriptors)")
         // The revocation listener is bound first: its address goes into every certificate issued.
         let revocation = RevocationService(store: registry, authorities: authorities, settings: configuration.revocation, logger: logger)
         let revocationListener = try await RevocationListener.bind(
             host: configuration.revocationHost, port: configuration.revocationPort, service: revocation,
-            group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            group: MultiThreadedEventLoopGroup.singleton, budget: budget, logger: logger)
         authorities.publishRevocation(at: configuration.revocationBase(boundPort: revocationListener.port))
         try await revocation.prepare()
         let metrics = FleetMetrics(version: HallmarkServer.version)
@@ -85,7 +87,7 @@ public struct HallmarkServer: Sendable {
             store: registry, signer: try files.logSigner(name: configuration.logOrigin, passphrase: passphrase), logger: logger)
         try await log.catchUp(force: true)
         let https = try HTTPSServer.makeApplication(
-            configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort, limits: configuration.broker.limits),
+            configuration: .init(host: configuration.httpsHost, port: configuration.httpsPort, limits: configuration.broker.limits, budget: budget),
             enrollment: enrollment, registry: registry, serverChain: identity.chain, serverKey: identity.key,
             logger: logger, log: log, firmware: (FirmwareDelivery(registry: registry, passphrase: passphrase), registry), metrics: metrics,
             onRunning: { port in await bound.https(port) })
@@ -97,7 +99,7 @@ public struct HallmarkServer: Sendable {
             registry: registry, serverChain: identity.chain, serverKey: identity.key, hallmarkCA: authority.certificate,
             provisioner: FleetProvisioningService(
                 registry: registry, authorities: authorities, hook: PreProvisioningHook(trustRoots: try configuration.provisioningHookRoots()), logger: logger),
-            monitor: defender, metrics: metrics, logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
+            monitor: defender, metrics: metrics, budget: budget, logger: logger, onRunning: { tls, plain in await bound.mqtt(tls, plain) })
         metrics.addSampler { [broker] in [FleetMetrics.Sample(name: "mqtt_sessions_connected", help: "MQTT sessions with a live connection.", value: Double(broker.connectionCount))] }
         metrics.addSampler(RegistrySamples(registry: registry, audit: audit).samples)
         return ServiceGroup(

@@ -127,6 +127,8 @@ extension ServerConfiguration {
         },
         ConfigurationKey("mqttMaxPublishRate", "PUBLISH packets a second one MQTT connection may send; a faster client's reads pause (nothing is dropped). 0 for no limit.",
                          default: "100") { $0.broker.maximumPublishRate = try number($1, "mqttMaxPublishRate", 0...10_000_000) },
+        ConfigurationKey("maxConnections", "Connections the server holds at most, across its listeners; more are closed at accept.",
+                         default: "its file descriptors less a reserve") { $0.maximumConnections = try number($1, "maxConnections", 16...10_000_000) },
         ConfigurationKey("handshakeTimeout", "Seconds a new HTTPS or MQTT connection has to finish its TLS handshake and send its first request or CONNECT.",
                          default: "10") { $0.broker.limits.handshakeTimeout = try number($1, "handshakeTimeout", 1...3600) },
         ConfigurationKey("httpIdleTimeout", "Seconds an HTTPS connection may stay open between requests.", default: "60") {

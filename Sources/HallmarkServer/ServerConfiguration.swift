@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     /// Where Device Defender's alarms are posted (HTTPS), the HMAC key they are signed with, and
     /// the roots the receiver must chain to (nil: the system's).
     /// The Prometheus listener (`GET /metrics`, plain HTTP): loopback, off unless a port is given.
+    /// Connections the process holds at most, across its listeners; nil: its file descriptors less a reserve.
+    public var maximumConnections: Int?
     public var metricsHost: String = "127.0.0.1"
     public var metricsPort: Int?
     /// Seconds between scheduled audits of the fleet's configuration (nil: none).

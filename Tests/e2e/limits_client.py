@@ -8,6 +8,7 @@
   keepalive HOST PORT N        N TLS connections, one GET /healthz each, kept open: their statuses and
                                the seconds from each response until the server closed the connection
   hold HOST PORT N SECONDS     N silent TCP connections at once, held SECONDS: how many were closed at once
+  spread HOST PORT N SECONDS   the same, each from its own loopback address (127.0.0.2, 127.0.0.3, …)
   big-header HOST PORT BYTES   GET /healthz with one header field of BYTES: the status, or "closed"
 """
 import json
@@ -100,9 +101,10 @@ def main(mode, host, port, *args):
         for thread in threads:
             thread.join()
         return {"connections": results}
-    if mode == "hold":
+    if mode in ("hold", "spread"):
         count, seconds = int(args[0]), float(args[1])
-        sockets = [socket.create_connection((host, port), timeout=LIMIT) for _ in range(count)]
+        sources = [(f"127.0.0.{n + 2}", 0) if mode == "spread" else None for n in range(count)]
+        sockets = [socket.create_connection((host, port), timeout=LIMIT, source_address=source) for source in sources]
         time.sleep(0.5)
         closed = 0
         for sock in sockets:

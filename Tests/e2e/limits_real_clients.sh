@@ -10,7 +10,7 @@ source "$HERE/checks.sh"
 export HALLMARK_PASSPHRASE="limits-test-passphrase"
 "$HALLMARK" ca init --data-dir "$DATA" >/dev/null
 PLAIN=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_server --handshake-timeout 2 --http-idle-timeout 3 --http-request-timeout 2 --max-pending-per-address 4 \
+start_server --handshake-timeout 2 --http-idle-timeout 3 --http-request-timeout 2 --max-pending-per-address 4 --max-connections 16 \
   --metrics-port 0 --metrics-port-file metrics-port.txt --mqtt-plain-port "$PLAIN" --mqtt-max-publish-rate 100
 must "the metrics listener is up" eventually 5 test -s metrics-port.txt
 L() { python3 "$HERE/limits_client.py" "$1" 127.0.0.1 "${@:2}"; }
@@ -42,6 +42,9 @@ check "6 silent HTTPS connections at once: the 2 past the limit are closed at on
 check "once they time out, the address is served again (HTTPS)" eventually 5 healthy
 check "once they time out, the address is served again (MQTT: the TLS handshake is answered)" eventually 5 in_shell \
   "openssl s_client -connect 127.0.0.1:$MQTT -servername localhost </dev/null 2>/dev/null | grep -q 'Server certificate'"
+check "20 silent connections from 20 addresses (at most 16 connections in all): those past the budget are closed at once" in_shell \
+  "L spread $MQTT 20 1 > o.json && python3 -c \"import json,sys; c=json.load(open('o.json'))['closed_at_once']; sys.exit(not 4 <= c < 20)\" || { cat o.json; false; }"
+check "once they are gone, connections are admitted again" eventually 5 healthy
 check "established connections do not count: 6 keep-alive connections from one address are all answered" in_shell \
   "L keepalive $HTTPS 6 > o.json && python3 -c \"import json,sys; c=json.load(open('o.json'))['connections']; sys.exit(not (len(c) == 6 and all(x['status'] == 200 for x in c)))\" || { cat o.json; false; }"
 
@@ -62,6 +65,7 @@ check "GET /metrics counts HTTPS handshake timeouts" metric 'hallmark_connection
 check "GET /metrics counts MQTT handshake timeouts" metric 'hallmark_connections_dropped_total{listener="mqtt",reason="handshake_timeout"}' 2
 check "GET /metrics counts HTTPS request and idle timeouts" in_shell \
   "metric 'hallmark_connections_dropped_total{listener=\"https\",reason=\"request_timeout\"}' 1 && metric 'hallmark_connections_dropped_total{listener=\"https\",reason=\"idle_timeout\"}' 1"
+check "GET /metrics counts connections refused past the budget" metric 'hallmark_connections_dropped_total{listener="mqtt",reason="too_many_connections"}' 4
 check "GET /metrics counts connections refused past the per-address limit" in_shell \
   "metric 'hallmark_connections_dropped_total{listener=\"https\",reason=\"too_many_pending\"}' 2 && metric 'hallmark_connections_dropped_total{listener=\"mqtt\",reason=\"too_many_pending\"}' 2"
 check "GET /metrics counts the flooding publisher's pauses" metric 'hallmark_mqtt_publish_throttles_total' 1
@@ -69,4 +73,4 @@ check "promtool accepts the exposition" in_shell "curl -sf http://127.0.0.1:\$(c
 check "a limit given out of range is refused (config_invalid)" in_shell \
   "! '$HALLMARK' serve --data-dir '$DATA' --handshake-timeout 0 2>err.txt && grep -q config_invalid err.txt"
 stop_server
-finish limits 25
+finish limits 28

@@ -70,3 +70,49 @@ public final class PendingConnections: Sendable {
     /// Connections from `address` in their handshake now.
     public func count(_ address: String) -> Int { counts.withLock { $0[address, default: 0] } }
 }
+
+/// The connections the whole process may hold, across its listeners: fewer than its file
+/// descriptors by a reserve, so that a flood of connections never leaves the registry, the
+/// runtime or the kernel's /proc reads without one. (On Linux, libdispatch stops the process when
+/// it cannot open /proc to watch its thread pool.) A connection past the budget is closed at accept.
+public final class ConnectionBudget: Sendable {
+    public let maximum: Int
+    private let open = Atomic<Int>(0)
+
+    public init(maximum: Int) {
+        self.maximum = maximum
+    }
+
+    /// A connection's share of the budget, given back once.
+    public final class Ticket: Sendable {
+        let budget: ConnectionBudget
+        private let released = Atomic<Bool>(false)
+
+        init(_ budget: ConnectionBudget) { self.budget = budget }
+
+        public func release() {
+            guard !released.exchange(true, ordering: .relaxed) else { return }
+            budget.open.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// A ticket for a new connection; nil when `maximum` are open.
+    public func admit() -> Ticket? {
+        let now = open.add(1, ordering: .relaxed).newValue
+        guard now <= maximum else {
+            open.subtract(1, ordering: .relaxed)
+            return nil
+        }
+        return Ticket(self)
+    }
+
+    /// Connections open now.
+    public var count: Int { open.load(ordering: .relaxed) }
+
+    /// The budget for a process with `descriptors` file descriptors: all but a reserve of a
+    /// quarter, at least 64 and at most 1,024 (the registry's files, event loops, the runtime).
+    public static func forDescriptors(_ descriptors: Int) -> Int {
+        let reserve = min(1024, max(64, descriptors / 4))
+        return max(16, descriptors - reserve)
+    }
+}

@@ -19,6 +19,7 @@ public enum ProvisioningReply {
         case .notFound: 404
         case .conflict: 409
         case .serverSetup, .internal: 500
+        case .unavailable: 503
         }
         return encode(
             ["statusCode": status, "errorCode": awsCode ?? error.code.rawValue, "errorMessage": error.reason + " " + error.remedy,
