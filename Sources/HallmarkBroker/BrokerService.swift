@@ -139,21 +139,18 @@ public final class BrokerService: Service, Sendable {
     private func initialise(_ channel: any Channel, listener: MQTTConnectionStateMachine.Listener) throws {
         let peerBox = PeerBox()
         let sync = channel.pipeline.syncOperations
-        if let budget {
-            guard let ticket = budget.admit() else {
-                broker.metrics?.connectionDropped(listener: "mqtt", reason: "too_many_connections")
-                throw TooManyPending()
-            }
-            channel.closeFuture.whenComplete { _ in ticket.release() }
+        // The plain listener is loopback only: no per-address limit there.
+        let admission = ListenerAdmission(budget: budget, pending: listener == .tls ? pending : nil)
+        let admitted: ListenerAdmission.Admitted
+        switch admission.admit(channel.remoteAddress?.ipAddress ?? "?") {
+        case .failure(let refusal):
+            broker.metrics?.connectionDropped(listener: "mqtt", reason: refusal.rawValue)
+            throw refusal
+        case .success(let taken):
+            admitted = taken
         }
-        var pendingPlace: PendingConnections.Place?
+        channel.closeFuture.whenComplete { _ in admitted.release() }
         if listener == .tls {
-            guard let place = pending.admit(channel.remoteAddress?.ipAddress ?? "?") else {
-                broker.metrics?.connectionDropped(listener: "mqtt", reason: "too_many_pending")
-                throw TooManyPending()
-            }
-            channel.closeFuture.whenComplete { _ in place.release() }
-            pendingPlace = place
             let trust = broker.trust
             let broker = self.broker
             let remote = channel.remoteAddress?.description
@@ -187,11 +184,6 @@ public final class BrokerService: Service, Sendable {
         }
         try sync.addHandler(ByteToMessageHandler(MQTTFrameDecoder(maximumPacketSize: broker.configuration.maximumPacketSize)))
         try sync.addHandler(MQTTConnectionHandler(
-            broker: broker, peerBox: peerBox, listener: listener, plainPolicies: plainPolicies, pendingPlace: pendingPlace))
+            broker: broker, peerBox: peerBox, listener: listener, plainPolicies: plainPolicies, pendingPlace: admitted.place))
     }
 }
-
-/// A connection refused at accept: its address has as many connections in their handshake as
-/// ``ConnectionLimits/maximumPendingPerAddress`` allows, or the process as many connections as its
-/// ``ConnectionBudget`` (the channel is closed).
-struct TooManyPending: Error {}

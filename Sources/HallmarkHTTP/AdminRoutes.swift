@@ -266,9 +266,7 @@ struct AdminRoutes: Sendable {
         } catch let error as HallmarkError {
             return ErrorResponse.make(error)
         } catch {
-            return ErrorResponse.make(HallmarkError.storageUnavailable(error) ?? HallmarkError(
-                .internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it.",
-                underlying: error))
+            return ErrorResponse.make(HallmarkError.serverFailure(error))
         }
     }
 

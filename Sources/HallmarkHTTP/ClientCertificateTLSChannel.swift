@@ -27,9 +27,8 @@ struct ClientCertificateTLSChannel: ServerChildChannel, HTTPChannelHandler {
     let sslContext: NIOSSLContext
     let base: HTTP1Channel
     let limits: ConnectionLimits
-    let pending: PendingConnections
+    let admission: ListenerAdmission
     let metrics: FleetMetrics?
-    let budget: ConnectionBudget?
 
     init(
         sslContext: NIOSSLContext, responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, metrics: FleetMetrics?,
@@ -38,33 +37,28 @@ struct ClientCertificateTLSChannel: ServerChildChannel, HTTPChannelHandler {
         self.sslContext = sslContext
         self.base = HTTP1Channel(responder: responder)
         self.limits = limits
-        self.pending = PendingConnections(limit: limits.maximumPendingPerAddress)
+        self.admission = ListenerAdmission(budget: budget, pending: PendingConnections(limit: limits.maximumPendingPerAddress))
         self.metrics = metrics
-        self.budget = budget
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Forgotten when the connection closes, however its setup ends.
         channel.closeFuture.whenComplete { _ in PresentedCertificates.shared.close(channel) }
-        if let budget {
-            guard let ticket = budget.admit() else {
-                metrics?.connectionDropped(listener: "https", reason: "too_many_connections")
-                channel.close(promise: nil)
-                return channel.eventLoop.makeFailedFuture(TooManyPending())
-            }
-            channel.closeFuture.whenComplete { _ in ticket.release() }
-        }
-        guard let place = pending.admit(channel.remoteAddress?.ipAddress ?? "?") else {
-            metrics?.connectionDropped(listener: "https", reason: "too_many_pending")
+        let admitted: ListenerAdmission.Admitted
+        switch admission.admit(channel.remoteAddress?.ipAddress ?? "?") {
+        case .failure(let refusal):
+            metrics?.connectionDropped(listener: "https", reason: refusal.rawValue)
             channel.close(promise: nil)
-            return channel.eventLoop.makeFailedFuture(TooManyPending())
+            return channel.eventLoop.makeFailedFuture(refusal)
+        case .success(let taken):
+            admitted = taken
         }
-        channel.closeFuture.whenComplete { _ in place.release() }
+        channel.closeFuture.whenComplete { _ in admitted.release() }
         // Per connection: its deadlines hold its place.
         let connection = HTTP1Channel(
             responder: base.responder,
             configuration: .init(
-                additionalChannelHandlers: [RequestDeadlines(limits: limits, pendingPlace: place, metrics: metrics)],
+                additionalChannelHandlers: [RequestDeadlines(limits: limits, pendingPlace: admitted.place, metrics: metrics)],
                 httpDecoderConfiguration: .init(
                     maxHeaderFieldSize: limits.maximumHeaderSize, maxHeaderListSize: limits.maximumHeaderSize, maxHeaderFieldCount: 100)))
         return channel.eventLoop.makeCompletedFuture {
@@ -84,10 +78,6 @@ struct ClientCertificateTLSChannel: ServerChildChannel, HTTPChannelHandler {
 
     var responder: HTTPChannelHandler.Responder { base.responder }
 }
-
-/// A connection refused at accept: its address has as many connections in their handshake as
-/// ``ConnectionLimits/maximumPendingPerAddress`` allows (the channel is closed).
-struct TooManyPending: Error {}
 
 /// Records the peer certificate when the TLS handshake completes (on the connection's event loop),
 /// then leaves the pipeline.

@@ -98,13 +98,9 @@ struct ESTRoutes: Sendable {
             return ErrorResponse.make(error)
         } catch {
             context.logger.error("est failure", metadata: ["action": .string(action.rawValue), "error": .string("\(error)")])
-            if let unavailable = HallmarkError.storageUnavailable(error) {
-                metrics?.refused(.enrollment, code: unavailable.code.rawValue)
-                return ErrorResponse.make(unavailable)
-            }
-            return ErrorResponse.make(HallmarkError(
-                .internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it.",
-                underlying: error))
+            let failure = HallmarkError.serverFailure(error)
+            if failure.code == .storageUnavailable { metrics?.refused(.enrollment, code: failure.code.rawValue) }
+            return ErrorResponse.make(failure)
         }
     }
 

@@ -22,8 +22,8 @@ public final class PlainHTTPListener: Service, Sendable {
             .childChannelInitializer { channel in
                 if let budget {
                     // Past the process's connection budget: closed at accept.
-                    guard let ticket = budget.admit() else { return channel.close() }
-                    channel.closeFuture.whenComplete { _ in ticket.release() }
+                    guard let share = budget.admit() else { return channel.close() }
+                    channel.closeFuture.whenComplete { _ in share.release() }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)

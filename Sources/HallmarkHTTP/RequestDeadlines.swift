@@ -25,12 +25,12 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     let limits: ConnectionLimits
     let metrics: FleetMetrics?
-    var pendingPlace: PendingConnections.Place?
+    var pendingPlace: ConnectionHold?
     private var deadline: Scheduled<Void>?
     /// Requests whose head has come and whose response has not been written yet (pipelining).
     private var unanswered = 0
 
-    init(limits: ConnectionLimits, pendingPlace: PendingConnections.Place?, metrics: FleetMetrics?) {
+    init(limits: ConnectionLimits, pendingPlace: ConnectionHold?, metrics: FleetMetrics?) {
         self.limits = limits
         self.pendingPlace = pendingPlace
         self.metrics = metrics

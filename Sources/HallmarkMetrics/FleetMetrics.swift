@@ -67,15 +67,18 @@ public final class FleetMetrics: Sendable {
 
     /// Counts a refusal of an MQTT connection or an EST enrollment, by Hallmark's error code.
     public func refused(_ what: Refusal, code: String) {
-        let key = what.rawValue + "\u{0}" + code
-        let counter = refusalCounters.withLock { counters in
+        labelled(what.subsystem, what.metricName, what.help, [("code", code)]).increment()
+    }
+
+    /// The counter of one metric's one set of labels, made the first time it is counted.
+    private func labelled(_ subsystem: String?, _ name: String, _ help: String, _ labels: [(String, String)]) -> Counter {
+        let key = ([subsystem ?? "", name] + labels.flatMap { [$0.0, $0.1] }).joined(separator: "\u{0}")
+        return refusalCounters.withLock { counters in
             if let known = counters[key] { return known }
-            let made = Self.counter(
-                registry, what.subsystem, what.metricName, what.help, labels: [("code", code)])
+            let made = Self.counter(registry, subsystem, name, help, labels: labels)
             counters[key] = made
             return made
         }
-        counter.increment()
     }
 
     public enum Refusal: String, Sendable {
@@ -91,16 +94,8 @@ public final class FleetMetrics: Sendable {
     /// Counts a connection a listener ended before it proved itself, by listener (`mqtt`, `https`)
     /// and reason (`handshake_timeout`, `request_timeout`, `idle_timeout`, `too_many_pending`, `too_many_connections`).
     public func connectionDropped(listener: String, reason: String) {
-        let key = "dropped\u{0}" + listener + "\u{0}" + reason
-        let counter = refusalCounters.withLock { counters in
-            if let known = counters[key] { return known }
-            let made = Self.counter(
-                registry, nil, "connections_dropped", "Connections a listener ended before they proved themselves, by listener and reason.",
-                labels: [("listener", listener), ("reason", reason)])
-            counters[key] = made
-            return made
-        }
-        counter.increment()
+        labelled(nil, "connections_dropped", "Connections a listener ended before they proved themselves, by listener and reason.",
+                 [("listener", listener), ("reason", reason)]).increment()
     }
 
     /// Adds values read at each scrape.

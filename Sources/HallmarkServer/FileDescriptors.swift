@@ -18,11 +18,4 @@ enum FileDescriptors {
         }
         return Int(clamping: limits.rlim_cur)
     }
-
-    /// The soft limit in force.
-    static func limit() -> Int {
-        var limits = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0 else { return 1024 }
-        return Int(clamping: limits.rlim_cur)
-    }
 }

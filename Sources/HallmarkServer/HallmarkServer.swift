@@ -63,8 +63,9 @@ public struct HallmarkServer: Sendable {
     public func makeServiceGroup(
         signals: [UnixSignal] = [.sigterm, .sigint], onRunning: @escaping @Sendable (Ports) async -> Void = { _ in }
     ) async throws -> ServiceGroup {
-        let budget = ConnectionBudget(maximum: configuration.maximumConnections ?? ConnectionBudget.forDescriptors(FileDescriptors.raise()))
-        logger.notice("connections at most \(budget.maximum), across the listeners (\(FileDescriptors.limit()) file descriptors)")
+        let descriptors = FileDescriptors.raise()
+        let budget = ConnectionBudget(maximum: configuration.maximumConnections ?? ConnectionBudget.forDescriptors(descriptors))
+        logger.notice("connections at most \(budget.maximum), across the listeners (\(descriptors) file descriptors)")
         // The revocation listener is bound first: its address goes into every certificate issued.
         let revocation = RevocationService(store: registry, authorities: authorities, settings: configuration.revocation, logger: logger)
         let revocationListener = try await RevocationListener.bind(

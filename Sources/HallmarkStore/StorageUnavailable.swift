@@ -18,3 +18,12 @@ extension HallmarkError {
         }
     }
 }
+
+extension HallmarkError {
+    /// What a client is told of an error that is no refusal: ``storageUnavailable(_:)`` when the
+    /// registry's storage is at fault, else `internal_error` (the error itself only in the log).
+    public static func serverFailure(_ error: any Error) -> HallmarkError {
+        storageUnavailable(error)
+            ?? HallmarkError(.internalError, "The server failed to complete the request.", remedy: "Retry; if it persists, report it.", underlying: error)
+    }
+}

@@ -58,18 +58,10 @@ extension MQTTConnectionHandler {
             drainAfterRead = true
         case .pauseReading(let pause, let ack):
             if let ack { send(ack) }
-            context?.eventLoop.assumeIsolated().scheduleTask(in: Self.maximumPause) { [weak self] in
-                guard let self else { return }
-                self.run(self.machine.timerFired(.pauseEnded(pause)))
-                self.flushOutbound()
-            }
+            endPause(pause, after: Self.maximumPause)
         case .throttle(let pause, let wait):
             broker.metrics?.mqttPublishesThrottled.increment()
-            context?.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
-                guard let self else { return }
-                self.run(self.machine.timerFired(.pauseEnded(pause)))
-                self.flushOutbound()
-            }
+            endPause(pause, after: wait)
         case .processPending:
             processPending()
         case .replaceAuthorizer(let authorizer):
@@ -80,6 +72,15 @@ extension MQTTConnectionHandler {
     }
 
     /// Counts the refused publishes and subscriptions for Device Defender's cloud-side metrics.
+    /// Ends pause number `pause` of this connection's reads after `wait` (unless a later one replaced it).
+    private func endPause(_ pause: Int, after wait: TimeAmount) {
+        context?.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
+            guard let self else { return }
+            self.run(self.machine.timerFired(.pauseEnded(pause)))
+            self.flushOutbound()
+        }
+    }
+
     private func countDenials() {
         guard broker.monitor != nil || broker.metrics != nil, let (count, identity) = machine.takeDenials() else { return }
         broker.metrics?.mqttAuthorizationDenials.increment(by: Int64(count))

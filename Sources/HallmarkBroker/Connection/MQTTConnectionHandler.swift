@@ -45,9 +45,9 @@ final class MQTTConnectionHandler: ChannelDuplexHandler {
 
     /// The place this connection holds among its address's connections in their handshake, given
     /// back when its CONNECT is accepted or it closes.
-    var pendingPlace: PendingConnections.Place?
+    var pendingPlace: ConnectionHold?
 
-    init(broker: Broker, peerBox: PeerBox, listener: Machine.Listener, plainPolicies: [Policy], pendingPlace: PendingConnections.Place? = nil) {
+    init(broker: Broker, peerBox: PeerBox, listener: Machine.Listener, plainPolicies: [Policy], pendingPlace: ConnectionHold? = nil) {
         self.broker = broker
         self.peerBox = peerBox
         self.pendingPlace = pendingPlace

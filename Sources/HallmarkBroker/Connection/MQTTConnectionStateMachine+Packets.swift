@@ -35,9 +35,7 @@ extension MQTTConnectionStateMachine {
                 // Held, in order, until the bucket has a token again: nothing is dropped, the
                 // client's socket fills instead.
                 connected.flow.pending.prepend(packet)
-                connected.flow.paused = true
-                connected.flow.pauseCount += 1
-                return .throttle(connected.flow.pauseCount, for: wait)
+                return .throttle(pauseReads(connected), for: wait)
             }
             return self.publish(publish, connected, now: now)
         case .puback(let ack):
@@ -192,9 +190,14 @@ extension MQTTConnectionStateMachine {
         guard let connected = current, !connected.flow.paused else {
             return packet.map(Action.send) ?? .none
         }
+        return .pauseReading(pauseReads(connected), then: packet)
+    }
+
+    /// Stops the connection's reads: the number of this pause, which its ``timerFired(.pauseEnded)`` names.
+    private func pauseReads(_ connected: Connected) -> Int {
         connected.flow.paused = true
         connected.flow.pauseCount += 1
-        return .pauseReading(connected.flow.pauseCount, then: packet)
+        return connected.flow.pauseCount
     }
 
     private func subscribe(_ subscribe: SubscribePacket, _ connected: Connected, now: NIODeadline) -> Action {

@@ -21,9 +21,25 @@ public struct ConnectionLimits: Sendable, Hashable, Codable {
     public init() {}
 }
 
+/// What an admitted connection holds of a limit (a place among its address's pending connections,
+/// a share of the process's budget), given back once: by whichever comes first of "the connection
+/// proved itself" and "the connection closed". Later calls do nothing.
+public final class ConnectionHold: Sendable {
+    private let giveBack: @Sendable () -> Void
+    private let released = Atomic<Bool>(false)
+
+    init(_ giveBack: @escaping @Sendable () -> Void) {
+        self.giveBack = giveBack
+    }
+
+    public func release() {
+        guard !released.exchange(true, ordering: .relaxed) else { return }
+        giveBack()
+    }
+}
+
 /// The connections from each address that are still in their handshake, shared by a listener's
-/// event loops. ``admit(_:)`` takes a place; the place is given back once, by whichever of "the
-/// connection proved itself" and "the connection closed" comes first.
+/// event loops.
 public final class PendingConnections: Sendable {
     private let counts = Mutex<[String: Int]>([:])
     public let limit: Int
@@ -32,39 +48,22 @@ public final class PendingConnections: Sendable {
         self.limit = limit
     }
 
-    /// A connection's place among its address's pending connections.
-    public final class Place: Sendable {
-        let connections: PendingConnections
-        let address: String
-        private let released = Atomic<Bool>(false)
-
-        init(_ connections: PendingConnections, _ address: String) {
-            self.connections = connections
-            self.address = address
+    /// Takes a place for a new connection from `address`; nil when the address has `limit` already.
+    public func admit(_ address: String) -> ConnectionHold? {
+        guard limit > 0 else { return ConnectionHold {} }
+        let admitted = counts.withLock { counts in
+            let count = counts[address, default: 0]
+            guard count < limit else { return false }
+            counts[address] = count + 1
+            return true
         }
-
-        /// Gives the place back; later calls do nothing.
-        public func release() {
-            guard !released.exchange(true, ordering: .relaxed) else { return }
-            connections.counts.withLock { counts in
+        guard admitted else { return nil }
+        return ConnectionHold { [self] in
+            counts.withLock { counts in
                 guard let count = counts[address] else { return }
                 counts[address] = count > 1 ? count - 1 : nil
             }
         }
-    }
-
-    /// Takes a place for a new connection from `address`; nil when the address has `limit` already.
-    public func admit(_ address: String) -> Place? {
-        if limit > 0 {
-            let admitted = counts.withLock { counts in
-                let count = counts[address, default: 0]
-                guard count < limit else { return false }
-                counts[address] = count + 1
-                return true
-            }
-            guard admitted else { return nil }
-        }
-        return Place(self, address)
     }
 
     /// Connections from `address` in their handshake now.
@@ -83,27 +82,13 @@ public final class ConnectionBudget: Sendable {
         self.maximum = maximum
     }
 
-    /// A connection's share of the budget, given back once.
-    public final class Ticket: Sendable {
-        let budget: ConnectionBudget
-        private let released = Atomic<Bool>(false)
-
-        init(_ budget: ConnectionBudget) { self.budget = budget }
-
-        public func release() {
-            guard !released.exchange(true, ordering: .relaxed) else { return }
-            budget.open.subtract(1, ordering: .relaxed)
-        }
-    }
-
-    /// A ticket for a new connection; nil when `maximum` are open.
-    public func admit() -> Ticket? {
-        let now = open.add(1, ordering: .relaxed).newValue
-        guard now <= maximum else {
+    /// A share of the budget for a new connection; nil when `maximum` are open.
+    public func admit() -> ConnectionHold? {
+        guard open.add(1, ordering: .relaxed).newValue <= maximum else {
             open.subtract(1, ordering: .relaxed)
             return nil
         }
-        return Ticket(self)
+        return ConnectionHold { [self] in open.subtract(1, ordering: .relaxed) }
     }
 
     /// Connections open now.
@@ -114,5 +99,53 @@ public final class ConnectionBudget: Sendable {
     public static func forDescriptors(_ descriptors: Int) -> Int {
         let reserve = min(1024, max(64, descriptors / 4))
         return max(16, descriptors - reserve)
+    }
+}
+
+/// Who a listener lets in at accept: a share of the process's budget, then (where the listener
+/// limits them) a place among the address's connections in their handshake.
+public struct ListenerAdmission: Sendable {
+    public let budget: ConnectionBudget?
+    public let pending: PendingConnections?
+
+    public init(budget: ConnectionBudget?, pending: PendingConnections?) {
+        self.budget = budget
+        self.pending = pending
+    }
+
+    /// Why a connection was closed at accept, as `hallmark_connections_dropped_total` names it.
+    public enum Refusal: String, Error {
+        case tooManyConnections = "too_many_connections"
+        case tooManyPending = "too_many_pending"
+    }
+
+    /// What an admitted connection holds: its share of the budget (give it back when the connection
+    /// closes) and its pending place (give it back when it proves itself, or closes).
+    public struct Admitted: Sendable {
+        public let share: ConnectionHold?
+        public let place: ConnectionHold?
+
+        /// Gives back both: the connection closed.
+        public func release() {
+            share?.release()
+            place?.release()
+        }
+    }
+
+    public func admit(_ address: String) -> Result<Admitted, Refusal> {
+        var share: ConnectionHold?
+        if let budget {
+            guard let taken = budget.admit() else { return .failure(.tooManyConnections) }
+            share = taken
+        }
+        var place: ConnectionHold?
+        if let pending {
+            guard let taken = pending.admit(address) else {
+                share?.release()
+                return .failure(.tooManyPending)
+            }
+            place = taken
+        }
+        return .success(Admitted(share: share, place: place))
     }
 }
