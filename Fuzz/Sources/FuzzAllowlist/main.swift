@@ -6,9 +6,7 @@ import HallmarkCore
 /// it) must give exactly what it gives whole; no UDID or key is listed twice among the entries.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAllowlist(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let bytes = input(start, count)
-    guard let mode = bytes.first else { return 0 }
-    let contents = Array(bytes.dropFirst())
+    guard let (mode, contents) = modeAndRest(start, count) else { return 0 }
     let parser = AllowlistParser()
     let format: AllowlistParser.Format = mode & 1 == 0 ? .csv : .json
     let whole = parser.parse(contents, format: format)

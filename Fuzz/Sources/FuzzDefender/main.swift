@@ -36,9 +36,7 @@ func report(_ payload: [UInt8], _ format: DefenderTopic.Format) {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDefender(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let bytes = input(start, count)
-    guard let mode = bytes.first else { return 0 }
-    let rest = Array(bytes.dropFirst())
+    guard let (mode, rest) = modeAndRest(start, count) else { return 0 }
     switch mode % 5 {
     case 0:
         report(rest, .json)

@@ -12,9 +12,7 @@ let execution = JobExecution(jobID: "fw-1", thingName: "DEV-1", status: .inProgr
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJobs(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let bytes = input(start, count)
-    guard let mode = bytes.first else { return 0 }
-    let rest = Array(bytes.dropFirst())
+    guard let (mode, rest) = modeAndRest(start, count) else { return 0 }
     if mode & 1 == 1 {
         do { _ = try JobConfiguration(parsing: rest) } catch { requireRefusal(error, "the rollout file", codes: ["job_invalid"]) }
         return 0

@@ -7,15 +7,14 @@ import NIOCore
 /// server). Every packet decoded must encode to the size it claims and decode back to itself.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMQTT(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let bytes = input(start, count)
-    guard let mode = bytes.first else { return 0 }
+    guard let (mode, stream) = modeAndRest(start, count) else { return 0 }
     let version: MQTTVersion? = switch mode % 3 {
     case 0: nil
     case 1: .v311
     default: .v5
     }
     var decoder = MQTTFrameDecoder(version: version, maximumPacketSize: 4096)
-    var buffer = ByteBuffer(bytes: bytes.dropFirst())
+    var buffer = ByteBuffer(bytes: stream)
     while true {
         let packet: Packet
         do {

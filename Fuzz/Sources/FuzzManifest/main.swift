@@ -14,9 +14,7 @@ let protectedHeader = Base64URL.encode(Array(#"{"alg":"ES256","kid":"fuzz","typ"
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzManifest(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let bytes = input(start, count)
-    guard let mode = bytes.first else { return 0 }
-    var file = Array(bytes.dropFirst())
+    guard case (let mode, var file)? = modeAndRest(start, count) else { return 0 }
     if mode & 1 == 1 {
         let payload = Base64URL.encode(file)
         let signature = try! vendorKey.signature(for: Data((protectedHeader + "." + payload).utf8))

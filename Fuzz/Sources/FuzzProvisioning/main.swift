@@ -25,9 +25,7 @@ let deviceCertificate: Certificate = {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzProvisioning(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let bytes = input(start, count)
-    guard let mode = bytes.first else { return 0 }
-    let rest = Array(bytes.dropFirst())
+    guard let (mode, rest) = modeAndRest(start, count) else { return 0 }
     switch mode % 4 {
     case 0:
         do {

@@ -9,6 +9,14 @@ public func input(_ start: UnsafeRawPointer, _ count: Int) -> [UInt8] {
     Array(UnsafeRawBufferPointer(start: start, count: count))
 }
 
+/// The input's first byte, which chooses what the rest is (a format, a mode), and the rest; nil
+/// for an empty input.
+public func modeAndRest(_ start: UnsafeRawPointer, _ count: Int) -> (mode: UInt8, rest: [UInt8])? {
+    let bytes = input(start, count)
+    guard let mode = bytes.first else { return nil }
+    return (mode, Array(bytes.dropFirst()))
+}
+
 /// Stops the fuzzer when an invariant does not hold for this input.
 public func require(
     _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
